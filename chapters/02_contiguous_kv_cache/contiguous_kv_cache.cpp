@@ -1,0 +1,66 @@
+#include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
+
+#include <algorithm>
+
+#include "common/check.hpp"
+#include "common/thread_pool.hpp"
+
+namespace kvc::ch02 {
+
+ContiguousKVCache::ContiguousKVCache(const ModelConfig& config, int max_seqs, ThreadPool* pool)
+    : config_(config),
+      layout_{config.n_layers, config.seq_len, config.n_kv_heads, config.head_dim()},
+      pool_(pool) {
+  KVC_CHECK(max_seqs > 0, "ContiguousKVCache: max_seqs must be positive, got ", max_seqs);
+  const std::size_t floats = layout_.floats_per_slot() * max_seqs;
+  k_cache_.assign(floats, 0.0f);
+  v_cache_.assign(floats, 0.0f);
+  lengths_.assign(max_seqs, 0);
+}
+
+void ContiguousKVCache::attend(int layer, const Batch& batch, const float* q, const float* k,
+                               const float* v, float* out) {
+  const int n = batch.size();
+  const std::size_t dim = config_.dim, kv_dim = config_.kv_dim();
+  const int max_seqs = static_cast<int>(lengths_.size());
+
+  // Append every token first: a prefill chunk's token i attends to tokens < i of the same chunk.
+  for (int i = 0; i < n; ++i) {
+    const int seq = batch.seq_ids[i], pos = batch.positions[i];
+    KVC_CHECK(seq >= 0 && seq < max_seqs, "ContiguousKVCache: sequence id ", seq,
+              " outside the ", max_seqs, " reserved slots");
+    if (layer == 0) {
+      // Positions must arrive in order: a gap would leave unwritten K,V to attend over.
+      KVC_CHECK(pos <= lengths_[seq], "ContiguousKVCache: sequence ", seq, " position ", pos,
+                " skips ahead of the ", lengths_[seq], " positions cached");
+      lengths_[seq] = std::max(lengths_[seq], pos + 1);
+    }
+    float* k_slot = &k_cache_[seq * layout_.floats_per_slot()];
+    float* v_slot = &v_cache_[seq * layout_.floats_per_slot()];
+    append_kv(layout_, k_slot, v_slot, layer, pos, k + i * kv_dim, v + i * kv_dim);
+  }
+
+  auto attend_tokens = [&](std::int64_t begin, std::int64_t end) {
+    std::vector<float> scores(config_.seq_len);
+    for (std::int64_t i = begin; i < end; ++i) {
+      const std::size_t slot = batch.seq_ids[i] * layout_.floats_per_slot();
+      decode_attention(out + i * dim, q + i * dim, layout_, &k_cache_[slot], &v_cache_[slot],
+                       layer, batch.positions[i], config_.n_heads, scores.data());
+    }
+  };
+  if (pool_ && n > 1) {
+    pool_->parallel_for(n, attend_tokens);
+  } else {
+    attend_tokens(0, n);
+  }
+}
+
+std::size_t ContiguousKVCache::kv_bytes_reserved() const {
+  return (k_cache_.size() + v_cache_.size()) * sizeof(float);
+}
+
+void ContiguousKVCache::release(int seq_id) { lengths_.at(seq_id) = 0; }
+
+int ContiguousKVCache::length(int seq_id) const { return lengths_.at(seq_id); }
+
+}  // namespace kvc::ch02

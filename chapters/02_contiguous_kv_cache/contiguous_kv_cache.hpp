@@ -1,0 +1,82 @@
+// Chapter 02: a contiguous KV cache.
+//
+// Every sequence gets one slot, pre-allocated for the model's whole context:
+//   k_cache, v_cache: [max_seqs][n_layers][max_seq_len][n_kv_heads][head_dim]
+// Prefill writes the prompt's K, V in one pass; each decode step appends one
+// position and attends over the positions already there, so a step costs O(t)
+// instead of chapter 01's recomputation of everything.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "common/config.hpp"
+#include "engine/kv_strategy.hpp"
+
+namespace kvc {
+class ThreadPool;
+}
+
+namespace kvc::ch02 {
+
+// The shape of ONE sequence slot: its k (or v) buffer is
+//   [n_layers][max_seq_len][n_kv_heads][head_dim]
+struct CacheLayout {
+  int n_layers = 0;
+  int max_seq_len = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;
+
+  int kv_dim() const { return n_kv_heads * head_dim; }
+  std::size_t floats_per_slot() const {
+    return static_cast<std::size_t>(n_layers) * max_seq_len * kv_dim();
+  }
+};
+
+// ---- EXERCISES (exercises/02_contiguous_kv_cache/kv_cache_ops.cpp) ----------------
+
+// Index (in floats) of the first element of (layer, pos) inside one slot's buffer.
+std::size_t cache_offset(const CacheLayout& layout, int layer, int pos);
+
+// Write one token's k and v rows ([n_kv_heads * head_dim] each) at (layer, pos).
+void append_kv(const CacheLayout& layout, float* k_slot, float* v_slot, int layer, int pos,
+               const float* k, const float* v);
+
+// Attention output of one token at position `pos` of `layer`, over cache
+// positions 0..pos (its own K,V must already be appended).
+//   q, out: [n_heads][head_dim]; scores: scratch for at least pos + 1 floats.
+void decode_attention(float* out, const float* q, const CacheLayout& layout, const float* k_slot,
+                      const float* v_slot, int layer, int pos, int n_heads, float* scores);
+
+// KV-cache bytes one token costs: 2 (K and V) x layers x kv_heads x head_dim x bytes.
+std::size_t kv_bytes_per_token(int n_layers, int n_kv_heads, int head_dim,
+                               std::size_t bytes_per_element);
+
+// ---- the strategy -------------------------------------------------------------
+
+class ContiguousKVCache final : public KVStrategy {
+ public:
+  // Reserves max_seqs slots of the model's full context up front.
+  ContiguousKVCache(const ModelConfig& config, int max_seqs, ThreadPool* pool);
+
+  std::string name() const override { return "02 contiguous cache"; }
+  bool keeps_history() const override { return true; }
+  void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
+              float* out) override;
+  std::size_t kv_bytes_reserved() const override;
+  void release(int seq_id) override;
+
+  // Positions of `seq_id` held in the cache (the bytes actually used).
+  int length(int seq_id) const;
+  const CacheLayout& layout() const { return layout_; }
+
+ private:
+  ModelConfig config_;
+  CacheLayout layout_;
+  ThreadPool* pool_;
+  std::vector<float> k_cache_;  // [max_seqs][n_layers][max_seq_len][n_kv_heads][head_dim]
+  std::vector<float> v_cache_;  // same shape
+  std::vector<int> lengths_;    // [max_seqs] positions written per slot
+};
+
+}  // namespace kvc::ch02

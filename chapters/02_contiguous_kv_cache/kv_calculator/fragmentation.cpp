@@ -1,0 +1,65 @@
+#include "chapters/02_contiguous_kv_cache/kv_calculator/fragmentation.hpp"
+
+#include <numeric>
+#include <vector>
+
+#include "common/check.hpp"
+
+namespace kvc {
+namespace {
+
+// Requests admitted in order, cycling through the list, until the next one's
+// reservation exceeds what is left of the budget.
+std::int64_t admitted_in_order(const std::vector<std::int64_t>& reservations,
+                               std::int64_t budget) {
+  const std::int64_t round_bytes =
+      std::accumulate(reservations.begin(), reservations.end(), std::int64_t{0});
+  const std::int64_t full_rounds = budget / round_bytes;
+  std::int64_t left = budget - full_rounds * round_bytes;
+  std::int64_t admitted = full_rounds * static_cast<std::int64_t>(reservations.size());
+  for (const std::int64_t bytes : reservations) {
+    if (bytes > left) break;
+    left -= bytes;
+    ++admitted;
+  }
+  return admitted;
+}
+
+AllocationOutcome outcome(const std::vector<std::int64_t>& reservations, std::int64_t used_bytes,
+                          std::int64_t budget) {
+  AllocationOutcome result;
+  result.reserved_bytes =
+      std::accumulate(reservations.begin(), reservations.end(), std::int64_t{0});
+  result.used_bytes = used_bytes;
+  result.waste_fraction =
+      static_cast<double>(result.reserved_bytes - used_bytes) / result.reserved_bytes;
+  result.requests_that_fit = admitted_in_order(reservations, budget);
+  return result;
+}
+
+}  // namespace
+
+FragmentationReport compare_allocations(std::span<const int> request_lengths, int context,
+                                        std::int64_t bytes_per_token,
+                                        std::int64_t kv_budget_bytes) {
+  KVC_CHECK(!request_lengths.empty(), "no request lengths given");
+  KVC_CHECK(context > 0, "context must be a positive number of tokens, got ", context);
+  KVC_CHECK(bytes_per_token > 0, "KV bytes per token must be positive, got ", bytes_per_token);
+
+  std::vector<std::int64_t> max_length_reservations;
+  std::vector<std::int64_t> exact_reservations;
+  for (const int length : request_lengths) {
+    KVC_CHECK(length > 0 && length <= context, "request length ", length,
+              " is outside [1, context = ", context, "]");
+    max_length_reservations.push_back(context * bytes_per_token);
+    exact_reservations.push_back(length * bytes_per_token);
+  }
+  const std::int64_t used_bytes =
+      std::accumulate(exact_reservations.begin(), exact_reservations.end(), std::int64_t{0});
+  return FragmentationReport{
+      .max_length = outcome(max_length_reservations, used_bytes, kv_budget_bytes),
+      .exact = outcome(exact_reservations, used_bytes, kv_budget_bytes),
+  };
+}
+
+}  // namespace kvc

@@ -1,0 +1,45 @@
+#include "chapters/02_contiguous_kv_cache/kv_calculator/kv_capacity.hpp"
+
+#include <algorithm>
+
+#include "common/check.hpp"
+
+namespace kvc {
+
+std::int64_t kv_bytes_per_token(const ArchitectureSpec& model, const DtypeSpec& kv_dtype) {
+  return kv_bytes_for_tokens(model, kv_dtype, 1);
+}
+
+std::int64_t kv_bytes_for_tokens(const ArchitectureSpec& model, const DtypeSpec& kv_dtype,
+                                 std::int64_t tokens) {
+  const std::int64_t elements_per_token =
+      std::int64_t{2} * model.n_layers * model.n_kv_heads * model.head_dim;
+  const std::int64_t bits = tokens * elements_per_token * kv_dtype.bits;
+  return (bits + 7) / 8;
+}
+
+std::int64_t weight_bytes(const ArchitectureSpec& model, const DtypeSpec& weight_dtype) {
+  return (model.n_parameters * weight_dtype.bits + 7) / 8;
+}
+
+CapacityPlan plan_capacity(const CapacityQuery& query) {
+  KVC_CHECK(query.gpu_memory_gib > 0, "GPU memory must be positive, got ", query.gpu_memory_gib,
+            " GiB");
+  KVC_CHECK(query.context > 0, "context must be a positive number of tokens, got ", query.context);
+  KVC_CHECK(query.reserve_fraction >= 0 && query.reserve_fraction < 1,
+            "reserve must be a fraction in [0, 1), got ", query.reserve_fraction);
+
+  CapacityPlan plan;
+  plan.gpu_bytes = static_cast<std::int64_t>(query.gpu_memory_gib * kBytesPerGiB);
+  plan.weight_bytes = weight_bytes(query.model, query.weight_dtype);
+  plan.reserve_bytes = static_cast<std::int64_t>(query.reserve_fraction * plan.gpu_bytes);
+  plan.kv_budget_bytes =
+      std::max<std::int64_t>(0, plan.gpu_bytes - plan.weight_bytes - plan.reserve_bytes);
+  plan.kv_bytes_per_token = kv_bytes_per_token(query.model, query.kv_dtype);
+  plan.kv_bytes_per_request = kv_bytes_for_tokens(query.model, query.kv_dtype, query.context);
+  plan.max_cached_tokens = plan.kv_budget_bytes / plan.kv_bytes_per_token;
+  plan.max_requests = plan.kv_budget_bytes / plan.kv_bytes_per_request;
+  return plan;
+}
+
+}  // namespace kvc

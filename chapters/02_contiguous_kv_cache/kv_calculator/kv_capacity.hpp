@@ -1,0 +1,50 @@
+// How many tokens and requests a KV cache can hold on one GPU.
+//
+// Every token a model has seen leaves one K and one V vector per layer and KV
+// head in the cache, so
+//   kv_bytes_per_token = 2 (K and V) x n_layers x n_kv_heads x head_dim x bytes_per_element
+// and a request of T tokens holds T times that. What the GPU can give the cache
+// is its memory minus the weights (n_parameters x bytes per weight) minus a
+// reserve for activations and workspace.
+#pragma once
+
+#include <cstdint>
+
+#include "chapters/02_contiguous_kv_cache/kv_calculator/kv_presets.hpp"
+
+namespace kvc {
+
+inline constexpr std::int64_t kBytesPerGiB = std::int64_t{1} << 30;
+
+std::int64_t kv_bytes_per_token(const ArchitectureSpec& model, const DtypeSpec& kv_dtype);
+
+// Bytes of `tokens` tokens' K and V (rounded up to a whole byte for int4).
+std::int64_t kv_bytes_for_tokens(const ArchitectureSpec& model, const DtypeSpec& kv_dtype,
+                                 std::int64_t tokens);
+
+std::int64_t weight_bytes(const ArchitectureSpec& model, const DtypeSpec& weight_dtype);
+
+struct CapacityQuery {
+  ArchitectureSpec model;
+  DtypeSpec kv_dtype;
+  DtypeSpec weight_dtype;
+  double gpu_memory_gib = 0;
+  int context = 0;               // tokens reserved per request
+  double reserve_fraction = 0;   // of GPU memory, kept for activations and workspace
+};
+
+struct CapacityPlan {
+  std::int64_t gpu_bytes = 0;
+  std::int64_t weight_bytes = 0;
+  std::int64_t reserve_bytes = 0;
+  std::int64_t kv_budget_bytes = 0;   // left for the cache; 0 when the weights do not fit
+  std::int64_t kv_bytes_per_token = 0;
+  std::int64_t kv_bytes_per_request = 0;  // one request of `context` tokens
+  std::int64_t max_cached_tokens = 0;
+  std::int64_t max_requests = 0;      // concurrent requests of `context` tokens
+};
+
+// Throws kvc::Error on non-positive memory or context, or a reserve outside [0, 1).
+CapacityPlan plan_capacity(const CapacityQuery& query);
+
+}  // namespace kvc

@@ -1,0 +1,40 @@
+# kvc_project_options: the compile flags every project target gets (not third-party code).
+add_library(kvc_project_options INTERFACE)
+
+# Warnings are errors in our own C++ code.
+target_compile_options(kvc_project_options INTERFACE
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Werror>)
+
+# No silent a*b+c -> fma(a,b,c) contraction: the CPU reference must round like
+# llama2.c's run.c (gcc -O3, no fma), so its sampled text matches byte for byte.
+# Kernels that want FMA ask for it explicitly with intrinsics.
+target_compile_options(kvc_project_options INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-ffp-contract=off>)
+
+# ISA: deliberate, never an accidental -march=native. `auto` probes the build
+# machine once; the result is printed at configure time and can be overridden.
+set(KVC_CPU_ISA_RESOLVED ${KVC_CPU_ISA})
+if(KVC_CPU_ISA STREQUAL "auto")
+  set(KVC_CPU_ISA_RESOLVED baseline)
+  if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64" AND EXISTS /proc/cpuinfo)
+    file(READ /proc/cpuinfo _kvc_cpuinfo)
+    if(_kvc_cpuinfo MATCHES " avx2" AND _kvc_cpuinfo MATCHES " fma")
+      set(KVC_CPU_ISA_RESOLVED x86-64-v3)
+    endif()
+  endif()
+endif()
+if(KVC_CPU_ISA_RESOLVED STREQUAL "x86-64-v3")
+  target_compile_options(kvc_project_options INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-march=x86-64-v3>)
+elseif(KVC_CPU_ISA_RESOLVED STREQUAL "native")
+  target_compile_options(kvc_project_options INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-march=native>)
+endif()
+
+if(KVC_SANITIZE)
+  target_compile_options(kvc_project_options INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${KVC_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all>)
+  target_link_options(kvc_project_options INTERFACE -fsanitize=${KVC_SANITIZE})
+endif()
+
+target_include_directories(kvc_project_options INTERFACE ${CMAKE_SOURCE_DIR})
+target_compile_definitions(kvc_project_options INTERFACE
+  KVC_MODELS_DIR="${CMAKE_SOURCE_DIR}/../shared/models"
+  $<$<BOOL:${KVC_HAVE_CUDA}>:KVC_HAVE_CUDA=1>)

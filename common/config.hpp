@@ -1,0 +1,31 @@
+// The model's shape, as read from a llama2.c checkpoint header.
+#pragma once
+
+#include <cstdint>
+
+namespace kvc {
+
+struct ModelConfig {
+  int dim = 0;         // transformer width (= n_heads * head_dim)
+  int hidden_dim = 0;  // SwiGLU inner width
+  int n_layers = 0;
+  int n_heads = 0;     // query heads
+  int n_kv_heads = 0;  // key/value heads (< n_heads: grouped-query attention)
+  int vocab_size = 0;
+  int seq_len = 0;     // maximum context length
+  bool shared_classifier = true;  // logits use the token embedding table
+
+  int head_dim() const { return dim / n_heads; }
+  int kv_dim() const { return n_kv_heads * head_dim(); }
+  // Query heads served by each KV head (llama2.c's kv_mul).
+  int kv_group_size() const { return n_heads / n_kv_heads; }
+
+  // Parameter counts in floats, in llama2.c's layout order.
+  std::int64_t num_parameters() const;
+};
+
+// Throws kvc::Error naming the first inconsistency (non-positive sizes,
+// dim not divisible by n_heads, n_heads not divisible by n_kv_heads, odd head_dim).
+void validate(const ModelConfig& config);
+
+}  // namespace kvc

@@ -1,0 +1,47 @@
+#include "common/cuda/device.hpp"
+
+#include <cuda_runtime_api.h>
+
+#include "common/check.hpp"
+#include "common/cuda/cuda_check.hpp"
+
+namespace kvc::cuda {
+
+bool cuda_device_available(std::string* why) {
+  auto fail = [why](const std::string& reason) {
+    if (why != nullptr) *why = reason;
+    return false;
+  };
+  int count = 0;
+  // With no driver installed the runtime reports cudaErrorInsufficientDriver or
+  // cudaErrorNoDevice here; nothing has been launched yet, so nothing can crash.
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    cudaGetLastError();  // clear it, so later calls do not report it again
+    return fail(std::string("no usable CUDA device: ") + cudaGetErrorString(status));
+  }
+  if (count == 0) return fail("no CUDA device found");
+  // Creating the context catches a driver too old for this toolkit.
+  const cudaError_t context_status = cudaFree(nullptr);
+  if (context_status != cudaSuccess) {
+    cudaGetLastError();
+    return fail(std::string("cannot initialise CUDA device 0: ") +
+                cudaGetErrorString(context_status));
+  }
+  return true;
+}
+
+void require_cuda_device() {
+  std::string why;
+  KVC_CHECK(cuda_device_available(&why), "--device cuda: ", why);
+}
+
+std::string cuda_device_description() {
+  cudaDeviceProp properties{};
+  KVC_CUDA_CHECK(cudaGetDeviceProperties(&properties, 0));
+  return std::string(properties.name) + " (sm_" + std::to_string(properties.major) +
+         std::to_string(properties.minor) + ", " +
+         std::to_string(properties.multiProcessorCount) + " SMs)";
+}
+
+}  // namespace kvc::cuda

@@ -1,0 +1,135 @@
+#include "common/report.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+#include "common/check.hpp"
+
+namespace kvc {
+namespace {
+
+bool looks_numeric(const std::string& cell) {
+  return !cell.empty() && (std::isdigit(static_cast<unsigned char>(cell[0])) ||
+                           (cell[0] == '-' && cell.size() > 1));
+}
+
+}  // namespace
+
+void Table::add_row(std::vector<std::string> cells) {
+  KVC_CHECK(cells.size() == header_.size(), "Table: row has ", cells.size(), " cells, header has ",
+            header_.size());
+  rows_.push_back(std::move(cells));
+}
+
+void Table::print(std::ostream& out) const {
+  std::vector<std::size_t> widths(header_.size());
+  for (std::size_t c = 0; c < header_.size(); ++c) {
+    widths[c] = header_[c].size();
+    for (const auto& row : rows_) widths[c] = std::max(widths[c], row[c].size());
+  }
+  auto print_row = [&](const std::vector<std::string>& cells, bool is_header) {
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      const bool right = !is_header && looks_numeric(cells[c]);
+      out << (c == 0 ? "" : "  ") << (right ? std::right : std::left)
+          << std::setw(static_cast<int>(widths[c])) << cells[c];
+    }
+    out << std::left << '\n';
+  };
+  print_row(header_, true);
+  std::size_t total = 0;
+  for (std::size_t w : widths) total += w;
+  out << std::string(total + 2 * (widths.size() - 1), '-') << '\n';
+  for (const auto& row : rows_) print_row(row, false);
+}
+
+std::string format_fixed(double value, int decimals) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(decimals) << value;
+  return s.str();
+}
+
+std::string format_bytes(double bytes) {
+  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int unit = 0;
+  while (std::fabs(bytes) >= 1024.0 && unit < 4) {
+    bytes /= 1024.0;
+    ++unit;
+  }
+  return unit == 0 ? format_fixed(bytes, 0) + " B" : format_fixed(bytes, 2) + " " + kUnits[unit];
+}
+
+std::string json_quote(const std::string& text) {
+  std::string quoted = "\"";
+  for (unsigned char ch : text) {
+    switch (ch) {
+      case '"': quoted += "\\\""; break;
+      case '\\': quoted += "\\\\"; break;
+      case '\n': quoted += "\\n"; break;
+      case '\r': quoted += "\\r"; break;
+      case '\t': quoted += "\\t"; break;
+      default:
+        if (ch < 0x20) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof(escaped), "\\u%04x", ch);
+          quoted += escaped;
+        } else {
+          quoted += static_cast<char>(ch);
+        }
+    }
+  }
+  return quoted + "\"";
+}
+
+JsonObject& JsonObject::add_raw(const std::string& key, std::string json_value) {
+  fields_.emplace_back(key, std::move(json_value));
+  return *this;
+}
+
+JsonObject& JsonObject::add(const std::string& key, const std::string& value) {
+  return add_raw(key, json_quote(value));
+}
+JsonObject& JsonObject::add(const std::string& key, const char* value) {
+  return add_raw(key, json_quote(value));
+}
+JsonObject& JsonObject::add(const std::string& key, double value) {
+  if (!std::isfinite(value)) return add_raw(key, "null");
+  std::ostringstream s;
+  s << std::setprecision(10) << value;
+  return add_raw(key, s.str());
+}
+JsonObject& JsonObject::add(const std::string& key, long long value) {
+  return add_raw(key, std::to_string(value));
+}
+JsonObject& JsonObject::add(const std::string& key, bool value) {
+  return add_raw(key, value ? "true" : "false");
+}
+JsonObject& JsonObject::add(const std::string& key, const std::vector<int>& values) {
+  std::string list = "[";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) list += ',';
+    list += std::to_string(values[i]);
+  }
+  return add_raw(key, list + "]");
+}
+
+std::string JsonObject::str() const {
+  std::string json = "{";
+  for (std::size_t i = 0; i < fields_.size(); ++i) {
+    json += i > 0 ? ",\n  " : "\n  ";
+    json += json_quote(fields_[i].first) + ": " + fields_[i].second;
+  }
+  return json + "\n}\n";
+}
+
+void JsonObject::save(const std::string& path) const {
+  std::ofstream out(path);
+  KVC_CHECK(out.is_open(), "cannot write JSON to '", path, "'");
+  out << str();
+  KVC_CHECK(out.good(), "failed writing JSON to '", path, "'");
+}
+
+}  // namespace kvc

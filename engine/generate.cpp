@@ -1,0 +1,106 @@
+#include "engine/generate.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+#include "common/check.hpp"
+#include "engine/forward.hpp"
+
+namespace kvc {
+namespace {
+
+double elapsed_ms(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
+      .count();
+}
+
+double mean(std::vector<double>::const_iterator begin, std::vector<double>::const_iterator end) {
+  return begin == end ? 0.0 : std::accumulate(begin, end, 0.0) / static_cast<double>(end - begin);
+}
+
+}  // namespace
+
+double GenerationResult::total_ms() const {
+  return prefill_ms + std::accumulate(step_ms.begin(), step_ms.end(), 0.0);
+}
+
+double GenerationResult::tokens_per_second() const {
+  const double ms = total_ms();
+  return ms > 0 ? 1000.0 * positions / ms : 0.0;
+}
+
+double GenerationResult::decode_ms_at_start(double fraction) const {
+  const auto count = std::max<std::ptrdiff_t>(1, static_cast<std::ptrdiff_t>(step_ms.size() * fraction));
+  return mean(step_ms.begin(), step_ms.begin() + std::min<std::ptrdiff_t>(count, step_ms.size()));
+}
+
+double GenerationResult::decode_ms_at_end(double fraction) const {
+  const auto count = std::max<std::ptrdiff_t>(1, static_cast<std::ptrdiff_t>(step_ms.size() * fraction));
+  return mean(step_ms.end() - std::min<std::ptrdiff_t>(count, step_ms.size()), step_ms.end());
+}
+
+GenerationResult generate(const Model& model, const Tokenizer& tokenizer, KVStrategy& kv,
+                          const GenerationOptions& options, ThreadPool* pool,
+                          const std::function<void(std::string_view)>& on_text) {
+  const ModelConfig& c = model.config;
+  KVC_CHECK(options.steps >= 0 && options.steps <= c.seq_len, "steps (-n) is ", options.steps,
+            " but must be in [0, ", c.seq_len, "] (the model's context; 0 means all of it)");
+  const int steps = options.steps == 0 ? c.seq_len : options.steps;
+
+  GenerationResult result;
+  result.tokens = tokenizer.encode(options.prompt, /*bos=*/true, /*eos=*/false);
+  const int num_prompt = static_cast<int>(result.tokens.size());
+  result.num_prompt_tokens = num_prompt;
+  KVC_CHECK(num_prompt <= c.seq_len, "the prompt is ", num_prompt,
+            " tokens, longer than the model's context of ", c.seq_len);
+  Sampler sampler(c.vocab_size, options.sampling);
+
+  // Print the piece for `next` after `prev`; llama2.c stops at BOS without printing it.
+  auto emit = [&](int prev, int next) {
+    const std::string piece = tokenizer.decode(prev, next);
+    if (!Tokenizer::is_printable_piece(piece)) return;
+    result.text += piece;
+    if (on_text) on_text(piece);
+  };
+
+  Batch batch;
+  Activations acts;
+  // Feed positions [first, last] of the sequence, asking for the logits of `last`
+  // only when a token will be sampled from them.
+  auto feed = [&](int first, int last, bool wants_logits) {
+    batch.clear();
+    for (int p = first; p <= last; ++p) {
+      batch.add(result.tokens[p], /*seq_id=*/0, p, wants_logits && p == last);
+    }
+    forward(model, batch, kv, acts, pool);
+  };
+
+  // Prefill: the prompt in one forward call (or its first `steps` positions).
+  const int num_prefill = std::min(num_prompt, steps);
+  const bool samples = num_prompt <= steps;
+  auto start = std::chrono::steady_clock::now();
+  feed(0, num_prefill - 1, samples);
+  result.prefill_ms = elapsed_ms(start);
+  for (int p = 1; p <= std::min(num_prompt - 1, steps); ++p) emit(result.tokens[p - 1], result.tokens[p]);
+
+  // Decode: sample from the last logits, print, feed the new token, repeat.
+  int pos = num_prompt - 1;
+  while (samples) {
+    const int next = sampler.sample(acts.logits.data());
+    ++pos;
+    if (next == kBosToken) break;
+    emit(result.tokens.back(), next);
+    result.tokens.push_back(next);
+    if (pos >= steps) break;
+    start = std::chrono::steady_clock::now();
+    feed(kv.keeps_history() ? pos : 0, pos, /*wants_logits=*/true);
+    result.step_ms.push_back(elapsed_ms(start));
+  }
+  result.positions = samples ? pos : num_prefill;
+  result.kv_bytes = kv.kv_bytes_reserved();
+  kv.release(0);
+  return result;
+}
+
+}  // namespace kvc

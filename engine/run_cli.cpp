@@ -1,0 +1,135 @@
+#include "engine/run_cli.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include "common/check.hpp"
+#include "common/checkpoint.hpp"
+#include "common/report.hpp"
+#include "common/thread_pool.hpp"
+#include "common/tokenizer.hpp"
+#include "engine/generate.hpp"
+
+namespace kvc {
+namespace {
+
+struct RunOptions {
+  std::string checkpoint;
+  std::string tokenizer = "tokenizer.bin";  // llama2.c's default
+  float temperature = 1.0f;
+  float top_p = 0.9f;
+  long long seed = 0;  // <= 0: seed from the clock, as llama2.c does
+  int steps = 256;
+  std::string prompt;
+  std::string mode = "generate";
+  std::string device = "cpu";
+  int threads = 0;
+  std::string json_path;
+};
+
+void add_options(CLI::App& app, RunOptions& o) {
+  app.add_option("checkpoint", o.checkpoint, "llama2.c model checkpoint (.bin)")->required();
+  app.add_option("-z", o.tokenizer, "tokenizer.bin path")->capture_default_str();
+  app.add_option("-t", o.temperature, "temperature; 0 = greedy argmax")->capture_default_str();
+  app.add_option("-p", o.top_p, "top-p (nucleus) sampling in [0,1]; 0 or 1 = off")
+      ->capture_default_str();
+  app.add_option("-s", o.seed, "random seed; 0 = from the clock")->capture_default_str();
+  app.add_option("-n", o.steps, "positions to run, prompt included; 0 = the whole context")
+      ->capture_default_str();
+  app.add_option("-i", o.prompt, "input prompt");
+  app.add_option("-m", o.mode, "mode (only 'generate' is supported)")
+      ->check(CLI::IsMember({"generate"}));
+  auto* engine = app.add_option_group("engine");
+  engine->add_option("--device", o.device, "where the model runs")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  engine->add_option("--threads", o.threads, "CPU threads; 0 = all cores")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  engine->add_option("--json", o.json_path, "write timings and KV bytes as JSON to this file");
+}
+
+void require_device_available(const std::string& device) {
+  KVC_CHECK(device == "cpu",
+            "--device cuda: this build runs the engine on the CPU only (the CUDA backend is not "
+            "wired into the engine yet)");
+}
+
+}  // namespace
+
+int run_generation_main(int argc, char** argv, const std::string& description,
+                        const KVStrategyFactory& make_strategy) {
+  CLI::App app(description);
+  RunOptions o;
+  add_options(app, o);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "error: " << e.what() << " (run with --help for usage)\n";
+    return e.get_exit_code() != 0 ? e.get_exit_code() : 2;
+  }
+
+  try {
+    KVC_CHECK(o.temperature >= 0.0f, "temperature (-t) must be >= 0, got ", o.temperature);
+    KVC_CHECK(o.top_p >= 0.0f && o.top_p <= 1.0f, "top-p (-p) must be in [0, 1], got ", o.top_p);
+    KVC_CHECK(o.steps >= 0, "steps (-n) must be >= 0, got ", o.steps);
+    require_device_available(o.device);
+
+    const Model model = load_checkpoint(o.checkpoint);
+    const Tokenizer tokenizer(o.tokenizer, model.config.vocab_size);
+    ThreadPool pool(o.threads);
+    auto kv = make_strategy(model.config, &pool);
+
+    GenerationOptions gen;
+    gen.prompt = o.prompt;
+    gen.steps = o.steps;
+    gen.sampling.temperature = o.temperature;
+    gen.sampling.top_p = o.top_p;
+    gen.sampling.seed =
+        o.seed > 0 ? static_cast<std::uint64_t>(o.seed) : static_cast<std::uint64_t>(std::time(nullptr));
+
+    const GenerationResult result = generate(model, tokenizer, *kv, gen, &pool, [](std::string_view piece) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    });
+    std::printf("\n");
+    std::fflush(stdout);
+    if (result.positions > 1) {
+      std::fprintf(stderr, "achieved tok/s: %f\n", result.tokens_per_second());
+    }
+
+    if (!o.json_path.empty()) {
+      double decode_ms = 0;
+      for (double ms : result.step_ms) decode_ms += ms;
+      JsonObject json;
+      json.add("strategy", kv->name())
+          .add("device", o.device)
+          .add("threads", pool.num_threads())
+          .add("steps", result.positions)
+          .add("prompt_tokens", result.num_prompt_tokens)
+          .add("tokens_per_second", result.tokens_per_second())
+          .add("prefill_ms", result.prefill_ms)
+          .add("decode_ms", decode_ms)
+          .add("decode_ms_per_token_start", result.decode_ms_at_start())
+          .add("decode_ms_per_token_end", result.decode_ms_at_end())
+          .add("kv_bytes", result.kv_bytes)
+          .add("tokens", result.tokens)
+          .add("text", result.text);
+      json.save(o.json_path);
+    }
+    return 0;
+  } catch (const Error& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "error: out of memory\n");
+    return 1;
+  }
+}
+
+}  // namespace kvc

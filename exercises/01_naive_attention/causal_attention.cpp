@@ -1,0 +1,25 @@
+// Exercise: chapter 01, causal attention of one head (matrix form).
+//
+// Build with -DKVC_EXERCISES=ON and run `ctest -L ch01` to test your code; the
+// chapter's demo (build/bin/ch01_naive_attention) then runs on it.
+#include "chapters/01_naive_attention/naive_attention.hpp"
+#include "common/check.hpp"
+
+namespace kvc::ch01 {
+
+// Contract: see naive_attention.hpp. Hints:
+//  1. Allocate an n_tokens x n_tokens score matrix filled with -infinity.
+//  2. For j <= i: S[i][j] = dot(q_i, k_j) / sqrtf(head_dim). Accumulate the
+//     dot product in a float, d = 0..head_dim-1 in order, and divide (do not
+//     multiply by 1/sqrt): the tests and llama2.c's reference text expect
+//     exactly that rounding.
+//  3. Softmax each row: subtract the row max, exp, sum, divide.
+//  4. out_i = sum over j <= i of P[i][j] * v_j, accumulated for j = 0..i.
+//  Remember the strides: row i of q is q + i * q_stride.
+void causal_attention_one_head(float* /*out*/, const float* /*q*/, const float* /*k*/,
+                               const float* /*v*/, int /*n_tokens*/, int /*head_dim*/,
+                               std::size_t /*q_stride*/, std::size_t /*kv_stride*/) {
+  throw NotImplemented("ch01: causal_attention_one_head");
+}
+
+}  // namespace kvc::ch01

@@ -1,0 +1,71 @@
+// CPU kernels: the reference every other implementation is tested against.
+//
+// Layout convention (llama2.c style): a batch of n token rows, each row
+// contiguous. Matrices are row-major; weights are stored [d_out][d_in] as in
+// the llama2.c checkpoint, so y = x @ W^T.
+//
+// Determinism contract: every output element is computed with a summation
+// order that depends only on the op's inner dimension, never on the number of
+// rows, their position in the batch, or the thread count. That is what lets a
+// 200-token prefill and 200 one-token decode steps produce bit-identical
+// logits, and so identical text.
+#pragma once
+
+#include <cstddef>
+
+namespace kvc {
+class ThreadPool;
+}
+
+namespace kvc::cpu {
+
+// ---- matmul -------------------------------------------------------------------
+// out: [n][d_out] = x: [n][d_in] @ w: [d_out][d_in]^T.
+// `pool` may be nullptr (single thread).
+void matmul(float* out, const float* x, const float* w, int n, int d_in, int d_out,
+            ThreadPool* pool);
+
+// The textbook triple loop, accumulating in double: the oracle for tests.
+void matmul_reference(float* out, const float* x, const float* w, int n, int d_in, int d_out);
+
+// ---- elementwise / row ops ----------------------------------------------------
+// out[i][:] = weight * x[i][:] / sqrt(mean(x[i]^2) + 1e-5), for n rows of `dim`.
+void rmsnorm(float* out, const float* x, const float* weight, int n, int dim);
+
+// Rotary embedding in place, llama2.c's pairing (adjacent pairs (2j, 2j+1) of each head).
+// q: [n][n_heads * head_dim], k: [n][n_kv_heads * head_dim]; token i is at positions[i].
+void rope(float* q, float* k, const int* positions, int n, int n_heads, int n_kv_heads,
+          int head_dim);
+
+// gate[i] = silu(gate[i]) * up[i] for i < size.
+void swiglu(float* gate, const float* up, std::size_t size);
+
+// x[i] += y[i] for i < size.
+void add_inplace(float* x, const float* y, std::size_t size);
+
+// Numerically stable softmax in place over `size` values.
+void softmax(float* x, int size);
+
+// ---- attention ------------------------------------------------------------------
+// One query vector against n_ctx keys/values of one head:
+//   out[:] = sum_t softmax_t(q . k_t / sqrt(head_dim)) * v_t
+// keys/values: n_ctx rows, row t starts at keys + t * kv_stride.
+// `scores` is caller-provided scratch of n_ctx floats.
+void attend_one_query(float* out, const float* q, const float* keys, const float* values,
+                      int n_ctx, int head_dim, std::size_t kv_stride, float* scores);
+
+// Decode attention for one token over a contiguous cache (the ch02 kernel).
+//   q:       [n_heads][head_dim]
+//   k_cache: [n_ctx][n_kv_heads][head_dim]  (same for v_cache)
+//   out:     [n_heads][head_dim]
+// Query head h reads KV head h / (n_heads / n_kv_heads).
+void attention_decode(float* out, const float* q, const float* k_cache, const float* v_cache,
+                      int n_ctx, int n_heads, int n_kv_heads, int head_dim, float* scores);
+
+// Causal prefill attention for n tokens of one sequence at positions 0..n-1
+// (token i sees tokens 0..i).
+//   q: [n][n_heads][head_dim], k, v: [n][n_kv_heads][head_dim], out like q.
+void attention_prefill_causal(float* out, const float* q, const float* k, const float* v, int n,
+                              int n_heads, int n_kv_heads, int head_dim, ThreadPool* pool);
+
+}  // namespace kvc::cpu
