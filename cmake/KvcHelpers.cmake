@@ -11,7 +11,9 @@ function(kvc_add_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE kvc_project_options ${ARG_LIBS} GTest::gtest GTest::gtest_main)
+  # Escape the list separators so several labels survive the trip through the generated ctest file.
+  string(REPLACE ";" "\\;" labels "${ARG_LABELS}")
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
     WORKING_DIRECTORY ${CMAKE_BINARY_DIR}
-    PROPERTIES LABELS "${ARG_LABELS}")
+    PROPERTIES LABELS "${labels}")
 endfunction()

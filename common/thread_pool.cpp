@@ -82,8 +82,7 @@ void ThreadPool::worker_loop(int worker_index) {
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      job_ready_.wait(lock,
-                      [&] { return stopping_ || job_generation_ != seen_generation; });
+      job_ready_.wait(lock, [&] { return stopping_ || job_generation_ != seen_generation; });
       if (stopping_) return;
       seen_generation = job_generation_;
       // Small jobs have fewer chunks than threads; this helper sits this one out.

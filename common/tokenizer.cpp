@@ -50,7 +50,9 @@ std::string read_whole_file(const std::string& path) {
   return bytes;
 }
 
-bool is_utf8_continuation(char byte) { return (static_cast<unsigned char>(byte) & 0xC0) == 0x80; }
+bool is_utf8_continuation(char byte) {
+  return (static_cast<unsigned char>(byte) & 0xC0) == 0x80;
+}
 
 }  // namespace
 
@@ -77,10 +79,10 @@ Tokenizer::Tokenizer(const std::string& path, int vocab_size) {
               ": truncated in token ", id);
     KVC_CHECK(length >= 0, "tokenizer file ", path, ": token ", id, " has negative length ",
               length);
-    KVC_CHECK(length <= header_max_length, "tokenizer file ", path, ": token ", id,
-              " has length ", length, ", more than max_token_length ", header_max_length);
-    KVC_CHECK(reader.read_piece(static_cast<std::size_t>(length), pieces_[id]),
-              "tokenizer file ", path, ": truncated in token ", id);
+    KVC_CHECK(length <= header_max_length, "tokenizer file ", path, ": token ", id, " has length ",
+              length, ", more than max_token_length ", header_max_length);
+    KVC_CHECK(reader.read_piece(static_cast<std::size_t>(length), pieces_[id]), "tokenizer file ",
+              path, ": truncated in token ", id);
   }
   KVC_CHECK(reader.at_end(), "tokenizer file ", path, ": holds more than vocab_size ", vocab_size,
             " tokens");
@@ -182,7 +184,7 @@ std::string Tokenizer::decode(int prev_token, int token) const {
             " is outside the vocabulary of ", vocab_size());
   std::string piece = pieces_[token];
   // SentencePiece drops the dummy prefix's space from the first word.
-  if (prev_token == kBosToken && !piece.empty() && piece.front() == ' ') ;
+  if (prev_token == kBosToken && !piece.empty() && piece.front() == ' ') piece.erase(0, 1);
   // The very pattern llama2.c uses, so odd pieces parse (or not) exactly alike.
   unsigned char byte = 0;
   if (std::sscanf(piece.c_str(), "<0x%02hhX>", &byte) == 1) {

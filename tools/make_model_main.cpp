@@ -50,7 +50,9 @@ void print_presets() {
   std::cout << std::left << std::setw(14) << "preset" << std::right << std::setw(6) << "dim"
             << std::setw(8) << "hidden" << std::setw(8) << "layers" << std::setw(7) << "heads"
             << std::setw(10) << "kv heads" << std::setw(8) << "vocab" << std::setw(7) << "seq"
-            << std::setw(9) << "params" << std::setw(11) << "file" << "  " << "about\n";
+            << std::setw(9) << "params" << std::setw(11) << "file"
+            << "  "
+            << "about\n";
   for (const kvc::SyntheticPreset& preset : kvc::synthetic_presets()) {
     const kvc::ModelConfig& c = preset.config;
     std::cout << std::left << std::setw(14) << preset.name << std::right << std::setw(6) << c.dim
@@ -58,8 +60,8 @@ void print_presets() {
               << c.n_heads << std::setw(10) << c.n_kv_heads << std::setw(8) << c.vocab_size
               << std::setw(7) << c.seq_len << std::setw(9) << format_count(c.num_parameters())
               << std::setw(11)
-              << format_bytes(kvc::checkpoint_file_size(c, kvc::CheckpointFormat::kLegacy))
-              << "  " << preset.description << "\n";
+              << format_bytes(kvc::checkpoint_file_size(c, kvc::CheckpointFormat::kLegacy)) << "  "
+              << preset.description << "\n";
   }
 }
 
@@ -99,7 +101,14 @@ int main(int argc, char** argv) {
   app.add_option("--format", format_name, "Checkpoint header: legacy (llama2.c run) or v1")
       ->check(CLI::IsMember({"legacy", "v1"}))
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::ParseError& error) {
+    std::cerr << "error: " << error.what() << "\n";
+    return error.get_exit_code();
+  }
 
   try {
     if (list) {

@@ -76,8 +76,8 @@ enum class TensorTag : std::uint64_t {
 };
 
 std::uint64_t stream_for(std::uint64_t seed, TensorTag tag, int layer) {
-  const std::uint64_t tensor_id = (static_cast<std::uint64_t>(tag) << 32) |
-                                  static_cast<std::uint32_t>(layer);
+  const std::uint64_t tensor_id =
+      (static_cast<std::uint64_t>(tag) << 32) | static_cast<std::uint32_t>(layer);
   return mix64(mix64(seed) + tensor_id * kGamma);
 }
 
@@ -103,26 +103,24 @@ void fill_constant(std::span<float> tensor, float value) {
 
 // Words of the TinyStories world, so small vocabularies decode to English-like text.
 constexpr std::array kCommonWords = {
-    "the",    "and",   "was",    "to",     "a",     "he",     "she",   "it",     "they",
-    "said",   "her",   "his",    "with",   "in",    "on",     "of",    "you",    "that",
-    "for",    "day",   "Once",   "upon",   "time",  "there",  "little", "girl",  "boy",
-    "named",  "Lily",  "Tim",    "Ben",    "big",   "happy",  "play",  "played", "saw",
-    "mom",    "friend", "friends", "wanted", "very", "park",  "went",  "had",    "is",
-    "were",   "not",   "but",    "so",     "The",   "One",    "He",    "She",    "They",
-    "It",     "ball",  "tree",   "dog",    "cat",   "bird",   "sun",   "fun",    "sad",
-    "help",   "looked", "asked", "smiled", "loved", "toy",    "home",  "go",     "do",
-    "can",    "what",  "all",    "be",     "are",   "at",     "up",    "out",    "an",
-    "too",    "new",   "red",    "blue",   "good",  "nice",   "each",  "other",  "thank",
+    "the",  "and",  "was",   "to",    "a",      "he",    "she",    "it",     "they",    "said",
+    "her",  "his",  "with",  "in",    "on",     "of",    "you",    "that",   "for",     "day",
+    "Once", "upon", "time",  "there", "little", "girl",  "boy",    "named",  "Lily",    "Tim",
+    "Ben",  "big",  "happy", "play",  "played", "saw",   "mom",    "friend", "friends", "wanted",
+    "very", "park", "went",  "had",   "is",     "were",  "not",    "but",    "so",      "The",
+    "One",  "He",   "She",   "They",  "It",     "ball",  "tree",   "dog",    "cat",     "bird",
+    "sun",  "fun",  "sad",   "help",  "looked", "asked", "smiled", "loved",  "toy",     "home",
+    "go",   "do",   "can",   "what",  "all",    "be",    "are",    "at",     "up",      "out",
+    "an",   "too",  "new",   "red",   "blue",   "good",  "nice",   "each",   "other",   "thank",
 };
 
-constexpr std::array kOnsets = {"",   "b",  "c",  "d",  "f",  "g",   "h",  "j",  "k",
-                                "l",  "m",  "n",  "p",  "r",  "s",   "t",  "v",  "w",
-                                "y",  "z",  "bl", "br", "ch", "cl",  "cr", "dr", "fl",
-                                "fr", "gl", "gr", "pl", "pr", "sh",  "sk", "sl", "sm",
-                                "sn", "sp", "st", "th", "tr", "str", "wh"};
+constexpr std::array kOnsets = {"",   "b",  "c",  "d",  "f",  "g",  "h",  "j",  "k",   "l",  "m",
+                                "n",  "p",  "r",  "s",  "t",  "v",  "w",  "y",  "z",   "bl", "br",
+                                "ch", "cl", "cr", "dr", "fl", "fr", "gl", "gr", "pl",  "pr", "sh",
+                                "sk", "sl", "sm", "sn", "sp", "st", "th", "tr", "str", "wh"};
 constexpr std::array kVowels = {"a", "e", "i", "o", "u", "ai", "ea", "ee", "oo", "ou", "ay", "ow"};
-constexpr std::array kCodas = {"",  "b",  "d",  "ck", "ft", "g",  "k",  "l",  "ll",
-                               "m", "n",  "nd", "ng", "nk", "nt", "p",  "r",  "rt",
+constexpr std::array kCodas = {"",  "b",  "d",  "ck", "ft", "g",  "k", "l", "ll",
+                               "m", "n",  "nd", "ng", "nk", "nt", "p", "r", "rt",
                                "s", "sh", "ss", "st", "t",  "th", "x"};
 
 // Appends unique pieces until the vocabulary is full.
@@ -193,14 +191,15 @@ std::vector<std::string> synthetic_pieces(int vocab_size) {
       vocabulary.add(word);
     }
   }
-  KVC_CHECK(vocabulary.full(), "synthetic tokenizer: cannot make ", vocab_size,
-            " unique pieces");
+  KVC_CHECK(vocabulary.full(), "synthetic tokenizer: cannot make ", vocab_size, " unique pieces");
   return vocabulary.take();
 }
 
 }  // namespace
 
-std::span<const SyntheticPreset> synthetic_presets() { return kPresets; }
+std::span<const SyntheticPreset> synthetic_presets() {
+  return kPresets;
+}
 
 const SyntheticPreset& find_synthetic_preset(std::string_view name) {
   std::string known;

@@ -26,8 +26,8 @@ float dot_in_order(const float* a, const float* b, int size) {
 
 }  // namespace
 
-void attend_one_query(float* out, const float* q, const float* keys, const float* values,
-                      int n_ctx, int head_dim, std::size_t kv_stride, float* scores) {
+void attend_one_query(float* out, const float* q, const float* keys, const float* values, int n_ctx,
+                      int head_dim, std::size_t kv_stride, float* scores) {
   const float scale = sqrtf(float(head_dim));
   int t = 0;
   for (; t + kKeysAtOnce <= n_ctx; t += kKeysAtOnce) {

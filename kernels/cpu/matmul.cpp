@@ -29,8 +29,12 @@ namespace {
 struct Lanes8 {
   __m256 v;
 };
-inline Lanes8 zero_lanes() { return {_mm256_setzero_ps()}; }
-inline Lanes8 load_lanes(const float* p) { return {_mm256_loadu_ps(p)}; }
+inline Lanes8 zero_lanes() {
+  return {_mm256_setzero_ps()};
+}
+inline Lanes8 load_lanes(const float* p) {
+  return {_mm256_loadu_ps(p)};
+}
 inline Lanes8 multiply_add(Lanes8 a, Lanes8 b, Lanes8 acc) {
   return {_mm256_fmadd_ps(a.v, b.v, acc.v)};
 }
@@ -46,7 +50,9 @@ inline float horizontal_sum(Lanes8 a) {
 struct Lanes8 {
   float v[8];
 };
-inline Lanes8 zero_lanes() { return {}; }
+inline Lanes8 zero_lanes() {
+  return {};
+}
 inline Lanes8 load_lanes(const float* p) {
   Lanes8 lanes;
   for (int l = 0; l < 8; ++l) lanes.v[l] = p[l];
@@ -74,8 +80,9 @@ constexpr int kTileCols = 3;
 // passes over them, so w is read from memory once per call.
 constexpr std::size_t kWeightBlockBytes = 256 * 1024;
 
-// Below this many multiply-adds, waking the pool costs more than it saves.
-constexpr std::int64_t kMinParallelWork = 64 * 1024;
+// Below this many multiply-adds (~15 us on one core) waking the pool's helpers,
+// which takes ~10 us on a VM, costs more than it saves.
+constexpr std::int64_t kMinParallelWork = 512 * 1024;
 
 // out[r * out_stride + c] = dot(x[r], w[c]) for r < ROWS, c < COLS; rows of x
 // and w are d_in floats apart.

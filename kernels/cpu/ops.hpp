@@ -51,8 +51,8 @@ void softmax(float* x, int size);
 //   out[:] = sum_t softmax_t(q . k_t / sqrt(head_dim)) * v_t
 // keys/values: n_ctx rows, row t starts at keys + t * kv_stride.
 // `scores` is caller-provided scratch of n_ctx floats.
-void attend_one_query(float* out, const float* q, const float* keys, const float* values,
-                      int n_ctx, int head_dim, std::size_t kv_stride, float* scores);
+void attend_one_query(float* out, const float* q, const float* keys, const float* values, int n_ctx,
+                      int head_dim, std::size_t kv_stride, float* scores);
 
 // Decode attention for one token over a contiguous cache (the ch02 kernel).
 //   q:       [n_heads][head_dim]

@@ -202,7 +202,8 @@ TEST(Sampler, EqualSeedsGiveEqualTokens) {
   Sampler first(16, options), second(16, options);
   for (int step = 0; step < 100; ++step) {
     std::vector<float> logits(16), copy(16);
-    for (int i = 0; i < 16; ++i) logits[i] = copy[i] = std::sin(0.7f * static_cast<float>(i + step));
+    for (int i = 0; i < 16; ++i)
+      logits[i] = copy[i] = std::sin(0.7f * static_cast<float>(i + step));
     EXPECT_EQ(first.sample(logits.data()), second.sample(copy.data())) << step;
   }
 }

@@ -7,12 +7,14 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/check.hpp"
@@ -36,8 +38,7 @@ std::string read_bytes(const fs::path& path) {
 class TempFile {
  public:
   explicit TempFile(const std::string& name)
-      : path_(fs::temp_directory_path() /
-              ("kvc_tok_" + std::to_string(::getpid()) + "_" + name)) {}
+      : path_(fs::temp_directory_path() / ("kvc_tok_" + std::to_string(::getpid()) + "_" + name)) {}
   ~TempFile() { fs::remove(path_); }
   TempFile(const TempFile&) = delete;
   TempFile& operator=(const TempFile&) = delete;
@@ -78,7 +79,9 @@ Tokenizer make_tokenizer(const std::vector<std::pair<std::string, float>>& extra
   return Tokenizer(std::move(pieces), std::move(scores));
 }
 
-int byte_token(char byte) { return static_cast<unsigned char>(byte) + 3; }
+int byte_token(char byte) {
+  return static_cast<unsigned char>(byte) + 3;
+}
 
 // Concatenates decode() over `tokens` after the leading BOS, as run.c prints.
 std::string decode_all(const Tokenizer& tokenizer, const std::vector<int>& tokens) {
@@ -160,16 +163,16 @@ TEST(TokenizerRules, CodePointsAreLookedUpWhole) {
   const std::string e_acute = "\xC3\xA9";  // é
   const Tokenizer tokenizer = make_tokenizer({{" ", 0.0f}, {e_acute, 0.0f}});
   EXPECT_EQ(tokenizer.encode(e_acute + e_acute, false, false),
-            std::vector<int>({tokenizer.lookup(" "), tokenizer.lookup(e_acute),
-                              tokenizer.lookup(e_acute)}));
+            std::vector<int>(
+                {tokenizer.lookup(" "), tokenizer.lookup(e_acute), tokenizer.lookup(e_acute)}));
 }
 
 TEST(TokenizerRules, UnknownCodePointFallsBackToItsBytes) {
   const std::string snowman = "\xE2\x98\x83";  // ☃, not in this vocabulary
   const Tokenizer tokenizer = make_tokenizer({{" ", 0.0f}});
   EXPECT_EQ(tokenizer.encode(snowman, false, false),
-            std::vector<int>({tokenizer.lookup(" "), byte_token(snowman[0]),
-                              byte_token(snowman[1]), byte_token(snowman[2])}));
+            std::vector<int>({tokenizer.lookup(" "), byte_token(snowman[0]), byte_token(snowman[1]),
+                              byte_token(snowman[2])}));
 }
 
 TEST(TokenizerRules, ContinuationBytesGroupAtMostFourToACodePoint) {
@@ -260,8 +263,7 @@ TEST(TokenizerFile, TruncatedFiles) {
 
   const TempFile cut("cut.bin");
   cut.write(bytes.substr(0, 2));  // inside the header
-  EXPECT_NE(error_of([&] { Tokenizer(cut.path(), vocab_size); }).find("header"),
-            std::string::npos);
+  EXPECT_NE(error_of([&] { Tokenizer(cut.path(), vocab_size); }).find("header"), std::string::npos);
   cut.write(bytes.substr(0, bytes.size() - 2));  // inside the last piece
   EXPECT_NE(error_of([&] { Tokenizer(cut.path(), vocab_size); }).find("truncated in token"),
             std::string::npos);

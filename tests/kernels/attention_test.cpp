@@ -26,9 +26,8 @@ const AttentionShape kShapes[] = {{8, 4, 8}, {6, 6, 32}, {8, 1, 64}};
 
 // One query of every head against the first n_ctx rows of the cache, in double.
 //   q: [n_heads][head_dim], k_cache/v_cache: [>= n_ctx][n_kv_heads][head_dim]
-std::vector<double> attention_in_double(const float* q, const float* k_cache,
-                                        const float* v_cache, int n_ctx,
-                                        const AttentionShape& s) {
+std::vector<double> attention_in_double(const float* q, const float* k_cache, const float* v_cache,
+                                        int n_ctx, const AttentionShape& s) {
   const int group = s.n_heads / s.n_kv_heads;
   const std::size_t kv_stride = std::size_t(s.n_kv_heads) * s.head_dim;
   std::vector<double> out(std::size_t(s.n_heads) * s.head_dim, 0.0);
@@ -56,8 +55,8 @@ std::vector<double> attention_in_double(const float* q, const float* k_cache,
 
 // llama2.c's run.c attention for one head, transcribed: the rounding the
 // project must reproduce bit for bit.
-void run_c_attend(float* xb, const float* q, const float* k_cache, const float* v_cache,
-                  int n_ctx, int head_size, std::size_t kv_dim, float* att) {
+void run_c_attend(float* xb, const float* q, const float* k_cache, const float* v_cache, int n_ctx,
+                  int head_size, std::size_t kv_dim, float* att) {
   for (int t = 0; t < n_ctx; t++) {
     const float* k = k_cache + t * kv_dim;
     float score = 0.0f;
@@ -135,8 +134,9 @@ TEST(AttentionPrefillCausal, MatchesDoubleReferenceAndDecode) {
         for (int i = 0; i < n; ++i) {
           // Token i sees tokens 0..i: the same as decoding it over a cache of i + 1 rows.
           const std::vector<float> out_row(out.begin() + i * q_dim, out.begin() + (i + 1) * q_dim);
-          expect_all_close(out_row, attention_in_double(&q[i * q_dim], k.data(), v.data(), i + 1, s),
-                           1e-5, 1e-4);
+          expect_all_close(out_row,
+                           attention_in_double(&q[i * q_dim], k.data(), v.data(), i + 1, s), 1e-5,
+                           1e-4);
           attention_decode(decoded.data(), &q[i * q_dim], k.data(), v.data(), i + 1, s.n_heads,
                            s.n_kv_heads, s.head_dim, scores.data());
           expect_bit_identical(out_row.data(), decoded.data(), q_dim);

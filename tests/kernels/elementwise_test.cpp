@@ -123,8 +123,8 @@ TEST(Rope, MatchesDoubleReferenceAndRunC) {
     int n_heads, n_kv_heads, head_dim;
   };
   for (const Case& c : {Case{8, 4, 8}, Case{6, 6, 32}, Case{8, 1, 64}}) {
-    SCOPED_TRACE(testing::Message() << c.n_heads << "/" << c.n_kv_heads << " heads x "
-                                    << c.head_dim);
+    SCOPED_TRACE(testing::Message()
+                 << c.n_heads << "/" << c.n_kv_heads << " heads x " << c.head_dim);
     const std::vector<int> positions = {0, 1, 7, 63, 200};
     const int n = int(positions.size());
     const int q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;

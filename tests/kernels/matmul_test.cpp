@@ -36,11 +36,11 @@ struct Shape {
 };
 
 // Odd sizes on purpose: d_in with a tail after the 8-wide lanes, d_out not a
-// multiple of the column tile, n not a multiple of the row tile; the larger
-// ones are big enough to be split across threads.
+// multiple of the column tile, n not a multiple of the row tile; the last two
+// are big enough (> 512K multiply-adds) to be split across threads.
 const Shape kShapes[] = {
-    {1, 1, 1},   {1, 7, 5},     {3, 8, 3},     {3, 9, 31},     {17, 33, 97},
-    {1, 288, 288}, {17, 301, 97}, {4, 64, 257}, {1, 515, 257}, {37, 100, 61},
+    {1, 1, 1},     {1, 7, 5},     {3, 8, 3},    {3, 9, 31},     {17, 33, 97},
+    {1, 288, 288}, {17, 301, 97}, {4, 64, 257}, {1, 601, 1001}, {19, 301, 515},
 };
 
 TEST(Matmul, ReferenceMatchesDoubleAccumulation) {
@@ -72,8 +72,8 @@ TEST(Matmul, MatchesReferenceOnOddShapes) {
 // number of threads.
 TEST(Matmul, RowResultIsIndependentOfBatchAndThreads) {
   constexpr int kBatch = 37;
-  constexpr int kDIn = 301;   // 37 lanes of 8 plus a tail of 5
-  constexpr int kDOut = 259;  // not a multiple of the column tile; big enough to thread
+  constexpr int kDIn = 301;    // 37 lanes of 8 plus a tail of 5
+  constexpr int kDOut = 1747;  // not a multiple of the column tile; threaded even for n = 1
   const auto x = random_floats(std::size_t(kBatch) * kDIn, 3);
   const auto w = random_floats(std::size_t(kDOut) * kDIn, 4);
 

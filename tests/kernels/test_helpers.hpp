@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <cstddef>
+#include <cstring>
 #include <random>
 #include <vector>
 

@@ -76,9 +76,9 @@ TEST(ThreadPool, ExceptionReachesTheCallerAndThePoolStaysUsable) {
   ThreadPool pool(3);
   for (int round = 0; round < 20; ++round) {
     // Every chunk throws: exactly one exception comes out, nothing deadlocks.
-    EXPECT_THROW(pool.parallel_for(
-                     3, [](std::int64_t, std::int64_t) { throw std::runtime_error("boom"); }),
-                 std::runtime_error);
+    EXPECT_THROW(
+        pool.parallel_for(3, [](std::int64_t, std::int64_t) { throw std::runtime_error("boom"); }),
+        std::runtime_error);
     // Only a helper's chunk throws.
     EXPECT_THROW(pool.parallel_for(3,
                                    [](std::int64_t begin, std::int64_t) {
@@ -95,7 +95,8 @@ TEST(ThreadPool, NestedParallelForRunsInline) {
   ThreadPool pool(2);
   std::atomic<std::int64_t> inner_items{0};
   pool.parallel_for(2, [&](std::int64_t, std::int64_t) {
-    pool.parallel_for(10, [&](std::int64_t begin, std::int64_t end) { inner_items += end - begin; });
+    pool.parallel_for(10,
+                      [&](std::int64_t begin, std::int64_t end) { inner_items += end - begin; });
   });
   EXPECT_EQ(inner_items.load(), 20);
 }

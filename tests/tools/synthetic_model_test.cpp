@@ -18,7 +18,9 @@
 namespace kvc {
 namespace {
 
-ModelConfig tiny_config() { return find_synthetic_preset("tiny").config; }
+ModelConfig tiny_config() {
+  return find_synthetic_preset("tiny").config;
+}
 
 // A file path in the test's temporary directory, removed when it goes out of scope.
 class TempFile {
@@ -200,8 +202,7 @@ TEST_P(SyntheticCheckpoint, LoadsBackWithIdenticalWeightsAndTheExpectedSize) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BothFormats, SyntheticCheckpoint,
-                         ::testing::Values(CheckpointFormat::kLegacy,
-                                           CheckpointFormat::kVersion1),
+                         ::testing::Values(CheckpointFormat::kLegacy, CheckpointFormat::kVersion1),
                          [](const auto& info) {
                            return info.param == CheckpointFormat::kLegacy ? "legacy" : "v1";
                          });
@@ -256,7 +257,8 @@ TEST(SyntheticTokenizer, RoundTripsThroughTheFileFormat) {
 
 TEST(SyntheticTokenizer, EncodesAndDecodesAsciiText) {
   const Tokenizer tokenizer = make_synthetic_tokenizer(512);
-  const std::string text = "Once upon a time, there was a little girl named Lily.\n\tShe said: ~42!";
+  const std::string text =
+      "Once upon a time, there was a little girl named Lily.\n\tShe said: ~42!";
   const std::vector<int> tokens = tokenizer.encode(text, true, false);
   ASSERT_FALSE(tokens.empty());
   EXPECT_EQ(tokens.front(), kBosToken);
@@ -264,7 +266,8 @@ TEST(SyntheticTokenizer, EncodesAndDecodesAsciiText) {
   EXPECT_LT(tokens.size(), text.size() / 2);
 
   std::string decoded;
-  for (std::size_t i = 1; i < tokens.size(); ++i) decoded += tokenizer.decode(tokens[i - 1], tokens[i]);
+  for (std::size_t i = 1; i < tokens.size(); ++i)
+    decoded += tokenizer.decode(tokens[i - 1], tokens[i]);
   EXPECT_EQ(decoded, text);
 }
 

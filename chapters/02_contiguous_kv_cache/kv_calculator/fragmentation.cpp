@@ -10,8 +10,7 @@ namespace {
 
 // Requests admitted in order, cycling through the list, until the next one's
 // reservation exceeds what is left of the budget.
-std::int64_t admitted_in_order(const std::vector<std::int64_t>& reservations,
-                               std::int64_t budget) {
+std::int64_t admitted_in_order(const std::vector<std::int64_t>& reservations, std::int64_t budget) {
   const std::int64_t round_bytes =
       std::accumulate(reservations.begin(), reservations.end(), std::int64_t{0});
   const std::int64_t full_rounds = budget / round_bytes;

@@ -32,7 +32,6 @@ struct FragmentationReport {
 // Throws kvc::Error on an empty list, a length outside [1, context] or a
 // non-positive context or bytes_per_token.
 FragmentationReport compare_allocations(std::span<const int> request_lengths, int context,
-                                        std::int64_t bytes_per_token,
-                                        std::int64_t kv_budget_bytes);
+                                        std::int64_t bytes_per_token, std::int64_t kv_budget_bytes);
 
 }  // namespace kvc

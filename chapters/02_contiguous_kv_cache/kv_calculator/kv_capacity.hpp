@@ -29,19 +29,19 @@ struct CapacityQuery {
   DtypeSpec kv_dtype;
   DtypeSpec weight_dtype;
   double gpu_memory_gib = 0;
-  int context = 0;               // tokens reserved per request
-  double reserve_fraction = 0;   // of GPU memory, kept for activations and workspace
+  int context = 0;              // tokens reserved per request
+  double reserve_fraction = 0;  // of GPU memory, kept for activations and workspace
 };
 
 struct CapacityPlan {
   std::int64_t gpu_bytes = 0;
   std::int64_t weight_bytes = 0;
   std::int64_t reserve_bytes = 0;
-  std::int64_t kv_budget_bytes = 0;   // left for the cache; 0 when the weights do not fit
+  std::int64_t kv_budget_bytes = 0;  // left for the cache; 0 when the weights do not fit
   std::int64_t kv_bytes_per_token = 0;
   std::int64_t kv_bytes_per_request = 0;  // one request of `context` tokens
   std::int64_t max_cached_tokens = 0;
-  std::int64_t max_requests = 0;      // concurrent requests of `context` tokens
+  std::int64_t max_requests = 0;  // concurrent requests of `context` tokens
 };
 
 // Throws kvc::Error on non-positive memory or context, or a reserve outside [0, 1).

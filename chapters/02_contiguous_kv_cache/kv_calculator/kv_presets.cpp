@@ -55,14 +55,24 @@ const Spec& find_by_name(const std::array<Spec, N>& specs, std::string_view name
 
 }  // namespace
 
-std::span<const ArchitectureSpec> architecture_presets() { return kArchitectures; }
-std::span<const DtypeSpec> dtype_presets() { return kDtypes; }
-std::span<const GpuSpec> gpu_presets() { return kGpus; }
+std::span<const ArchitectureSpec> architecture_presets() {
+  return kArchitectures;
+}
+std::span<const DtypeSpec> dtype_presets() {
+  return kDtypes;
+}
+std::span<const GpuSpec> gpu_presets() {
+  return kGpus;
+}
 
 const ArchitectureSpec& find_architecture(std::string_view name) {
   return find_by_name(kArchitectures, name, "model");
 }
-const DtypeSpec& find_dtype(std::string_view name) { return find_by_name(kDtypes, name, "dtype"); }
-const GpuSpec& find_gpu(std::string_view name) { return find_by_name(kGpus, name, "GPU"); }
+const DtypeSpec& find_dtype(std::string_view name) {
+  return find_by_name(kDtypes, name, "dtype");
+}
+const GpuSpec& find_gpu(std::string_view name) {
+  return find_by_name(kGpus, name, "GPU");
+}
 
 }  // namespace kvc

@@ -11,10 +11,10 @@ namespace kvc {
 
 // Enough of a published model to size its KV cache and its weights.
 struct ArchitectureSpec {
-  std::string_view name;      // "llama-3-8b"
+  std::string_view name;  // "llama-3-8b"
   int n_layers;
-  int n_heads;                // query heads
-  int n_kv_heads;             // key/value heads (< n_heads: grouped-query attention)
+  int n_heads;     // query heads
+  int n_kv_heads;  // key/value heads (< n_heads: grouped-query attention)
   int head_dim;
   std::int64_t n_parameters;  // all weights, for the weight-memory bill
   int max_context;            // tokens the model was trained for (the default context)

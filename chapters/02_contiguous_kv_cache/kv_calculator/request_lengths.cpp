@@ -9,7 +9,9 @@
 namespace kvc {
 namespace {
 
-bool is_separator(char c) { return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool is_separator(char c) {
+  return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 int parse_length(std::string_view token) {
   int value = 0;

@@ -1,0 +1,199 @@
+// kv_calculator: how much KV cache a model needs, and how many requests fit.
+//
+//   kv_calculator --list-models
+//   kv_calculator --model llama-3-8b --dtype fp16 --gpu H100-80G --context 8192
+//   kv_calculator --model llama-2-7b --gpu A100-40G --lengths 100,2000,512,3484
+#include <iomanip>
+#include <iostream>
+#include <numeric>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "chapters/02_contiguous_kv_cache/kv_calculator/fragmentation.hpp"
+#include "chapters/02_contiguous_kv_cache/kv_calculator/kv_capacity.hpp"
+#include "chapters/02_contiguous_kv_cache/kv_calculator/kv_presets.hpp"
+#include "chapters/02_contiguous_kv_cache/kv_calculator/report_format.hpp"
+#include "chapters/02_contiguous_kv_cache/kv_calculator/request_lengths.hpp"
+#include "common/check.hpp"
+
+namespace {
+
+std::string fixed(double value, int digits) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(digits) << value;
+  return out.str();
+}
+
+void print_models() {
+  kvc::TextTable table{{"model", "layers", "q heads", "kv heads", "head_dim", "params",
+                        "max context", "KV/token fp16"},
+                       {}};
+  const kvc::DtypeSpec& fp16 = kvc::find_dtype("fp16");
+  for (const kvc::ArchitectureSpec& model : kvc::architecture_presets()) {
+    table.rows.push_back({std::string(model.name), std::to_string(model.n_layers),
+                          std::to_string(model.n_heads), std::to_string(model.n_kv_heads),
+                          std::to_string(model.head_dim), fixed(model.n_parameters / 1e9, 2) + "B",
+                          kvc::with_commas(model.max_context),
+                          kvc::human_bytes(kvc::kv_bytes_per_token(model, fp16))});
+  }
+  kvc::print_table(std::cout, table);
+  std::cout << "\ndtypes:";
+  for (const kvc::DtypeSpec& dtype : kvc::dtype_presets()) std::cout << " " << dtype.name;
+  std::cout << "\nGPUs:  ";
+  for (const kvc::GpuSpec& gpu : kvc::gpu_presets()) std::cout << " " << gpu.name;
+  std::cout << "\n";
+}
+
+void print_capacity(const kvc::CapacityQuery& query, const kvc::CapacityPlan& plan,
+                    const std::string& gpu_label) {
+  const kvc::ArchitectureSpec& m = query.model;
+  std::cout << m.name << ": " << m.n_layers << " layers, " << m.n_heads << " query heads, "
+            << m.n_kv_heads << " KV heads, head_dim " << m.head_dim << ", "
+            << fixed(m.n_parameters / 1e9, 2) << "B params\n"
+            << "on " << gpu_label << ", KV cache " << query.kv_dtype.name << ", weights "
+            << query.weight_dtype.name << ", context " << kvc::with_commas(query.context)
+            << " tokens\n\n";
+
+  const auto bytes_row = [](std::string label, std::int64_t bytes) {
+    return std::vector<std::string>{std::move(label), kvc::with_commas(bytes),
+                                    kvc::human_bytes(bytes)};
+  };
+  kvc::TextTable table{{"", "bytes", ""}, {}};
+  table.rows.push_back(bytes_row("KV per token", plan.kv_bytes_per_token));
+  table.rows.push_back(bytes_row("KV per request", plan.kv_bytes_per_request));
+  table.rows.push_back(bytes_row("GPU memory", plan.gpu_bytes));
+  table.rows.push_back(bytes_row("- weights", plan.weight_bytes));
+  table.rows.push_back(
+      bytes_row("- reserve (" + kvc::percent(query.reserve_fraction) + ")", plan.reserve_bytes));
+  table.rows.push_back(bytes_row("= KV budget", plan.kv_budget_bytes));
+  table.rows.push_back({"tokens that fit", kvc::with_commas(plan.max_cached_tokens), ""});
+  table.rows.push_back({"requests that fit", kvc::with_commas(plan.max_requests), ""});
+  kvc::print_table(std::cout, table);
+  if (plan.kv_budget_bytes == 0) {
+    std::cout << "(the weights alone need more than the GPU has: nothing is left for the cache)\n";
+  }
+
+  std::cout << "\nBy KV dtype (same budget):\n";
+  kvc::TextTable by_dtype{{"KV dtype", "KV/token", "KV/request", "requests that fit"}, {}};
+  for (const kvc::DtypeSpec& dtype : kvc::dtype_presets()) {
+    kvc::CapacityQuery variant = query;
+    variant.kv_dtype = dtype;
+    const kvc::CapacityPlan p = kvc::plan_capacity(variant);
+    by_dtype.rows.push_back({std::string(dtype.name), kvc::human_bytes(p.kv_bytes_per_token),
+                             kvc::human_bytes(p.kv_bytes_per_request),
+                             kvc::with_commas(p.max_requests)});
+  }
+  kvc::print_table(std::cout, by_dtype);
+}
+
+void print_fragmentation(const kvc::CapacityQuery& query, const std::vector<int>& lengths,
+                         const kvc::FragmentationReport& report) {
+  const std::int64_t total_tokens =
+      std::accumulate(lengths.begin(), lengths.end(), std::int64_t{0});
+  std::cout << "\nFragmentation: " << lengths.size() << " requests, "
+            << kvc::with_commas(total_tokens) << " tokens (mean "
+            << kvc::with_commas(total_tokens / static_cast<std::int64_t>(lengths.size()))
+            << "), context " << kvc::with_commas(query.context) << "\n";
+  kvc::TextTable table{{"allocation", "reserved", "used", "waste", "requests that fit"}, {}};
+  const auto row = [](std::string name, const kvc::AllocationOutcome& outcome) {
+    return std::vector<std::string>{std::move(name), kvc::human_bytes(outcome.reserved_bytes),
+                                    kvc::human_bytes(outcome.used_bytes),
+                                    kvc::percent(outcome.waste_fraction),
+                                    kvc::with_commas(outcome.requests_that_fit)};
+  };
+  table.rows.push_back(row("max-length", report.max_length));
+  table.rows.push_back(row("exact", report.exact));
+  kvc::print_table(std::cout, table);
+  std::cout << "(requests that fit: the list repeated as a workload, admitted in order until the "
+               "next one does not fit)\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "KV-cache capacity planning: bytes per token and per request, how many requests "
+      "fit on a GPU, and what max-length pre-allocation wastes."};
+  bool list_models = false;
+  std::string model_name = "llama-3-8b";
+  std::string kv_dtype_name = "fp16";
+  std::string weight_dtype_name = "fp16";
+  std::string gpu_name = "H100-80G";
+  std::optional<double> gpu_gib;
+  std::optional<int> context;
+  double reserve_fraction = 0;
+  std::string lengths_text;
+  std::string lengths_file;
+  app.add_flag("--list-models", list_models, "Print the known models, dtypes and GPUs");
+  app.add_option("--model", model_name, "Model architecture (see --list-models)")
+      ->capture_default_str();
+  app.add_option("--dtype", kv_dtype_name, "KV cache element type: fp32 fp16 bf16 fp8 int8 int4")
+      ->capture_default_str();
+  app.add_option("--weight-dtype", weight_dtype_name, "Weight element type")->capture_default_str();
+  app.add_option("--gpu", gpu_name, "GPU preset: A100-40G A100-80G H100-80G L4-24G RTX4090-24G")
+      ->capture_default_str();
+  app.add_option("--gpu-gib", gpu_gib, "GPU memory in GiB (instead of --gpu)");
+  app.add_option("--context", context, "Tokens per request (default: the model's max context)");
+  app.add_option("--reserve", reserve_fraction,
+                 "Fraction of GPU memory kept for activations and workspace")
+      ->capture_default_str();
+  auto* lengths_option =
+      app.add_option("--lengths", lengths_text, "Request lengths to compare, e.g. 100,2000,512");
+  app.add_option("--lengths-file", lengths_file, "File of request lengths (whitespace/commas)")
+      ->excludes(lengths_option);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::ParseError& error) {
+    std::cerr << "error: " << error.what() << "\n";
+    return error.get_exit_code();
+  }
+
+  try {
+    if (list_models) {
+      print_models();
+      return 0;
+    }
+    kvc::CapacityQuery query{
+        .model = kvc::find_architecture(model_name),
+        .kv_dtype = kvc::find_dtype(kv_dtype_name),
+        .weight_dtype = kvc::find_dtype(weight_dtype_name),
+        .gpu_memory_gib = 0,
+        .context = 0,
+        .reserve_fraction = reserve_fraction,
+    };
+    query.context = context.value_or(query.model.max_context);
+    std::string gpu_label;
+    if (gpu_gib) {
+      query.gpu_memory_gib = *gpu_gib;
+      gpu_label = fixed(*gpu_gib, 2) + " GiB";
+    } else {
+      const kvc::GpuSpec& gpu = kvc::find_gpu(gpu_name);
+      query.gpu_memory_gib = gpu.memory_gib;
+      gpu_label = std::string(gpu.name) + " (" + fixed(gpu.memory_gib, 0) + " GiB)";
+    }
+    std::vector<int> lengths;
+    if (!lengths_text.empty()) lengths = kvc::parse_request_lengths(lengths_text);
+    if (!lengths_file.empty()) lengths = kvc::read_request_lengths_file(lengths_file);
+
+    // Everything is computed (and validated) before anything is printed.
+    const kvc::CapacityPlan plan = kvc::plan_capacity(query);
+    std::optional<kvc::FragmentationReport> fragmentation;
+    if (!lengths.empty()) {
+      fragmentation = kvc::compare_allocations(lengths, query.context, plan.kv_bytes_per_token,
+                                               plan.kv_budget_bytes);
+    }
+    print_capacity(query, plan, gpu_label);
+    if (fragmentation) print_fragmentation(query, lengths, *fragmentation);
+  } catch (const kvc::Error& error) {
+    std::cerr << "error: " << error.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,235 @@
+// The KV calculator against values worked out by hand.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "chapters/02_contiguous_kv_cache/kv_calculator/fragmentation.hpp"
+#include "chapters/02_contiguous_kv_cache/kv_calculator/kv_capacity.hpp"
+#include "chapters/02_contiguous_kv_cache/kv_calculator/kv_presets.hpp"
+#include "chapters/02_contiguous_kv_cache/kv_calculator/report_format.hpp"
+#include "chapters/02_contiguous_kv_cache/kv_calculator/request_lengths.hpp"
+#include "common/check.hpp"
+
+namespace kvc {
+namespace {
+
+constexpr std::int64_t kGiB = std::int64_t{1} << 30;
+
+// ---- bytes per token ----------------------------------------------------------
+
+TEST(KvBytes, Llama2_70bFp16) {
+  // 2 x 80 layers x 8 KV heads x 128 x 2 bytes = 327,680; 32,768 tokens = 10 GiB.
+  const ArchitectureSpec& model = find_architecture("llama-2-70b");
+  EXPECT_EQ(kv_bytes_per_token(model, find_dtype("fp16")), 327'680);
+  EXPECT_EQ(kv_bytes_for_tokens(model, find_dtype("fp16"), 32'768), 10 * kGiB);
+}
+
+TEST(KvBytes, Llama3_8bFp16At8kTokens) {
+  // 2 x 32 x 8 x 128 x 2 = 131,072 bytes/token; x 8,192 = 2^30.
+  EXPECT_EQ(kv_bytes_for_tokens(find_architecture("llama-3-8b"), find_dtype("fp16"), 8192),
+            1'073'741'824);
+}
+
+TEST(KvBytes, Llama2_7bInEveryDtype) {
+  // 2 x 32 x 32 x 128 = 262,144 elements per token.
+  const ArchitectureSpec& model = find_architecture("llama-2-7b");
+  EXPECT_EQ(kv_bytes_per_token(model, find_dtype("fp32")), 1'048'576);
+  EXPECT_EQ(kv_bytes_per_token(model, find_dtype("fp16")), 524'288);
+  EXPECT_EQ(kv_bytes_per_token(model, find_dtype("bf16")), 524'288);
+  EXPECT_EQ(kv_bytes_per_token(model, find_dtype("fp8")), 262'144);
+  EXPECT_EQ(kv_bytes_per_token(model, find_dtype("int8")), 262'144);
+  EXPECT_EQ(kv_bytes_per_token(model, find_dtype("int4")), 131'072);
+}
+
+TEST(KvBytes, GqaDividesTheCacheByTheGroupSize) {
+  // Mistral-7B has Llama-2-7B's layers and head_dim but 8 KV heads for 32 query heads.
+  EXPECT_EQ(kv_bytes_per_token(find_architecture("llama-2-7b"), find_dtype("fp16")),
+            4 * kv_bytes_per_token(find_architecture("mistral-7b"), find_dtype("fp16")));
+}
+
+TEST(Presets, PublishedShapes) {
+  const ArchitectureSpec& llama2_13b = find_architecture("llama-2-13b");
+  EXPECT_EQ(llama2_13b.n_layers, 40);
+  EXPECT_EQ(llama2_13b.n_heads, 40);
+  EXPECT_EQ(llama2_13b.n_kv_heads, 40);
+  const ArchitectureSpec& llama3_70b = find_architecture("llama-3-70b");
+  EXPECT_EQ(llama3_70b.n_layers, 80);
+  EXPECT_EQ(llama3_70b.n_heads, 64);
+  EXPECT_EQ(llama3_70b.n_kv_heads, 8);
+  EXPECT_EQ(find_architecture("mixtral-8x7b").n_parameters, 46'700'000'000);
+  for (const ArchitectureSpec& model : architecture_presets()) {
+    EXPECT_EQ(model.n_heads % model.n_kv_heads, 0) << model.name;
+    EXPECT_EQ(model.head_dim, 128) << model.name;
+  }
+  EXPECT_DOUBLE_EQ(find_gpu("A100-40G").memory_gib, 40);
+  EXPECT_DOUBLE_EQ(find_gpu("RTX4090-24G").memory_gib, 24);
+}
+
+TEST(Presets, LookupIgnoresCaseAndRejectsUnknownNames) {
+  EXPECT_EQ(&find_architecture("Llama-3-8B"), &find_architecture("llama-3-8b"));
+  EXPECT_EQ(&find_gpu("h100-80g"), &find_gpu("H100-80G"));
+  EXPECT_THROW(find_architecture("llama-4"), Error);
+  EXPECT_THROW(find_dtype("fp64"), Error);
+  EXPECT_THROW(find_gpu("B200"), Error);
+  try {
+    find_dtype("fp64");
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("int4"), std::string::npos) << error.what();
+  }
+}
+
+// ---- capacity -----------------------------------------------------------------
+
+CapacityQuery llama2_7b_on(double gib, int context) {
+  return CapacityQuery{.model = find_architecture("llama-2-7b"),
+                       .kv_dtype = find_dtype("fp16"),
+                       .weight_dtype = find_dtype("fp16"),
+                       .gpu_memory_gib = gib,
+                       .context = context,
+                       .reserve_fraction = 0};
+}
+
+TEST(Capacity, Llama2_7bOn24GiB) {
+  // 24 GiB = 25,769,803,776; weights 7e9 x 2 = 14e9; budget 11,769,803,776.
+  // / 524,288 per token = 22,449 tokens; / 2 GiB per 4,096-token request = 5 requests.
+  const CapacityPlan plan = plan_capacity(llama2_7b_on(24, 4096));
+  EXPECT_EQ(plan.gpu_bytes, 25'769'803'776);
+  EXPECT_EQ(plan.weight_bytes, 14'000'000'000);
+  EXPECT_EQ(plan.kv_budget_bytes, 11'769'803'776);
+  EXPECT_EQ(plan.kv_bytes_per_request, 2 * kGiB);
+  EXPECT_EQ(plan.max_cached_tokens, 22'449);
+  EXPECT_EQ(plan.max_requests, 5);
+}
+
+TEST(Capacity, ReserveComesOffTheTop) {
+  // 10% of 24 GiB = 2,576,980,377 bytes; budget 9,192,823,399 -> 4 requests of 2 GiB.
+  CapacityQuery query = llama2_7b_on(24, 4096);
+  query.reserve_fraction = 0.1;
+  const CapacityPlan plan = plan_capacity(query);
+  EXPECT_EQ(plan.reserve_bytes, 2'576'980'377);
+  EXPECT_EQ(plan.kv_budget_bytes, 9'192'823'399);
+  EXPECT_EQ(plan.max_requests, 4);
+}
+
+TEST(Capacity, WeightsThatDoNotFitLeaveNothingForTheCache) {
+  // Llama-2-70B in fp16 is 140 GB of weights: more than an 80 GiB GPU.
+  CapacityQuery query = llama2_7b_on(80, 4096);
+  query.model = find_architecture("llama-2-70b");
+  const CapacityPlan plan = plan_capacity(query);
+  EXPECT_EQ(plan.kv_budget_bytes, 0);
+  EXPECT_EQ(plan.max_cached_tokens, 0);
+  EXPECT_EQ(plan.max_requests, 0);
+}
+
+TEST(Capacity, BadInputIsAnError) {
+  EXPECT_THROW(plan_capacity(llama2_7b_on(0, 4096)), Error);
+  EXPECT_THROW(plan_capacity(llama2_7b_on(-8, 4096)), Error);
+  EXPECT_THROW(plan_capacity(llama2_7b_on(24, 0)), Error);
+  EXPECT_THROW(plan_capacity(llama2_7b_on(24, -1)), Error);
+  CapacityQuery query = llama2_7b_on(24, 4096);
+  query.reserve_fraction = 1.0;
+  EXPECT_THROW(plan_capacity(query), Error);
+  query.reserve_fraction = -0.1;
+  EXPECT_THROW(plan_capacity(query), Error);
+}
+
+// ---- fragmentation ------------------------------------------------------------
+
+TEST(Fragmentation, HandComputedLlama2_7b) {
+  // 512 KiB per token, context 4,096 (2 GiB per max-length request), budget 20 GiB.
+  // Lengths sum to 6,096 tokens.
+  //   max-length: reserved 4 x 2 GiB = 8 GiB; used 6,096 x 512 KiB = 3,196,059,648;
+  //               waste 1 - 6,096/16,384; fits 20 GiB / 2 GiB = 10.
+  //   exact:      20 GiB = 40,960 tokens = 6 rounds (36,576) + 100 + 2,000 + 512
+  //               (4,384 left: 3,484 no longer fits after those) = 27 requests.
+  const std::vector<int> lengths = {100, 2000, 512, 3484};
+  const FragmentationReport report = compare_allocations(lengths, 4096, 524'288, 20 * kGiB);
+  EXPECT_EQ(report.max_length.reserved_bytes, 8 * kGiB);
+  EXPECT_EQ(report.max_length.used_bytes, 3'196'059'648);
+  EXPECT_DOUBLE_EQ(report.max_length.waste_fraction, 1.0 - 6096.0 / 16384.0);
+  EXPECT_EQ(report.max_length.requests_that_fit, 10);
+  EXPECT_EQ(report.exact.reserved_bytes, 3'196'059'648);
+  EXPECT_EQ(report.exact.used_bytes, 3'196'059'648);
+  EXPECT_DOUBLE_EQ(report.exact.waste_fraction, 0.0);
+  EXPECT_EQ(report.exact.requests_that_fit, 27);
+}
+
+TEST(Fragmentation, FullLengthRequestsWasteNothing) {
+  const std::vector<int> lengths = {64, 64, 64};
+  const FragmentationReport report = compare_allocations(lengths, 64, 10, 64 * 10 * 7 + 5);
+  EXPECT_DOUBLE_EQ(report.max_length.waste_fraction, 0.0);
+  EXPECT_EQ(report.max_length.requests_that_fit, 7);
+  EXPECT_EQ(report.exact.requests_that_fit, 7);
+}
+
+TEST(Fragmentation, BadInputIsAnError) {
+  const std::vector<int> too_long = {100, 5000};
+  EXPECT_THROW(compare_allocations(too_long, 4096, 2, kGiB), Error);
+  const std::vector<int> zero = {0};
+  EXPECT_THROW(compare_allocations(zero, 4096, 2, kGiB), Error);
+  EXPECT_THROW(compare_allocations({}, 4096, 2, kGiB), Error);
+  const std::vector<int> fine = {10};
+  EXPECT_THROW(compare_allocations(fine, 0, 2, kGiB), Error);
+  EXPECT_THROW(compare_allocations(fine, 4096, 0, kGiB), Error);
+}
+
+// ---- request lengths ----------------------------------------------------------
+
+TEST(RequestLengths, ParsesCommasWhitespaceAndComments) {
+  EXPECT_EQ(parse_request_lengths("100,2000,512"), (std::vector<int>{100, 2000, 512}));
+  EXPECT_EQ(parse_request_lengths("# chat traffic\n 7 8\t9,\n10 # tail\n11\n"),
+            (std::vector<int>{7, 8, 9, 10, 11}));
+}
+
+TEST(RequestLengths, RejectsBadTokens) {
+  EXPECT_THROW(parse_request_lengths("100,abc"), Error);
+  EXPECT_THROW(parse_request_lengths("100,-5"), Error);
+  EXPECT_THROW(parse_request_lengths("0"), Error);
+  EXPECT_THROW(parse_request_lengths("12x"), Error);
+  EXPECT_THROW(parse_request_lengths("99999999999999"), Error);
+  EXPECT_THROW(parse_request_lengths(" , # nothing\n"), Error);
+}
+
+TEST(RequestLengths, ReadsAFileAndNamesAnUnreadableOne) {
+  const std::filesystem::path path = std::filesystem::path(::testing::TempDir()) / "lengths.txt";
+  {
+    std::ofstream out(path);
+    out << "# lengths\n300\n4000\n";
+  }
+  EXPECT_EQ(read_request_lengths_file(path.string()), (std::vector<int>{300, 4000}));
+  std::filesystem::remove(path);
+  try {
+    read_request_lengths_file(path.string());
+    FAIL() << "expected kvc::Error";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find(path.string()), std::string::npos) << error.what();
+  }
+}
+
+// ---- report formatting --------------------------------------------------------
+
+TEST(ReportFormat, NumbersAndUnits) {
+  EXPECT_EQ(with_commas(0), "0");
+  EXPECT_EQ(with_commas(999), "999");
+  EXPECT_EQ(with_commas(1'073'741'824), "1,073,741,824");
+  EXPECT_EQ(with_commas(-1234), "-1,234");
+  EXPECT_EQ(human_bytes(512), "512 B");
+  EXPECT_EQ(human_bytes(524'288), "512.00 KiB");
+  EXPECT_EQ(human_bytes(10 * kGiB), "10.00 GiB");
+  EXPECT_EQ(percent(0.628), "62.8%");
+}
+
+TEST(ReportFormat, TableColumnsAlign) {
+  std::ostringstream out;
+  print_table(out, TextTable{{"name", "n"}, {{"a", "1"}, {"long name", "12345"}}});
+  EXPECT_EQ(out.str(),
+            "name           n\n"
+            "a              1\n"
+            "long name  12345\n");
+}
+
+}  // namespace
+}  // namespace kvc

@@ -1,0 +1,106 @@
+// Chapter 02: the learner's cache operations and the ContiguousKVCache strategy.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+#include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
+#include "common/check.hpp"
+#include "kernels/cpu/ops.hpp"
+
+namespace kvc::ch02 {
+namespace {
+
+const CacheLayout kLayout{/*n_layers=*/3, /*max_seq_len=*/10, /*n_kv_heads=*/2, /*head_dim=*/4};
+
+TEST(Ch02CacheOffset, RowMajorLayerThenPosition) {
+  EXPECT_EQ(cache_offset(kLayout, 0, 0), 0u);
+  EXPECT_EQ(cache_offset(kLayout, 0, 1), 8u);    // one position = kv_dim = 2 * 4 floats
+  EXPECT_EQ(cache_offset(kLayout, 1, 0), 80u);   // one layer = 10 positions
+  EXPECT_EQ(cache_offset(kLayout, 2, 9), 232u);  // the last row of the slot
+  EXPECT_EQ(cache_offset(kLayout, 2, 9) + kLayout.kv_dim(), kLayout.floats_per_slot());
+}
+
+TEST(Ch02AppendKv, WritesExactlyOneRowOfEach) {
+  std::vector<float> k_slot(kLayout.floats_per_slot(), -1.0f), v_slot(k_slot);
+  std::vector<float> k(8), v(8);
+  for (int i = 0; i < 8; ++i) {
+    k[i] = float(i);
+    v[i] = float(100 + i);
+  }
+  append_kv(kLayout, k_slot.data(), v_slot.data(), /*layer=*/1, /*pos=*/3, k.data(), v.data());
+  for (std::size_t i = 0; i < k_slot.size(); ++i) {
+    const bool in_row = i >= 80 + 24 && i < 80 + 32;
+    EXPECT_EQ(k_slot[i], in_row ? float(i - 104) : -1.0f) << i;
+    EXPECT_EQ(v_slot[i], in_row ? float(100 + i - 104) : -1.0f) << i;
+  }
+}
+
+TEST(Ch02DecodeAttention, EqualsKernelOnTheLayersRows) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> dist(-1, 1);
+  std::vector<float> k_slot(kLayout.floats_per_slot()), v_slot(k_slot.size());
+  for (float& x : k_slot) x = dist(rng);
+  for (float& x : v_slot) x = dist(rng);
+  const int n_heads = 4, layer = 2, pos = 6;
+  std::vector<float> q(n_heads * 4), out(q.size()), expected(q.size()), scores(16);
+  for (float& x : q) x = dist(rng);
+  decode_attention(out.data(), q.data(), kLayout, k_slot.data(), v_slot.data(), layer, pos,
+                   n_heads, scores.data());
+  const std::size_t start = 2 * 10 * 8;  // layer 2, position 0
+  cpu::attention_decode(expected.data(), q.data(), &k_slot[start], &v_slot[start], pos + 1,
+                        n_heads, 2, 4, scores.data());
+  EXPECT_EQ(out, expected);
+}
+
+TEST(Ch02KvBytes, PublishedModels) {
+  EXPECT_EQ(kv_bytes_per_token(32, 32, 128, 2), 524288u);  // Llama-2-7B, fp16
+  EXPECT_EQ(kv_bytes_per_token(80, 8, 128, 2), 327680u);   // Llama-2-70B, fp16, GQA
+  EXPECT_EQ(kv_bytes_per_token(5, 4, 8, 4), 1280u);        // stories260K, fp32
+}
+
+ModelConfig small_config() {
+  ModelConfig c;
+  c.dim = 16;
+  c.hidden_dim = 32;
+  c.n_layers = 2;
+  c.n_heads = 4;
+  c.n_kv_heads = 2;
+  c.vocab_size = 32;
+  c.seq_len = 12;
+  return c;
+}
+
+TEST(Ch02ContiguousKVCache, ReservesTheWholeContextUpFront) {
+  const ModelConfig c = small_config();
+  ContiguousKVCache cache(c, /*max_seqs=*/3, nullptr);
+  // 2 (K,V) x 2 layers x 12 positions x kv_dim 8 x 4 bytes x 3 slots
+  EXPECT_EQ(cache.kv_bytes_reserved(), 2u * 2 * 12 * 8 * 4 * 3);
+  EXPECT_EQ(cache.length(0), 0);
+}
+
+TEST(Ch02ContiguousKVCache, TracksLengthsAndRejectsGapsAndUnknownSlots) {
+  const ModelConfig c = small_config();
+  ContiguousKVCache cache(c, /*max_seqs=*/2, nullptr);
+  std::vector<float> q(3 * c.dim, 0.5f), kv(3 * c.kv_dim(), 0.25f), out(3 * c.dim);
+  Batch batch;
+  for (int p = 0; p < 3; ++p) batch.add(1, /*seq_id=*/1, p, false);
+  for (int layer = 0; layer < c.n_layers; ++layer) {
+    cache.attend(layer, batch, q.data(), kv.data(), kv.data(), out.data());
+  }
+  EXPECT_EQ(cache.length(1), 3);
+  EXPECT_EQ(cache.length(0), 0);
+
+  Batch gap;
+  gap.add(1, 1, 5, true);  // positions 3 and 4 were never written
+  EXPECT_THROW(cache.attend(0, gap, q.data(), kv.data(), kv.data(), out.data()), Error);
+  Batch unknown;
+  unknown.add(1, 2, 0, true);
+  EXPECT_THROW(cache.attend(0, unknown, q.data(), kv.data(), kv.data(), out.data()), Error);
+
+  cache.release(1);
+  EXPECT_EQ(cache.length(1), 0);
+}
+
+}  // namespace
+}  // namespace kvc::ch02

@@ -1,0 +1,121 @@
+// End-to-end tests run against every KV strategy: llama2.c's reference text on
+// the real model, identical tokens across strategies on a synthetic model, and
+// batches of several sequences equal to each sequence run alone.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "common/check.hpp"
+#include "common/thread_pool.hpp"
+#include "engine/forward.hpp"
+#include "engine/generate.hpp"
+#include "tests/chapters/strategies.hpp"
+#include "tests/support/test_support.hpp"
+#include "tools/synthetic_model.hpp"
+
+namespace kvc::testing {
+namespace {
+
+class EveryStrategy : public ::testing::TestWithParam<StrategyCase> {
+ protected:
+  ThreadPool pool_{2};
+};
+
+std::string name_of(const ::testing::TestParamInfo<StrategyCase>& info) { return info.param.name; }
+
+// The whole reference set, so a case added to cases.tsv is tested without a code change.
+TEST_P(EveryStrategy, MatchesLlama2cReferenceText) {
+  const auto checkpoint = model_file("stories260K.bin");
+  const auto tokenizer_path = model_file("tok512.bin");
+  if (!checkpoint || !tokenizer_path) GTEST_SKIP() << missing_model_message("stories260K.bin");
+  const auto cases = reference_cases();
+  if (cases.empty()) GTEST_SKIP() << missing_model_message("reference/cases.tsv");
+
+  const Model model = load_checkpoint(*checkpoint);
+  const Tokenizer tokenizer(*tokenizer_path, model.config.vocab_size);
+  for (const ReferenceCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto kv = GetParam().make(model.config, &pool_);
+    GenerationOptions options;
+    options.prompt = c.prompt;
+    options.steps = c.steps > model.config.seq_len ? 0 : c.steps;
+    options.sampling = {c.temperature, c.top_p, c.seed};
+    const GenerationResult result = generate(model, tokenizer, *kv, options, &pool_);
+    EXPECT_EQ(result.text + "\n", c.expected_stdout);
+  }
+}
+
+// Cached and uncached generation agree token for token, greedy and sampled.
+TEST_P(EveryStrategy, SameTokensAsChapter01OnSyntheticModel) {
+  ModelConfig config = find_synthetic_preset("tiny").config;
+  const Model model = make_synthetic_model(config, /*seed=*/7);
+  const Tokenizer tokenizer = make_synthetic_tokenizer(config.vocab_size);
+  const auto baseline = all_strategies().front();
+  for (const SamplerOptions sampling : {SamplerOptions{0.0f, 0.9f, 1}, SamplerOptions{1.0f, 0.9f, 3},
+                                        SamplerOptions{0.8f, 0.0f, 5}}) {
+    GenerationOptions options{"Once upon a time", 96, sampling};
+    auto expected_kv = baseline.make(config, &pool_);
+    auto kv = GetParam().make(config, &pool_);
+    const auto expected = generate(model, tokenizer, *expected_kv, options, &pool_);
+    const auto actual = generate(model, tokenizer, *kv, options, &pool_);
+    EXPECT_EQ(actual.tokens, expected.tokens) << "temperature " << sampling.temperature;
+    EXPECT_GT(actual.tokens.size(), 10u);
+  }
+}
+
+// Two sequences in one batch (prefill chunks side by side) give bit-identical
+// logits to each sequence run alone: the forward pass is batched from day one.
+TEST_P(EveryStrategy, BatchOfTwoSequencesEqualsEachAlone) {
+  const ModelConfig config = find_synthetic_preset("tiny").config;
+  const Model model = make_synthetic_model(config, /*seed=*/11);
+  const std::vector<std::vector<int>> prompts = {{1, 300, 301, 302, 310}, {1, 400, 20, 5}};
+
+  std::vector<std::vector<float>> alone;
+  for (std::size_t s = 0; s < prompts.size(); ++s) {
+    auto kv = GetParam().make(config, &pool_);
+    Batch batch;
+    for (std::size_t p = 0; p < prompts[s].size(); ++p) {
+      batch.add(prompts[s][p], 0, static_cast<int>(p), p + 1 == prompts[s].size());
+    }
+    Activations acts;
+    forward(model, batch, *kv, acts, &pool_);
+    alone.push_back(acts.logits);
+  }
+
+  auto kv = GetParam().make(config, &pool_);
+  Batch batch;
+  for (std::size_t s = 0; s < prompts.size(); ++s) {
+    for (std::size_t p = 0; p < prompts[s].size(); ++p) {
+      batch.add(prompts[s][p], static_cast<int>(s), static_cast<int>(p),
+                p + 1 == prompts[s].size());
+    }
+  }
+  Activations acts;
+  forward(model, batch, *kv, acts, &pool_);
+  const std::size_t vocab = config.vocab_size;
+  for (std::size_t s = 0; s < prompts.size(); ++s) {
+    EXPECT_EQ(0, std::memcmp(&acts.logits[s * vocab], alone[s].data(), vocab * sizeof(float)))
+        << "sequence " << s;
+  }
+}
+
+TEST_P(EveryStrategy, RejectsPromptLongerThanContextAndStepsBeyondIt) {
+  ModelConfig config = find_synthetic_preset("tiny").config;
+  config.seq_len = 16;
+  const Model model = make_synthetic_model(config, 1);
+  const Tokenizer tokenizer = make_synthetic_tokenizer(config.vocab_size);
+  auto kv = GetParam().make(config, &pool_);
+  std::string long_prompt;
+  for (int i = 0; i < 8; ++i) long_prompt += "the quick brown fox jumps over the lazy dog ";
+  GenerationOptions options{long_prompt, 0, {0.0f, 0.9f, 1}};
+  EXPECT_THROW(generate(model, tokenizer, *kv, options, &pool_), Error);
+  options = {"hi", 17, {0.0f, 0.9f, 1}};
+  EXPECT_THROW(generate(model, tokenizer, *kv, options, &pool_), Error);
+  options = {"hi", 16, {0.0f, 0.9f, 1}};
+  EXPECT_EQ(generate(model, tokenizer, *kv, options, &pool_).positions, 16);
+}
+
+INSTANTIATE_TEST_SUITE_P(Chapters, EveryStrategy, ::testing::ValuesIn(all_strategies()), name_of);
+
+}  // namespace
+}  // namespace kvc::testing

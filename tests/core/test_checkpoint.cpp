@@ -1,0 +1,165 @@
+// The llama2.c checkpoint loader: the real model, both formats, and bad files.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "common/check.hpp"
+#include "common/checkpoint.hpp"
+#include "tests/support/test_support.hpp"
+
+namespace kvc {
+namespace {
+
+using testing::temp_path;
+
+ModelConfig small_config(bool shared) {
+  ModelConfig c;
+  c.dim = 16;
+  c.hidden_dim = 24;
+  c.n_layers = 2;
+  c.n_heads = 4;
+  c.n_kv_heads = 2;
+  c.vocab_size = 10;
+  c.seq_len = 8;
+  c.shared_classifier = shared;
+  return c;
+}
+
+Model random_model(const ModelConfig& c) {
+  Model m = make_model(c);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> dist(-1, 1);
+  for (float& w : m.storage) w = dist(rng);
+  return m;
+}
+
+void write_bytes(const std::string& path, const std::vector<char>& bytes) {
+  std::ofstream(path, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+std::vector<char> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Loading must fail with a kvc::Error whose message mentions `fragment`.
+void expect_load_error(const std::string& path, const std::string& fragment) {
+  try {
+    load_checkpoint(path);
+    ADD_FAILURE() << "loading " << path << " did not fail";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
+TEST(Checkpoint, LoadsRealStories260K) {
+  const auto path = testing::model_file("stories260K.bin");
+  if (!path) GTEST_SKIP() << testing::missing_model_message("stories260K.bin");
+  const Model m = load_checkpoint(*path);
+  EXPECT_EQ(m.config.dim, 64);
+  EXPECT_EQ(m.config.hidden_dim, 172);
+  EXPECT_EQ(m.config.n_layers, 5);
+  EXPECT_EQ(m.config.n_heads, 8);
+  EXPECT_EQ(m.config.n_kv_heads, 4);
+  EXPECT_EQ(m.config.vocab_size, 512);
+  EXPECT_EQ(m.config.seq_len, 512);
+  EXPECT_TRUE(m.config.shared_classifier);
+  EXPECT_EQ(m.classifier, m.token_embedding);
+  EXPECT_EQ(checkpoint_file_size(m.config, CheckpointFormat::kLegacy), 1056540u);
+  // A trained RMSNorm weight is not the zero an off-by-one read would give.
+  EXPECT_NE(m.rms_final[0], 0.0f);
+}
+
+TEST(Checkpoint, RoundTripsBothFormatsAndClassifierModes) {
+  for (auto format : {CheckpointFormat::kLegacy, CheckpointFormat::kVersion1}) {
+    for (bool shared : {true, false}) {
+      const Model original = random_model(small_config(shared));
+      const std::string path = temp_path("roundtrip.bin");
+      save_checkpoint(path, original, format);
+      EXPECT_EQ(std::filesystem::file_size(path), checkpoint_file_size(original.config, format));
+      const Model loaded = load_checkpoint(path);
+      EXPECT_EQ(loaded.config.shared_classifier, shared);
+      EXPECT_EQ(loaded.config.dim, original.config.dim);
+      EXPECT_EQ(loaded.storage, original.storage);
+      EXPECT_EQ(loaded.layers[1].w2[3], original.layers[1].w2[3]);
+      EXPECT_EQ(loaded.classifier == loaded.token_embedding, shared);
+      std::filesystem::remove(path);
+    }
+  }
+}
+
+TEST(Checkpoint, Version1GroupsTensorsDifferently) {
+  // The first float after the 256-byte header is layer 0's rms_att, not the embedding.
+  const Model m = random_model(small_config(true));
+  const std::string path = temp_path("v1.bin");
+  save_checkpoint(path, m, CheckpointFormat::kVersion1);
+  const auto bytes = read_bytes(path);
+  float first = 0;
+  std::memcpy(&first, bytes.data() + 256, sizeof(float));
+  EXPECT_EQ(first, m.layers[0].rms_att[0]);
+  std::filesystem::remove(path);
+}
+
+TEST(Checkpoint, BadFilesGiveOneLineReasons) {
+  expect_load_error("/nonexistent/model.bin", "cannot open");
+
+  const std::string empty = temp_path("empty.bin");
+  write_bytes(empty, {});
+  expect_load_error(empty, "too small");
+
+  const Model m = random_model(small_config(true));
+  const std::string good = temp_path("good.bin");
+  save_checkpoint(good, m, CheckpointFormat::kLegacy);
+  auto bytes = read_bytes(good);
+
+  const std::string truncated = temp_path("truncated.bin");
+  write_bytes(truncated, std::vector<char>(bytes.begin(), bytes.end() - 4));
+  expect_load_error(truncated, "truncated");
+
+  const std::string trailing = temp_path("trailing.bin");
+  auto longer = bytes;
+  longer.push_back(0);
+  write_bytes(trailing, longer);
+  expect_load_error(trailing, "trailing");
+
+  const std::string bad_heads = temp_path("bad_heads.bin");
+  auto corrupt = bytes;
+  const std::int32_t three = 3;  // n_kv_heads = 3 does not divide n_heads = 4
+  std::memcpy(corrupt.data() + 4 * sizeof(std::int32_t), &three, sizeof(three));
+  write_bytes(bad_heads, corrupt);
+  expect_load_error(bad_heads, "n_kv_heads");
+
+  const std::string huge = temp_path("huge.bin");
+  corrupt = bytes;
+  const std::int32_t absurd = 1 << 30;
+  std::memcpy(corrupt.data(), &absurd, sizeof(absurd));
+  write_bytes(huge, corrupt);
+  expect_load_error(huge, "out of range");
+
+  save_checkpoint(good, m, CheckpointFormat::kVersion1);
+  bytes = read_bytes(good);
+  const std::string bad_version = temp_path("bad_version.bin");
+  const std::int32_t two = 2;
+  std::memcpy(bytes.data() + 4, &two, sizeof(two));
+  write_bytes(bad_version, bytes);
+  expect_load_error(bad_version, "version 2");
+
+  for (const auto& path : {empty, good, truncated, trailing, bad_heads, huge, bad_version}) {
+    std::filesystem::remove(path);
+  }
+}
+
+TEST(ModelConfig, ParameterCountOfStories260K) {
+  ModelConfig c{64, 172, 5, 8, 4, 512, 512, true};
+  // embedding 32768 + 5 layers x (128 + 8192 + 4096 + 33024) + final 64
+  EXPECT_EQ(c.num_parameters(), 32768 + 5 * (128 + 8192 + 4096 + 33024) + 64);
+  EXPECT_EQ(c.kv_group_size(), 2);
+  EXPECT_EQ(c.kv_dim(), 32);
+}
+
+}  // namespace
+}  // namespace kvc

@@ -1,0 +1,90 @@
+#include "tests/support/test_support.hpp"
+
+#include <sys/wait.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace kvc::testing {
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> fields;
+  std::string field;
+  std::istringstream s(line);
+  while (std::getline(s, field, '\t')) fields.push_back(field);
+  if (!line.empty() && line.back() == '\t') fields.emplace_back();
+  return fields;
+}
+
+}  // namespace
+
+std::string models_dir() {
+  if (const char* env = std::getenv("KVC_MODELS_DIR"); env && *env) return env;
+  return KVC_MODELS_DIR;
+}
+
+std::optional<std::string> model_file(const std::string& file) {
+  const std::string path = models_dir() + "/" + file;
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  return path;
+}
+
+std::string missing_model_message(const std::string& file) {
+  return file + " not found in " + models_dir() +
+         " (set KVC_MODELS_DIR to the folder holding the real model files)";
+}
+
+std::vector<ReferenceCase> reference_cases() {
+  std::vector<ReferenceCase> cases;
+  const std::string dir = models_dir() + "/reference";
+  std::ifstream tsv(dir + "/cases.tsv");
+  std::string line;
+  if (!std::getline(tsv, line)) return cases;  // header: name temperature topp seed steps prompt
+  while (std::getline(tsv, line)) {
+    if (line.empty()) continue;
+    const auto fields = split_tabs(line);
+    if (fields.size() < 5) continue;
+    ReferenceCase c;
+    c.name = fields[0];
+    c.temperature = std::stof(fields[1]);
+    c.top_p = std::stof(fields[2]);
+    c.seed = std::stoull(fields[3]);
+    c.steps = std::stoi(fields[4]);
+    c.prompt = fields.size() > 5 ? fields[5] : "";
+    c.expected_stdout = read_file(dir + "/" + c.name + ".txt");
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+std::string temp_path(const std::string& name) {
+  static std::atomic<int> counter{0};
+  return (std::filesystem::temp_directory_path() /
+          ("kvc_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" + name))
+      .string();
+}
+
+CommandResult run_command(const std::string& command) {
+  const std::string out_path = temp_path("stdout.txt"), err_path = temp_path("stderr.txt");
+  const int status = std::system((command + " >" + out_path + " 2>" + err_path).c_str());
+  CommandResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = read_file(out_path);
+  result.err = read_file(err_path);
+  std::filesystem::remove(out_path);
+  std::filesystem::remove(err_path);
+  return result;
+}
+
+}  // namespace kvc::testing
