@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iomanip>
 #include <sstream>
@@ -12,9 +13,11 @@
 namespace kvc {
 namespace {
 
+// A number, optionally followed by a space and a unit ("2.00 MiB"): right-aligned.
 bool looks_numeric(const std::string& cell) {
-  return !cell.empty() && (std::isdigit(static_cast<unsigned char>(cell[0])) ||
-                           (cell[0] == '-' && cell.size() > 1));
+  char* end = nullptr;
+  std::strtod(cell.c_str(), &end);
+  return end != cell.c_str() && (*end == '\0' || *end == ' ');
 }
 
 }  // namespace

@@ -9,19 +9,19 @@
 #include "common/thread_pool.hpp"
 #include "engine/forward.hpp"
 #include "engine/generate.hpp"
-#include "tests/chapters/strategies.hpp"
+#include "chapters/stages.hpp"
 #include "tests/support/test_support.hpp"
 #include "tools/synthetic_model.hpp"
 
 namespace kvc::testing {
 namespace {
 
-class EveryStrategy : public ::testing::TestWithParam<StrategyCase> {
+class EveryStrategy : public ::testing::TestWithParam<Stage> {
  protected:
   ThreadPool pool_{2};
 };
 
-std::string name_of(const ::testing::TestParamInfo<StrategyCase>& info) { return info.param.name; }
+std::string name_of(const ::testing::TestParamInfo<Stage>& info) { return "ch" + info.param.name; }
 
 // The whole reference set, so a case added to cases.tsv is tested without a code change.
 TEST_P(EveryStrategy, MatchesLlama2cReferenceText) {
@@ -50,7 +50,7 @@ TEST_P(EveryStrategy, SameTokensAsChapter01OnSyntheticModel) {
   ModelConfig config = find_synthetic_preset("tiny").config;
   const Model model = make_synthetic_model(config, /*seed=*/7);
   const Tokenizer tokenizer = make_synthetic_tokenizer(config.vocab_size);
-  const auto baseline = all_strategies().front();
+  const Stage baseline = course_stages(/*max_seqs=*/2).front();
   for (const SamplerOptions sampling : {SamplerOptions{0.0f, 0.9f, 1}, SamplerOptions{1.0f, 0.9f, 3},
                                         SamplerOptions{0.8f, 0.0f, 5}}) {
     GenerationOptions options{"Once upon a time", 96, sampling};
@@ -115,7 +115,7 @@ TEST_P(EveryStrategy, RejectsPromptLongerThanContextAndStepsBeyondIt) {
   EXPECT_EQ(generate(model, tokenizer, *kv, options, &pool_).positions, 16);
 }
 
-INSTANTIATE_TEST_SUITE_P(Chapters, EveryStrategy, ::testing::ValuesIn(all_strategies()), name_of);
+INSTANTIATE_TEST_SUITE_P(Chapters, EveryStrategy, ::testing::ValuesIn(course_stages(/*max_seqs=*/2)), name_of);
 
 }  // namespace
 }  // namespace kvc::testing

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The README's first command: install, build (Release), run the course tour.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j"$(nproc)"
+build/bin/kvc_tour "$@"
