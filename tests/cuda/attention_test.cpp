@@ -1,7 +1,7 @@
 // Every prefill and decode attention variant against the CPU reference.
 #include <gtest/gtest.h>
 
-#include <algorithm>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -55,20 +55,20 @@ struct DecodeCase {
 };
 
 std::string describe(const DecodeCase& c) {
-  std::string text = "batch=" + std::to_string(c.shape.batch) + " max_ctx=" +
-                     std::to_string(c.shape.max_ctx) + " heads=" + std::to_string(c.shape.n_heads) +
-                     "/" + std::to_string(c.shape.n_kv_heads) + " head_dim=" +
-                     std::to_string(c.shape.head_dim) + " " + dtype_name(c.shape.cache_dtype) +
-                     " lengths=";
-  for (int length : c.lengths) text += std::to_string(length) + ",";
-  return text;
+  std::ostringstream text;
+  text << "batch=" << c.shape.batch << " max_ctx=" << c.shape.max_ctx
+       << " heads=" << c.shape.n_heads << "/" << c.shape.n_kv_heads
+       << " head_dim=" << c.shape.head_dim << " " << dtype_name(c.shape.cache_dtype)
+       << " lengths=";
+  for (int length : c.lengths) text << length << ",";
+  return text.str();
 }
 
 // Runs `variant` on the case and compares with cpu::attention_decode per sequence, fed
 // the cache values as the GPU sees them (rounded to the cache dtype).
 void check_decode(int variant, const DecodeCase& c) {
   const DecodeShape& s = c.shape;
-  SCOPED_TRACE("v" + std::to_string(variant) + " " + describe(c));
+  SCOPED_TRACE(testing::Message() << "v" << variant << " " << describe(c));
   const std::size_t q_size = std::size_t(s.batch) * s.n_heads * s.head_dim;
   const std::size_t seq_cache = std::size_t(s.max_ctx) * s.n_kv_heads * s.head_dim;
   const std::vector<float> q = random_floats(q_size, 40, -2.0f, 2.0f);
