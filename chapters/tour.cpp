@@ -47,9 +47,10 @@ int run_tour(const TourOptions& o) {
   const ModelConfig& c = model->config;
   ThreadPool pool(o.threads);
   std::printf("KV Cache Course tour: %s\n", model_name.c_str());
-  std::printf("  dim %d, %d layers, %d query heads, %d KV heads, vocab %d, context %d, %.2fM params\n",
-              c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len,
-              c.num_parameters() / 1e6);
+  std::printf(
+      "  dim %d, %d layers, %d query heads, %d KV heads, vocab %d, context %d, %.2fM params\n",
+      c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len,
+      c.num_parameters() / 1e6);
   std::printf("  prompt \"%s\", %d steps, temperature %.2f, seed %llu, %d threads\n\n",
               o.prompt.c_str(), o.steps, o.temperature, o.seed, pool.num_threads());
 

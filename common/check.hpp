@@ -36,9 +36,9 @@ template <typename... Parts>
 }  // namespace kvc
 
 // KVC_CHECK(cond, parts...): throw kvc::Error("parts...") when cond is false.
-#define KVC_CHECK(cond, ...)                                   \
-  do {                                                         \
-    if (!(cond)) ::kvc::detail::fail(__VA_ARGS__);             \
+#define KVC_CHECK(cond, ...)                       \
+  do {                                             \
+    if (!(cond)) ::kvc::detail::fail(__VA_ARGS__); \
   } while (0)
 
 // KVC_FAIL(parts...): throw unconditionally.

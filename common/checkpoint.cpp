@@ -18,7 +18,18 @@ constexpr std::size_t kLegacyHeaderBytes = 7 * sizeof(std::int32_t);
 constexpr std::size_t kVersion1HeaderBytes = 256;
 
 enum Tensor {
-  kEmbedding, kRmsAtt, kWq, kWk, kWv, kWo, kRmsFfn, kW1, kW2, kW3, kRmsFinal, kClassifier,
+  kEmbedding,
+  kRmsAtt,
+  kWq,
+  kWk,
+  kWv,
+  kWo,
+  kRmsFfn,
+  kW1,
+  kW2,
+  kW3,
+  kRmsFinal,
+  kClassifier,
   kNumTensors
 };
 // Model::storage keeps the legacy order; version 1 writes the same tensors grouped differently.
@@ -58,7 +69,8 @@ std::array<std::size_t, kNumTensors> storage_offsets(const ModelConfig& c) {
   return offsets;
 }
 
-// Legacy files carry precomputed RoPE tables, [seq_len][head_dim/2] cos then sin; nobody reads them.
+// Legacy files carry precomputed RoPE tables, [seq_len][head_dim/2] cos then sin; nobody reads
+// them.
 std::size_t legacy_rope_table_floats(const ModelConfig& c) {
   return static_cast<std::size_t>(c.seq_len) * c.head_dim();
 }
@@ -170,8 +182,7 @@ Model load_checkpoint(const std::string& path) {
     read_exact(in, header.data(), sizeof(header), path);
     std::uint8_t shared = 0;
     read_exact(in, &shared, sizeof(shared), path);
-    KVC_CHECK(shared <= 1, "checkpoint '", path, "': corrupt shared_classifier flag ",
-              int{shared});
+    KVC_CHECK(shared <= 1, "checkpoint '", path, "': corrupt shared_classifier flag ", int{shared});
     config = config_from_header(header);
     config.shared_classifier = shared == 1;
     in.seekg(kVersion1HeaderBytes);

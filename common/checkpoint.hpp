@@ -48,11 +48,11 @@ struct LayerWeights {
 // moved (the buffer moves with it) but not copied.
 struct Model {
   ModelConfig config;
-  std::vector<float> storage;       // every tensor, in the legacy order above
-  const float* token_embedding{};   // [vocab][dim]
+  std::vector<float> storage;      // every tensor, in the legacy order above
+  const float* token_embedding{};  // [vocab][dim]
   std::vector<LayerWeights> layers;
-  const float* rms_final{};         // [dim]
-  const float* classifier{};        // [vocab][dim]; == token_embedding when shared
+  const float* rms_final{};   // [dim]
+  const float* classifier{};  // [vocab][dim]; == token_embedding when shared
 
   Model() = default;
   Model(Model&&) = default;

@@ -6,10 +6,10 @@ namespace kvc {
 
 std::int64_t ModelConfig::num_parameters() const {
   const std::int64_t d = dim, h = hidden_dim, L = n_layers, kv = kv_dim();
-  const std::int64_t per_layer = 2 * d          // rms_att, rms_ffn
-                                 + 2 * d * d    // wq, wo
-                                 + 2 * d * kv   // wk, wv
-                                 + 3 * d * h;   // w1, w2, w3
+  const std::int64_t per_layer = 2 * d         // rms_att, rms_ffn
+                                 + 2 * d * d   // wq, wo
+                                 + 2 * d * kv  // wk, wv
+                                 + 3 * d * h;  // w1, w2, w3
   const std::int64_t embedding = static_cast<std::int64_t>(vocab_size) * d;
   return embedding + L * per_layer + d + (shared_classifier ? 0 : embedding);
 }

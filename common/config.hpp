@@ -12,7 +12,7 @@ struct ModelConfig {
   int n_heads = 0;     // query heads
   int n_kv_heads = 0;  // key/value heads (< n_heads: grouped-query attention)
   int vocab_size = 0;
-  int seq_len = 0;     // maximum context length
+  int seq_len = 0;                // maximum context length
   bool shared_classifier = true;  // logits use the token embedding table
 
   int head_dim() const { return dim / n_heads; }

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <iomanip>
 #include <sstream>
@@ -11,17 +10,6 @@
 #include "common/check.hpp"
 
 namespace kvc {
-namespace {
-
-// A number, optionally followed by a space and a unit ("2.00 MiB"): right-aligned.
-bool looks_numeric(const std::string& cell) {
-  char* end = nullptr;
-  std::strtod(cell.c_str(), &end);
-  return end != cell.c_str() && (*end == '\0' || *end == ' ');
-}
-
-}  // namespace
-
 void Table::add_row(std::vector<std::string> cells) {
   KVC_CHECK(cells.size() == header_.size(), "Table: row has ", cells.size(), " cells, header has ",
             header_.size());
@@ -34,19 +22,18 @@ void Table::print(std::ostream& out) const {
     widths[c] = header_[c].size();
     for (const auto& row : rows_) widths[c] = std::max(widths[c], row[c].size());
   }
-  auto print_row = [&](const std::vector<std::string>& cells, bool is_header) {
+  auto print_row = [&](const std::vector<std::string>& cells) {
+    std::ostringstream line;
     for (std::size_t c = 0; c < cells.size(); ++c) {
-      const bool right = !is_header && looks_numeric(cells[c]);
-      out << (c == 0 ? "" : "  ") << (right ? std::right : std::left)
-          << std::setw(static_cast<int>(widths[c])) << cells[c];
+      line << (c == 0 ? "" : "  ") << (c == 0 ? std::left : std::right)
+           << std::setw(static_cast<int>(widths[c])) << cells[c];
     }
-    out << std::left << '\n';
+    std::string text = line.str();
+    text.erase(text.find_last_not_of(' ') + 1);  // no invisible trailing padding
+    out << text << '\n';
   };
-  print_row(header_, true);
-  std::size_t total = 0;
-  for (std::size_t w : widths) total += w;
-  out << std::string(total + 2 * (widths.size() - 1), '-') << '\n';
-  for (const auto& row : rows_) print_row(row, false);
+  print_row(header_);
+  for (const auto& row : rows_) print_row(row);
 }
 
 std::string format_fixed(double value, int decimals) {
@@ -65,15 +52,39 @@ std::string format_bytes(double bytes) {
   return unit == 0 ? format_fixed(bytes, 0) + " B" : format_fixed(bytes, 2) + " " + kUnits[unit];
 }
 
+std::string format_thousands(long long value) {
+  const std::string digits = std::to_string(value < 0 ? -value : value);
+  std::string grouped;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) grouped += ',';
+    grouped += digits[i];
+  }
+  return value < 0 ? "-" + grouped : grouped;
+}
+
+std::string format_percent(double fraction) {
+  return format_fixed(100 * fraction, 1) + "%";
+}
+
 std::string json_quote(const std::string& text) {
   std::string quoted = "\"";
   for (unsigned char ch : text) {
     switch (ch) {
-      case '"': quoted += "\\\""; break;
-      case '\\': quoted += "\\\\"; break;
-      case '\n': quoted += "\\n"; break;
-      case '\r': quoted += "\\r"; break;
-      case '\t': quoted += "\\t"; break;
+      case '"':
+        quoted += "\\\"";
+        break;
+      case '\\':
+        quoted += "\\\\";
+        break;
+      case '\n':
+        quoted += "\\n";
+        break;
+      case '\r':
+        quoted += "\\r";
+        break;
+      case '\t':
+        quoted += "\\t";
+        break;
       default:
         if (ch < 0x20) {
           char escaped[8];

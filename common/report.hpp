@@ -8,8 +8,8 @@
 
 namespace kvc {
 
-// A text table: add a header and rows of cells, print with columns aligned
-// (numbers right-aligned, text left-aligned).
+// A text table: a header and rows of cells, printed with the first column
+// (labels) left-aligned, the others (numbers) right-aligned, two spaces apart.
 class Table {
  public:
   explicit Table(std::vector<std::string> header) : header_(std::move(header)) {}
@@ -21,10 +21,11 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
-// Fixed-point formatting for table cells.
-std::string format_fixed(double value, int decimals);
-// 1536 -> "1.50 KiB"
-std::string format_bytes(double bytes);
+// Cell formatting.
+std::string format_fixed(double value, int decimals);  // (3.14159, 2) -> "3.14"
+std::string format_bytes(double bytes);                // 1536 -> "1.50 KiB", 512 -> "512 B"
+std::string format_thousands(long long value);         // 1073741824 -> "1,073,741,824"
+std::string format_percent(double fraction);           // 0.628 -> "62.8%"
 
 // A JSON object written field by field, in insertion order.
 class JsonObject {
@@ -33,7 +34,9 @@ class JsonObject {
   JsonObject& add(const std::string& key, const char* value);
   JsonObject& add(const std::string& key, double value);
   JsonObject& add(const std::string& key, long long value);
-  JsonObject& add(const std::string& key, int value) { return add(key, static_cast<long long>(value)); }
+  JsonObject& add(const std::string& key, int value) {
+    return add(key, static_cast<long long>(value));
+  }
   JsonObject& add(const std::string& key, std::size_t value) {
     return add(key, static_cast<long long>(value));
   }

@@ -31,12 +31,14 @@ double GenerationResult::tokens_per_second() const {
 }
 
 double GenerationResult::decode_ms_at_start(double fraction) const {
-  const auto count = std::max<std::ptrdiff_t>(1, static_cast<std::ptrdiff_t>(step_ms.size() * fraction));
+  const auto count =
+      std::max<std::ptrdiff_t>(1, static_cast<std::ptrdiff_t>(step_ms.size() * fraction));
   return mean(step_ms.begin(), step_ms.begin() + std::min<std::ptrdiff_t>(count, step_ms.size()));
 }
 
 double GenerationResult::decode_ms_at_end(double fraction) const {
-  const auto count = std::max<std::ptrdiff_t>(1, static_cast<std::ptrdiff_t>(step_ms.size() * fraction));
+  const auto count =
+      std::max<std::ptrdiff_t>(1, static_cast<std::ptrdiff_t>(step_ms.size() * fraction));
   return mean(step_ms.end() - std::min<std::ptrdiff_t>(count, step_ms.size()), step_ms.end());
 }
 
@@ -82,7 +84,8 @@ GenerationResult generate(const Model& model, const Tokenizer& tokenizer, KVStra
   auto start = std::chrono::steady_clock::now();
   feed(0, num_prefill - 1, samples);
   result.prefill_ms = elapsed_ms(start);
-  for (int p = 1; p <= std::min(num_prompt - 1, steps); ++p) emit(result.tokens[p - 1], result.tokens[p]);
+  for (int p = 1; p <= std::min(num_prompt - 1, steps); ++p)
+    emit(result.tokens[p - 1], result.tokens[p]);
 
   // Decode: sample from the last logits, print, feed the new token, repeat.
   int pos = num_prompt - 1;

@@ -23,13 +23,13 @@ struct GenerationOptions {
 };
 
 struct GenerationResult {
-  std::vector<int> tokens;     // every position's token: the prompt, then what was sampled
-  int num_prompt_tokens = 0;   // BOS included
-  int positions = 0;           // positions run through the model
-  std::string text;            // exactly what was printed (llama2.c's safe_printf rule)
-  double prefill_ms = 0;       // the first forward call: the whole prompt
+  std::vector<int> tokens;      // every position's token: the prompt, then what was sampled
+  int num_prompt_tokens = 0;    // BOS included
+  int positions = 0;            // positions run through the model
+  std::string text;             // exactly what was printed (llama2.c's safe_printf rule)
+  double prefill_ms = 0;        // the first forward call: the whole prompt
   std::vector<double> step_ms;  // each later forward call: one new token
-  std::size_t kv_bytes = 0;    // KV storage the strategy held at the end
+  std::size_t kv_bytes = 0;     // KV storage the strategy held at the end
 
   double total_ms() const;
   // Positions run per second of wall time, prefill included.

@@ -27,8 +27,8 @@ class KVStrategy {
   //   q:   [n][n_heads * head_dim]     (rotary embedding already applied)
   //   k,v: [n][n_kv_heads * head_dim]  (k rotated)
   //   out: [n][n_heads * head_dim]
-  virtual void attend(int layer, const Batch& batch, const float* q, const float* k,
-                      const float* v, float* out) = 0;
+  virtual void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
+                      float* out) = 0;
 
   // Bytes of KV storage the strategy holds right now (reserved, used or not).
   virtual std::size_t kv_bytes_reserved() const = 0;

@@ -89,13 +89,14 @@ int run_generation_main(int argc, char** argv, const std::string& description,
     gen.steps = o.steps;
     gen.sampling.temperature = o.temperature;
     gen.sampling.top_p = o.top_p;
-    gen.sampling.seed =
-        o.seed > 0 ? static_cast<std::uint64_t>(o.seed) : static_cast<std::uint64_t>(std::time(nullptr));
+    gen.sampling.seed = o.seed > 0 ? static_cast<std::uint64_t>(o.seed)
+                                   : static_cast<std::uint64_t>(std::time(nullptr));
 
-    const GenerationResult result = generate(model, tokenizer, *kv, gen, &pool, [](std::string_view piece) {
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
-    });
+    const GenerationResult result =
+        generate(model, tokenizer, *kv, gen, &pool, [](std::string_view piece) {
+          std::fwrite(piece.data(), 1, piece.size(), stdout);
+          std::fflush(stdout);
+        });
     std::printf("\n");
     std::fflush(stdout);
     if (result.positions > 1) {

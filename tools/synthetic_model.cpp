@@ -41,6 +41,18 @@ const std::array kPresets = {
                     shape(4096, 14336, 2, 32, 8, 128256, 8192)},
 };
 
+// ---- scales ----------------------------------------------------------------------
+
+// Spread of the logits of a fresh model. Much above 2, a shared embedding makes
+// each token predict itself ("time time time ..."): x . e_x outgrows every other
+// logit. Near zero, sampling is a coin toss over the whole vocabulary.
+constexpr double kLogitStd = 2.0;
+
+// The bound b of uniform(-b, b) with the given variance (b^2 / 3).
+float uniform_bound(double variance) {
+  return static_cast<float>(std::sqrt(3 * variance));
+}
+
 // ---- counter-based random numbers --------------------------------------------
 //
 // splitmix64 steps its state by a constant gamma and mixes it, so its i-th
@@ -219,30 +231,31 @@ Model make_synthetic_model(const ModelConfig& config, std::uint64_t seed, int nu
   const std::int64_t dim = config.dim;
   const std::int64_t kv_dim = config.kv_dim();
   const std::int64_t hidden_dim = config.hidden_dim;
-  const float dim_scale = 1.0f / std::sqrt(static_cast<float>(dim));
-  const float hidden_scale = 1.0f / std::sqrt(static_cast<float>(hidden_dim));
+  const float dim_bound = uniform_bound(1.0 / dim);
+  const float hidden_bound = uniform_bound(1.0 / hidden_dim);
+  const float embedding_bound = uniform_bound(kLogitStd * kLogitStd / dim);
 
   fill_uniform(pool, writable(model, model.token_embedding, config.vocab_size * dim),
-               stream_for(seed, TensorTag::kTokenEmbedding, 0), 1.0f);
+               stream_for(seed, TensorTag::kTokenEmbedding, 0), embedding_bound);
   for (int l = 0; l < config.n_layers; ++l) {
     const LayerWeights& layer = model.layers[l];
     const auto fill = [&](const float* tensor, std::int64_t count, TensorTag tag, float scale) {
       fill_uniform(pool, writable(model, tensor, count), stream_for(seed, tag, l), scale);
     };
     fill_constant(writable(model, layer.rms_att, dim), 1.0f);
-    fill(layer.wq, dim * dim, TensorTag::kWq, dim_scale);
-    fill(layer.wk, kv_dim * dim, TensorTag::kWk, dim_scale);
-    fill(layer.wv, kv_dim * dim, TensorTag::kWv, dim_scale);
-    fill(layer.wo, dim * dim, TensorTag::kWo, dim_scale);
+    fill(layer.wq, dim * dim, TensorTag::kWq, dim_bound);
+    fill(layer.wk, kv_dim * dim, TensorTag::kWk, dim_bound);
+    fill(layer.wv, kv_dim * dim, TensorTag::kWv, dim_bound);
+    fill(layer.wo, dim * dim, TensorTag::kWo, dim_bound);
     fill_constant(writable(model, layer.rms_ffn, dim), 1.0f);
-    fill(layer.w1, hidden_dim * dim, TensorTag::kW1, dim_scale);
-    fill(layer.w2, dim * hidden_dim, TensorTag::kW2, hidden_scale);
-    fill(layer.w3, hidden_dim * dim, TensorTag::kW3, dim_scale);
+    fill(layer.w1, hidden_dim * dim, TensorTag::kW1, dim_bound);
+    fill(layer.w2, dim * hidden_dim, TensorTag::kW2, hidden_bound);
+    fill(layer.w3, hidden_dim * dim, TensorTag::kW3, dim_bound);
   }
   fill_constant(writable(model, model.rms_final, dim), 1.0f);
   if (!config.shared_classifier) {
     fill_uniform(pool, writable(model, model.classifier, config.vocab_size * dim),
-                 stream_for(seed, TensorTag::kClassifier, 0), 1.0f);
+                 stream_for(seed, TensorTag::kClassifier, 0), embedding_bound);
   }
   return model;
 }

@@ -31,10 +31,12 @@ const SyntheticPreset& find_synthetic_preset(std::string_view name);
 
 // A model of shape `config` with weights drawn from `seed`:
 //   rms_att, rms_ffn, rms_final  1.0 (the identity scale)
-//   token_embedding, classifier  uniform in [-1, 1)
-//   wq wk wv wo w1 w2 w3         uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in))
-// The last keeps every projection's output about as large as its input, so
-// activations stay in a sane range however deep or wide the model is.
+//   wq wk wv wo w1 w2 w3         uniform, variance 1 / fan_in: each projection
+//                                keeps its input's scale, so activations stay
+//                                sane however wide or deep the model is
+//   token_embedding, classifier  uniform, variance 4 / dim: logits (the final
+//                                unit-RMS x dotted with a row) have std 2
+// Greedy decoding of such a model soon falls into a loop; sampled text varies.
 // Each tensor has its own stream, keyed by (seed, tensor, layer), so layer 0
 // of a 2-layer model equals layer 0 of a 4-layer model with the same seed.
 // Memory: the model's own storage only (no staging copies). `num_threads` <= 0

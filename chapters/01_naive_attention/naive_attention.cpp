@@ -15,8 +15,9 @@ void NaiveAttention::attend(int /*layer*/, const Batch& batch, const float* q, c
   for (const SequenceSpan& span : sequence_spans(batch)) {
     // With no cache, the batch itself must hold the sequence's whole history.
     for (int i = span.begin; i < span.end; ++i) {
-      KVC_CHECK(batch.positions[i] == i - span.begin, "ch01 NaiveAttention keeps no cache: sequence ",
-                span.seq_id, " must be fed from position 0 with no gaps");
+      KVC_CHECK(batch.positions[i] == i - span.begin,
+                "ch01 NaiveAttention keeps no cache: sequence ", span.seq_id,
+                " must be fed from position 0 with no gaps");
     }
     const int n_tokens = span.end - span.begin;
     const std::size_t first = span.begin;

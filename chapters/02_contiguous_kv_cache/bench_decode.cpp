@@ -59,8 +59,9 @@ void BM_DecodeStepCached(benchmark::State& state) {
   const double kv_bytes = 2.0 * c.n_layers * (context + 1) * c.kv_dim() * sizeof(float);
   state.counters["context"] = context;
   state.counters["kv_bytes_read"] = kv_bytes;
-  state.counters["of_read_bw"] = benchmark::Counter(
-      kv_bytes / kvc::bench::startup_read_bandwidth(1), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["of_read_bw"] =
+      benchmark::Counter(kv_bytes / kvc::bench::startup_read_bandwidth(1),
+                         benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void contexts(benchmark::internal::Benchmark* b) {

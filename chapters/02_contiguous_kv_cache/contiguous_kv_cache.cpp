@@ -27,8 +27,8 @@ void ContiguousKVCache::attend(int layer, const Batch& batch, const float* q, co
   // Append every token first: a prefill chunk's token i attends to tokens < i of the same chunk.
   for (int i = 0; i < n; ++i) {
     const int seq = batch.seq_ids[i], pos = batch.positions[i];
-    KVC_CHECK(seq >= 0 && seq < max_seqs, "ContiguousKVCache: sequence id ", seq,
-              " outside the ", max_seqs, " reserved slots");
+    KVC_CHECK(seq >= 0 && seq < max_seqs, "ContiguousKVCache: sequence id ", seq, " outside the ",
+              max_seqs, " reserved slots");
     if (layer == 0) {
       // Positions must arrive in order: a gap would leave unwritten K,V to attend over.
       KVC_CHECK(pos <= lengths_[seq], "ContiguousKVCache: sequence ", seq, " position ", pos,
@@ -44,8 +44,8 @@ void ContiguousKVCache::attend(int layer, const Batch& batch, const float* q, co
     std::vector<float> scores(config_.seq_len);
     for (std::int64_t i = begin; i < end; ++i) {
       const std::size_t slot = batch.seq_ids[i] * layout_.floats_per_slot();
-      decode_attention(out + i * dim, q + i * dim, layout_, &k_cache_[slot], &v_cache_[slot],
-                       layer, batch.positions[i], config_.n_heads, scores.data());
+      decode_attention(out + i * dim, q + i * dim, layout_, &k_cache_[slot], &v_cache_[slot], layer,
+                       batch.positions[i], config_.n_heads, scores.data());
     }
   };
   if (pool_ && n > 1) {
@@ -59,8 +59,12 @@ std::size_t ContiguousKVCache::kv_bytes_reserved() const {
   return (k_cache_.size() + v_cache_.size()) * sizeof(float);
 }
 
-void ContiguousKVCache::release(int seq_id) { lengths_.at(seq_id) = 0; }
+void ContiguousKVCache::release(int seq_id) {
+  lengths_.at(seq_id) = 0;
+}
 
-int ContiguousKVCache::length(int seq_id) const { return lengths_.at(seq_id); }
+int ContiguousKVCache::length(int seq_id) const {
+  return lengths_.at(seq_id);
+}
 
 }  // namespace kvc::ch02

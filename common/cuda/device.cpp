@@ -40,8 +40,8 @@ std::string cuda_device_description() {
   cudaDeviceProp properties{};
   KVC_CUDA_CHECK(cudaGetDeviceProperties(&properties, 0));
   return std::string(properties.name) + " (sm_" + std::to_string(properties.major) +
-         std::to_string(properties.minor) + ", " +
-         std::to_string(properties.multiProcessorCount) + " SMs)";
+         std::to_string(properties.minor) + ", " + std::to_string(properties.multiProcessorCount) +
+         " SMs)";
 }
 
 }  // namespace kvc::cuda

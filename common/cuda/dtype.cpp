@@ -9,7 +9,9 @@
 
 namespace kvc::cuda {
 
-std::size_t dtype_size(Dtype dtype) { return dtype == Dtype::f32 ? 4 : 2; }
+std::size_t dtype_size(Dtype dtype) {
+  return dtype == Dtype::f32 ? 4 : 2;
+}
 
 const char* dtype_name(Dtype dtype) {
   switch (dtype) {

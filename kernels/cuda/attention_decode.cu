@@ -87,8 +87,8 @@ __global__ void decode_v1_kernel(float* out, const float* q, const void* k_cache
   for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
     float acc = 0.0f;
     for (int t = 0; t < length; ++t)
-      acc += score[t] * to_float(cache_row<T>(v_cache, seq, t, kv_head, max_ctx, n_kv_heads,
-                                              head_dim)[d]);
+      acc += score[t] *
+             to_float(cache_row<T>(v_cache, seq, t, kv_head, max_ctx, n_kv_heads, head_dim)[d]);
     out[head_row * head_dim + d] = acc * inv_sum;
   }
 }
@@ -102,22 +102,22 @@ constexpr int kUnroll = 4;      // key rows loaded back to back by each lane: lo
 constexpr int kMaxHeadsPerBlock = 8;
 
 struct DecodeParams {
-  float* out;            // [batch][n_heads][head_dim]
-  const float* q;        // [batch][n_heads][head_dim]
-  const void* k_cache;   // [batch][max_ctx][n_kv_heads][head_dim]
-  const void* v_cache;   // same
-  const int* lengths;    // [batch]
+  float* out;           // [batch][n_heads][head_dim]
+  const float* q;       // [batch][n_heads][head_dim]
+  const void* k_cache;  // [batch][max_ctx][n_kv_heads][head_dim]
+  const void* v_cache;  // same
+  const int* lengths;   // [batch]
   int max_ctx;
   int n_heads;
   int n_kv_heads;
   int head_dim;
-  int group_size;        // query heads per KV head
-  int split_len;         // keys per block: max_ctx for v2, a slice for v3
-  int n_splits;          // gridDim.x
+  int group_size;  // query heads per KV head
+  int split_len;   // keys per block: max_ctx for v2, a slice for v3
+  int n_splits;    // gridDim.x
   // v3 only (null for v2): unnormalised partial results per slice.
-  float* partial_out;    // [batch][n_heads][n_splits][head_dim]
-  float* partial_max;    // [batch][n_heads][n_splits]
-  float* partial_sum;    // [batch][n_heads][n_splits]
+  float* partial_out;  // [batch][n_heads][n_splits][head_dim]
+  float* partial_max;  // [batch][n_heads][n_splits]
+  float* partial_sum;  // [batch][n_heads][n_splits]
 };
 
 // One block: sequence blockIdx.z, KV head and chunk of its query heads blockIdx.y,
@@ -356,21 +356,28 @@ struct SplitPlan {
   int n_splits;
 };
 
-// Enough slices for about 8 blocks per SM, none shorter than a tile.
+// Blocks (sequence, KV head, head chunk) that v2 launches; v3 multiplies them by its slices.
+long long blocks_per_slice(const DecodeShape& shape) {
+  return static_cast<long long>(shape.batch) * shape.n_kv_heads * head_chunks(shape);
+}
+
+// Enough slices for about 8 blocks per SM, each of 1 to 4 tiles. Short slices keep the last
+// wave of blocks short too: with long ones, a grid just over a whole number of waves leaves
+// most SMs idle while the last few blocks finish.
 SplitPlan plan_splits(const DecodeShape& shape) {
-  const long long blocks_per_slice =
-      static_cast<long long>(shape.batch) * shape.n_kv_heads * head_chunks(shape);
-  const long long wanted_splits =
-      std::max(1LL, (8LL * multiprocessor_count() + blocks_per_slice - 1) / blocks_per_slice);
+  constexpr int kMaxSplitLen = 4 * kTileKeys;
+  const long long wanted_splits = std::max(
+      1LL, (8LL * multiprocessor_count() + blocks_per_slice(shape) - 1) / blocks_per_slice(shape));
   const long long len = (shape.max_ctx + wanted_splits - 1) / wanted_splits;
-  const int split_len =
-      static_cast<int>(std::max<long long>(kTileKeys, (len + kTileKeys - 1) / kTileKeys * kTileKeys));
+  const long long tiles =
+      std::clamp<long long>((len + kTileKeys - 1) / kTileKeys, 1, kMaxSplitLen / kTileKeys);
+  const int split_len = static_cast<int>(tiles * kTileKeys);
   return {split_len, (shape.max_ctx + split_len - 1) / split_len};
 }
 
 void check_shape(const DecodeShape& s) {
-  KVC_CHECK(s.batch > 0 && s.max_ctx > 0 && s.n_heads > 0 && s.n_kv_heads > 0 &&
-                s.head_dim > 0 && s.n_heads % s.n_kv_heads == 0,
+  KVC_CHECK(s.batch > 0 && s.max_ctx > 0 && s.n_heads > 0 && s.n_kv_heads > 0 && s.head_dim > 0 &&
+                s.n_heads % s.n_kv_heads == 0,
             "cuda::attention_decode: bad shape batch=", s.batch, " max_ctx=", s.max_ctx,
             " n_heads=", s.n_heads, " n_kv_heads=", s.n_kv_heads, " head_dim=", s.head_dim,
             " (n_kv_heads must divide n_heads)");
@@ -437,7 +444,10 @@ bool attention_decode_supports(int variant, const DecodeShape& shape, std::strin
 int attention_decode_best_variant(const DecodeShape& shape) {
   check_shape(shape);
   if (!attention_decode_supports(2, shape, nullptr)) return 1;
-  return plan_splits(shape).n_splits > 1 ? 3 : 2;
+  // Measured on an H100: from about 3 blocks per SM, v2 alone keeps memory busy and v3's
+  // slices only add the merge; below that, v3's slices are what fill the GPU.
+  if (plan_splits(shape).n_splits == 1) return 2;
+  return blocks_per_slice(shape) >= 3LL * multiprocessor_count() ? 2 : 3;
 }
 
 std::size_t attention_decode_workspace_bytes(int variant, const DecodeShape& shape) {

@@ -81,9 +81,9 @@ __global__ void __launch_bounds__(kV2Threads)
                       int n_heads, int n_kv_heads, int head_dim) {
   extern __shared__ float shared[];
   const int k_stride = head_dim + 1;
-  float* k_tile = shared;                              // [kTileKeys][head_dim + 1]
-  float* v_tile = k_tile + kTileKeys * k_stride;       // [kTileKeys][head_dim]
-  float* q_block = v_tile + kTileKeys * head_dim;      // [kQueries][head_dim]
+  float* k_tile = shared;                          // [kTileKeys][head_dim + 1]
+  float* v_tile = k_tile + kTileKeys * k_stride;   // [kTileKeys][head_dim]
+  float* q_block = v_tile + kTileKeys * head_dim;  // [kQueries][head_dim]
 
   const int lane = threadIdx.x % kWarpSize;
   const int warp = threadIdx.x / kWarpSize;
@@ -97,9 +97,9 @@ __global__ void __launch_bounds__(kV2Threads)
 
   float* q_row = q_block + warp * head_dim;
   for (int d = lane; d < head_dim; d += kWarpSize)
-    q_row[d] = token < n ? q[(static_cast<std::size_t>(token) * n_heads + head) * head_dim + d] *
-                               scale
-                         : 0.0f;
+    q_row[d] = token < n
+                   ? q[(static_cast<std::size_t>(token) * n_heads + head) * head_dim + d] * scale
+                   : 0.0f;
 
   float running_max = -FLT_MAX;
   float running_sum = 0.0f;
@@ -110,7 +110,8 @@ __global__ void __launch_bounds__(kV2Threads)
       const int row = i / head_dim;
       const int d = i % head_dim;
       const bool inside = tile + row < n;
-      const std::size_t at = (tile + row) * kv_stride + static_cast<std::size_t>(kv_head) * head_dim + d;
+      const std::size_t at =
+          (tile + row) * kv_stride + static_cast<std::size_t>(kv_head) * head_dim + d;
       k_tile[row * k_stride + d] = inside ? k[at] : 0.0f;
       v_tile[row * head_dim + d] = inside ? v[at] : 0.0f;
     }
@@ -154,8 +155,8 @@ void launch_prefill_v2(float* out, const float* q, const float* k, const float* 
                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       static_cast<int>(shared_bytes)));
   const dim3 grid((n + kQueries - 1) / kQueries, n_heads);
-  prefill_v2_kernel<kDimsPerLane><<<grid, kV2Threads, shared_bytes, stream>>>(
-      out, q, k, v, n, n_heads, n_kv_heads, head_dim);
+  prefill_v2_kernel<kDimsPerLane>
+      <<<grid, kV2Threads, shared_bytes, stream>>>(out, q, k, v, n, n_heads, n_kv_heads, head_dim);
 }
 
 int max_shared_bytes_per_block() {
@@ -189,8 +190,8 @@ void attention_prefill_causal(int variant, float* out, const float* q, const flo
     KVC_CUDA_CHECK(cudaFuncSetAttribute(prefill_v1_kernel,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         static_cast<int>(shared_bytes)));
-    prefill_v1_kernel<<<dim3(n, n_heads), kV1Threads, shared_bytes, stream>>>(
-        out, q, k, v, n_heads, n_kv_heads, head_dim);
+    prefill_v1_kernel<<<dim3(n, n_heads), kV1Threads, shared_bytes, stream>>>(out, q, k, v, n_heads,
+                                                                              n_kv_heads, head_dim);
     KVC_CUDA_CHECK_LAUNCH();
     return;
   }

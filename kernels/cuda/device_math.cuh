@@ -41,13 +41,23 @@ __device__ float block_reduce(float value) {
   return kIsMax ? warp_max(value) : warp_sum(value);
 }
 
-__device__ __forceinline__ float block_sum(float value) { return block_reduce<false>(value); }
-__device__ __forceinline__ float block_max(float value) { return block_reduce<true>(value); }
+__device__ __forceinline__ float block_sum(float value) {
+  return block_reduce<false>(value);
+}
+__device__ __forceinline__ float block_max(float value) {
+  return block_reduce<true>(value);
+}
 
 // Scalar conversions between storage types and float.
-__device__ __forceinline__ float to_float(float value) { return value; }
-__device__ __forceinline__ float to_float(__half value) { return __half2float(value); }
-__device__ __forceinline__ float to_float(__nv_bfloat16 value) { return __bfloat162float(value); }
+__device__ __forceinline__ float to_float(float value) {
+  return value;
+}
+__device__ __forceinline__ float to_float(__half value) {
+  return __half2float(value);
+}
+__device__ __forceinline__ float to_float(__nv_bfloat16 value) {
+  return __bfloat162float(value);
+}
 
 template <typename T>
 __device__ __forceinline__ T from_float(float value);

@@ -41,16 +41,20 @@ cudaDataType_t cuda_data_type(Dtype dtype) {
 
 }  // namespace
 
-CublasHandle::CublasHandle() { KVC_CUBLAS_CHECK(cublasCreate(&handle_)); }
+CublasHandle::CublasHandle() {
+  KVC_CUBLAS_CHECK(cublasCreate(&handle_));
+}
 
-CublasHandle::~CublasHandle() { cublasDestroy(handle_); }
+CublasHandle::~CublasHandle() {
+  cublasDestroy(handle_);
+}
 
 std::size_t matmul_scratch_bytes(Dtype w_dtype, int n, int d_in) {
   return w_dtype == Dtype::f32 ? 0 : std::size_t(n) * d_in * dtype_size(w_dtype);
 }
 
-void matmul(cublasHandle_t cublas, float* out, const float* x, const void* w, Dtype w_dtype,
-            int n, int d_in, int d_out, void* x_scratch, cudaStream_t stream) {
+void matmul(cublasHandle_t cublas, float* out, const float* x, const void* w, Dtype w_dtype, int n,
+            int d_in, int d_out, void* x_scratch, cudaStream_t stream) {
   KVC_CHECK(n >= 0 && d_in > 0 && d_out > 0, "cuda::matmul: bad shape n=", n, " d_in=", d_in,
             " d_out=", d_out);
   if (n == 0) return;
@@ -60,8 +64,8 @@ void matmul(cublasHandle_t cublas, float* out, const float* x, const void* w, Dt
               " weights need x_scratch of ", matmul_scratch_bytes(w_dtype, n, d_in), " bytes");
     const std::size_t size = std::size_t(n) * d_in;
     dispatch_dtype(w_dtype, [&]<typename T>() {
-      convert_kernel<T><<<grid_for(size, kThreads), kThreads, 0, stream>>>(
-          static_cast<T*>(x_scratch), x, size);
+      convert_kernel<T>
+          <<<grid_for(size, kThreads), kThreads, 0, stream>>>(static_cast<T*>(x_scratch), x, size);
     });
     KVC_CUDA_CHECK_LAUNCH();
     x_as_w_dtype = x_scratch;
@@ -70,9 +74,9 @@ void matmul(cublasHandle_t cublas, float* out, const float* x, const void* w, Dt
   const float beta = 0.0f;
   const cudaDataType_t w_type = cuda_data_type(w_dtype);
   KVC_CUBLAS_CHECK(cublasSetStream(cublas, stream));
-  KVC_CUBLAS_CHECK(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, d_out, n, d_in, &alpha, w,
-                                w_type, d_in, x_as_w_dtype, w_type, d_in, &beta, out, CUDA_R_32F,
-                                d_out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  KVC_CUBLAS_CHECK(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, d_out, n, d_in, &alpha, w, w_type,
+                                d_in, x_as_w_dtype, w_type, d_in, &beta, out, CUDA_R_32F, d_out,
+                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 }  // namespace kvc::cuda

@@ -30,8 +30,8 @@ class CublasHandle {
 // out: [n][d_out] = x: [n][d_in] @ w: [d_out][d_in]^T, row-major as on the CPU.
 // w is stored in `w_dtype`; x and out are fp32.
 // x_scratch: n * d_in elements of w_dtype (matmul_scratch_bytes); unused for fp32 weights.
-void matmul(cublasHandle_t cublas, float* out, const float* x, const void* w, Dtype w_dtype,
-            int n, int d_in, int d_out, void* x_scratch, cudaStream_t stream);
+void matmul(cublasHandle_t cublas, float* out, const float* x, const void* w, Dtype w_dtype, int n,
+            int d_in, int d_out, void* x_scratch, cudaStream_t stream);
 
 // Bytes of x_scratch that matmul needs for n rows of d_in (0 for fp32 weights).
 std::size_t matmul_scratch_bytes(Dtype w_dtype, int n, int d_in);

@@ -38,17 +38,22 @@ __global__ void rope_kernel(float* q, float* k, const int* positions, int n, int
       pair -= q_pairs;
       row = k + static_cast<std::size_t>(token) * k_pairs * 2;
     }
-    // As llama2.c: freq = 1 / 10000^(d / head_dim) for the pair's even index d within its head.
+    // As llama2.c: freq = 1 / 10000^(d / head_dim) for the pair's even index d within its
+    // head. pow, sin and cos are evaluated in double and rounded once to float, which gives
+    // the correctly rounded float the CPU's powf/cosf/sinf return (CUDA's float versions
+    // may be 1-2 ulp off); the rotation is spelled with _rn ops so that nvcc does not fuse
+    // it into FMAs the CPU does not use. So GPU rope equals the CPU's to the last bit, except
+    // in the rare cases where rounding the double result differs from glibc's float result.
     const int d = (2 * pair) % head_dim;
-    const float freq = 1.0f / powf(10000.0f, static_cast<float>(d) / static_cast<float>(head_dim));
+    const float exponent = static_cast<float>(d) / static_cast<float>(head_dim);
+    const float freq = 1.0f / static_cast<float>(pow(10000.0, static_cast<double>(exponent)));
     const float angle = static_cast<float>(positions[token]) * freq;
-    float sin_angle;
-    float cos_angle;
-    sincosf(angle, &sin_angle, &cos_angle);
+    const float cos_angle = static_cast<float>(cos(static_cast<double>(angle)));
+    const float sin_angle = static_cast<float>(sin(static_cast<double>(angle)));
     const float v0 = row[2 * pair];
     const float v1 = row[2 * pair + 1];
-    row[2 * pair] = v0 * cos_angle - v1 * sin_angle;
-    row[2 * pair + 1] = v0 * sin_angle + v1 * cos_angle;
+    row[2 * pair] = __fsub_rn(__fmul_rn(v0, cos_angle), __fmul_rn(v1, sin_angle));
+    row[2 * pair + 1] = __fadd_rn(__fmul_rn(v0, sin_angle), __fmul_rn(v1, cos_angle));
   }
 }
 
@@ -68,8 +73,8 @@ __global__ void add_inplace_kernel(float* x, const float* y, std::size_t size) {
 
 template <typename T>
 __global__ void kv_cache_store_kernel(T* k_cache, T* v_cache, const float* k, const float* v,
-                                      const int* slots, const int* positions, int n,
-                                      int max_ctx, int row_size) {
+                                      const int* slots, const int* positions, int n, int max_ctx,
+                                      int row_size) {
   const std::size_t total = static_cast<std::size_t>(n) * row_size;
   for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < total;
        i += std::size_t{gridDim.x} * blockDim.x) {
@@ -84,8 +89,8 @@ __global__ void kv_cache_store_kernel(T* k_cache, T* v_cache, const float* k, co
 
 }  // namespace
 
-void embedding(float* out, const void* table, Dtype table_dtype, const int* tokens, int n,
-               int dim, cudaStream_t stream) {
+void embedding(float* out, const void* table, Dtype table_dtype, const int* tokens, int n, int dim,
+               cudaStream_t stream) {
   KVC_CHECK(n >= 0 && dim > 0, "cuda::embedding: bad shape n=", n, " dim=", dim);
   if (n == 0) return;
   dispatch_dtype(table_dtype, [&]<typename T>() {
@@ -103,7 +108,7 @@ void rope(float* q, float* k, const int* positions, int n, int n_heads, int n_kv
   if (n == 0) return;
   const std::size_t pairs = std::size_t(n) * (n_heads + n_kv_heads) * head_dim / 2;
   rope_kernel<<<grid_for(pairs, kThreads), kThreads, 0, stream>>>(q, k, positions, n, n_heads,
-                                                                   n_kv_heads, head_dim);
+                                                                  n_kv_heads, head_dim);
   KVC_CUDA_CHECK_LAUNCH();
 }
 
@@ -119,18 +124,19 @@ void add_inplace(float* x, const float* y, std::size_t size, cudaStream_t stream
   KVC_CUDA_CHECK_LAUNCH();
 }
 
-void kv_cache_store(void* k_cache, void* v_cache, Dtype cache_dtype, const float* k,
-                    const float* v, const int* slots, const int* positions, int n, int max_ctx,
-                    int n_kv_heads, int head_dim, cudaStream_t stream) {
+void kv_cache_store(void* k_cache, void* v_cache, Dtype cache_dtype, const float* k, const float* v,
+                    const int* slots, const int* positions, int n, int max_ctx, int n_kv_heads,
+                    int head_dim, cudaStream_t stream) {
   KVC_CHECK(n >= 0 && max_ctx > 0 && n_kv_heads > 0 && head_dim > 0,
             "cuda::kv_cache_store: bad shape n=", n, " max_ctx=", max_ctx,
             " n_kv_heads=", n_kv_heads, " head_dim=", head_dim);
   if (n == 0) return;
   const int row_size = n_kv_heads * head_dim;
   dispatch_dtype(cache_dtype, [&]<typename T>() {
-    kv_cache_store_kernel<T><<<grid_for(std::size_t(n) * row_size, kThreads), kThreads, 0,
-                               stream>>>(static_cast<T*>(k_cache), static_cast<T*>(v_cache), k,
-                                         v, slots, positions, n, max_ctx, row_size);
+    kv_cache_store_kernel<T>
+        <<<grid_for(std::size_t(n) * row_size, kThreads), kThreads, 0, stream>>>(
+            static_cast<T*>(k_cache), static_cast<T*>(v_cache), k, v, slots, positions, n, max_ctx,
+            row_size);
   });
   KVC_CUDA_CHECK_LAUNCH();
 }

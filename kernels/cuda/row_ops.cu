@@ -77,8 +77,7 @@ __global__ void argmax_kernel(int* out, const float* x, int size) {
 
 }  // namespace
 
-void rmsnorm(float* out, const float* x, const float* weight, int n, int dim,
-             cudaStream_t stream) {
+void rmsnorm(float* out, const float* x, const float* weight, int n, int dim, cudaStream_t stream) {
   KVC_CHECK(n >= 0 && dim > 0, "cuda::rmsnorm: bad shape n=", n, " dim=", dim);
   if (n == 0) return;
   rmsnorm_kernel<<<n, kThreads, 0, stream>>>(out, x, weight, dim);

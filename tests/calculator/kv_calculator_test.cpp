@@ -9,7 +9,6 @@
 #include "chapters/02_contiguous_kv_cache/kv_calculator/fragmentation.hpp"
 #include "chapters/02_contiguous_kv_cache/kv_calculator/kv_capacity.hpp"
 #include "chapters/02_contiguous_kv_cache/kv_calculator/kv_presets.hpp"
-#include "chapters/02_contiguous_kv_cache/kv_calculator/report_format.hpp"
 #include "chapters/02_contiguous_kv_cache/kv_calculator/request_lengths.hpp"
 #include "common/check.hpp"
 
@@ -207,28 +206,6 @@ TEST(RequestLengths, ReadsAFileAndNamesAnUnreadableOne) {
   } catch (const Error& error) {
     EXPECT_NE(std::string(error.what()).find(path.string()), std::string::npos) << error.what();
   }
-}
-
-// ---- report formatting --------------------------------------------------------
-
-TEST(ReportFormat, NumbersAndUnits) {
-  EXPECT_EQ(with_commas(0), "0");
-  EXPECT_EQ(with_commas(999), "999");
-  EXPECT_EQ(with_commas(1'073'741'824), "1,073,741,824");
-  EXPECT_EQ(with_commas(-1234), "-1,234");
-  EXPECT_EQ(human_bytes(512), "512 B");
-  EXPECT_EQ(human_bytes(524'288), "512.00 KiB");
-  EXPECT_EQ(human_bytes(10 * kGiB), "10.00 GiB");
-  EXPECT_EQ(percent(0.628), "62.8%");
-}
-
-TEST(ReportFormat, TableColumnsAlign) {
-  std::ostringstream out;
-  print_table(out, TextTable{{"name", "n"}, {{"a", "1"}, {"long name", "12345"}}});
-  EXPECT_EQ(out.str(),
-            "name           n\n"
-            "a              1\n"
-            "long name  12345\n");
 }
 
 }  // namespace

@@ -45,11 +45,11 @@ TEST(Ch02DecodeAttention, EqualsKernelOnTheLayersRows) {
   const int n_heads = 4, layer = 2, pos = 6;
   std::vector<float> q(n_heads * 4), out(q.size()), expected(q.size()), scores(16);
   for (float& x : q) x = dist(rng);
-  decode_attention(out.data(), q.data(), kLayout, k_slot.data(), v_slot.data(), layer, pos,
-                   n_heads, scores.data());
+  decode_attention(out.data(), q.data(), kLayout, k_slot.data(), v_slot.data(), layer, pos, n_heads,
+                   scores.data());
   const std::size_t start = 2 * 10 * 8;  // layer 2, position 0
-  cpu::attention_decode(expected.data(), q.data(), &k_slot[start], &v_slot[start], pos + 1,
-                        n_heads, 2, 4, scores.data());
+  cpu::attention_decode(expected.data(), q.data(), &k_slot[start], &v_slot[start], pos + 1, n_heads,
+                        2, 4, scores.data());
   EXPECT_EQ(out, expected);
 }
 

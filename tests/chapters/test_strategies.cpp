@@ -5,13 +5,20 @@
 
 #include <cstring>
 
+#include "chapters/stages.hpp"
 #include "common/check.hpp"
 #include "common/thread_pool.hpp"
 #include "engine/forward.hpp"
 #include "engine/generate.hpp"
-#include "chapters/stages.hpp"
 #include "tests/support/test_support.hpp"
 #include "tools/synthetic_model.hpp"
+
+namespace kvc {
+// Test names show the stage, not the bytes of the struct.
+void PrintTo(const Stage& stage, std::ostream* out) {
+  *out << stage.name;
+}
+}  // namespace kvc
 
 namespace kvc::testing {
 namespace {
@@ -21,7 +28,9 @@ class EveryStrategy : public ::testing::TestWithParam<Stage> {
   ThreadPool pool_{2};
 };
 
-std::string name_of(const ::testing::TestParamInfo<Stage>& info) { return "ch" + info.param.name; }
+std::string name_of(const ::testing::TestParamInfo<Stage>& info) {
+  return "ch" + info.param.name;
+}
 
 // The whole reference set, so a case added to cases.tsv is tested without a code change.
 TEST_P(EveryStrategy, MatchesLlama2cReferenceText) {
@@ -51,8 +60,9 @@ TEST_P(EveryStrategy, SameTokensAsChapter01OnSyntheticModel) {
   const Model model = make_synthetic_model(config, /*seed=*/7);
   const Tokenizer tokenizer = make_synthetic_tokenizer(config.vocab_size);
   const Stage baseline = course_stages(/*max_seqs=*/2).front();
-  for (const SamplerOptions sampling : {SamplerOptions{0.0f, 0.9f, 1}, SamplerOptions{1.0f, 0.9f, 3},
-                                        SamplerOptions{0.8f, 0.0f, 5}}) {
+  for (const SamplerOptions sampling :
+       {SamplerOptions{0.0f, 0.9f, 1}, SamplerOptions{1.0f, 0.9f, 3},
+        SamplerOptions{0.8f, 0.0f, 5}}) {
     GenerationOptions options{"Once upon a time", 96, sampling};
     auto expected_kv = baseline.make(config, &pool_);
     auto kv = GetParam().make(config, &pool_);
@@ -115,7 +125,8 @@ TEST_P(EveryStrategy, RejectsPromptLongerThanContextAndStepsBeyondIt) {
   EXPECT_EQ(generate(model, tokenizer, *kv, options, &pool_).positions, 16);
 }
 
-INSTANTIATE_TEST_SUITE_P(Chapters, EveryStrategy, ::testing::ValuesIn(course_stages(/*max_seqs=*/2)), name_of);
+INSTANTIATE_TEST_SUITE_P(Chapters, EveryStrategy,
+                         ::testing::ValuesIn(course_stages(/*max_seqs=*/2)), name_of);
 
 }  // namespace
 }  // namespace kvc::testing

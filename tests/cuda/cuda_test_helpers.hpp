@@ -13,11 +13,11 @@
 #include "tests/kernels/test_helpers.hpp"
 
 // First statement of every test that launches a kernel: CI machines have no GPU.
-#define KVC_SKIP_WITHOUT_GPU()                                        \
-  do {                                                                \
-    std::string kvc_no_gpu_reason;                                    \
-    if (!::kvc::cuda::cuda_device_available(&kvc_no_gpu_reason))      \
-      GTEST_SKIP() << "no GPU: " << kvc_no_gpu_reason;                \
+#define KVC_SKIP_WITHOUT_GPU()                                   \
+  do {                                                           \
+    std::string kvc_no_gpu_reason;                               \
+    if (!::kvc::cuda::cuda_device_available(&kvc_no_gpu_reason)) \
+      GTEST_SKIP() << "no GPU: " << kvc_no_gpu_reason;           \
   } while (0)
 
 namespace kvc::test {
@@ -34,6 +34,8 @@ inline std::vector<float> rounded(std::vector<float> values, cuda::Dtype dtype) 
   return values;
 }
 
-inline void synchronize() { KVC_CUDA_CHECK(cudaDeviceSynchronize()); }
+inline void synchronize() {
+  KVC_CUDA_CHECK(cudaDeviceSynchronize());
+}
 
 }  // namespace kvc::test

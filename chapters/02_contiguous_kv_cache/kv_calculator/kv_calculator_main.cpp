@@ -3,11 +3,9 @@
 //   kv_calculator --list-models
 //   kv_calculator --model llama-3-8b --dtype fp16 --gpu H100-80G --context 8192
 //   kv_calculator --model llama-2-7b --gpu A100-40G --lengths 100,2000,512,3484
-#include <iomanip>
 #include <iostream>
 #include <numeric>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,31 +14,25 @@
 #include "chapters/02_contiguous_kv_cache/kv_calculator/fragmentation.hpp"
 #include "chapters/02_contiguous_kv_cache/kv_calculator/kv_capacity.hpp"
 #include "chapters/02_contiguous_kv_cache/kv_calculator/kv_presets.hpp"
-#include "chapters/02_contiguous_kv_cache/kv_calculator/report_format.hpp"
 #include "chapters/02_contiguous_kv_cache/kv_calculator/request_lengths.hpp"
 #include "common/check.hpp"
+#include "common/report.hpp"
 
 namespace {
 
-std::string fixed(double value, int digits) {
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(digits) << value;
-  return out.str();
-}
-
 void print_models() {
-  kvc::TextTable table{{"model", "layers", "q heads", "kv heads", "head_dim", "params",
-                        "max context", "KV/token fp16"},
-                       {}};
+  kvc::Table table({"model", "layers", "q heads", "kv heads", "head_dim", "params", "max context",
+                    "KV/token fp16"});
   const kvc::DtypeSpec& fp16 = kvc::find_dtype("fp16");
   for (const kvc::ArchitectureSpec& model : kvc::architecture_presets()) {
-    table.rows.push_back({std::string(model.name), std::to_string(model.n_layers),
-                          std::to_string(model.n_heads), std::to_string(model.n_kv_heads),
-                          std::to_string(model.head_dim), fixed(model.n_parameters / 1e9, 2) + "B",
-                          kvc::with_commas(model.max_context),
-                          kvc::human_bytes(kvc::kv_bytes_per_token(model, fp16))});
+    table.add_row({std::string(model.name), std::to_string(model.n_layers),
+                   std::to_string(model.n_heads), std::to_string(model.n_kv_heads),
+                   std::to_string(model.head_dim),
+                   kvc::format_fixed(model.n_parameters / 1e9, 2) + "B",
+                   kvc::format_thousands(model.max_context),
+                   kvc::format_bytes(kvc::kv_bytes_per_token(model, fp16))});
   }
-  kvc::print_table(std::cout, table);
+  table.print(std::cout);
   std::cout << "\ndtypes:";
   for (const kvc::DtypeSpec& dtype : kvc::dtype_presets()) std::cout << " " << dtype.name;
   std::cout << "\nGPUs:  ";
@@ -53,41 +45,41 @@ void print_capacity(const kvc::CapacityQuery& query, const kvc::CapacityPlan& pl
   const kvc::ArchitectureSpec& m = query.model;
   std::cout << m.name << ": " << m.n_layers << " layers, " << m.n_heads << " query heads, "
             << m.n_kv_heads << " KV heads, head_dim " << m.head_dim << ", "
-            << fixed(m.n_parameters / 1e9, 2) << "B params\n"
+            << kvc::format_fixed(m.n_parameters / 1e9, 2) << "B params\n"
             << "on " << gpu_label << ", KV cache " << query.kv_dtype.name << ", weights "
-            << query.weight_dtype.name << ", context " << kvc::with_commas(query.context)
+            << query.weight_dtype.name << ", context " << kvc::format_thousands(query.context)
             << " tokens\n\n";
 
   const auto bytes_row = [](std::string label, std::int64_t bytes) {
-    return std::vector<std::string>{std::move(label), kvc::with_commas(bytes),
-                                    kvc::human_bytes(bytes)};
+    return std::vector<std::string>{std::move(label), kvc::format_thousands(bytes),
+                                    kvc::format_bytes(bytes)};
   };
-  kvc::TextTable table{{"", "bytes", ""}, {}};
-  table.rows.push_back(bytes_row("KV per token", plan.kv_bytes_per_token));
-  table.rows.push_back(bytes_row("KV per request", plan.kv_bytes_per_request));
-  table.rows.push_back(bytes_row("GPU memory", plan.gpu_bytes));
-  table.rows.push_back(bytes_row("- weights", plan.weight_bytes));
-  table.rows.push_back(
-      bytes_row("- reserve (" + kvc::percent(query.reserve_fraction) + ")", plan.reserve_bytes));
-  table.rows.push_back(bytes_row("= KV budget", plan.kv_budget_bytes));
-  table.rows.push_back({"tokens that fit", kvc::with_commas(plan.max_cached_tokens), ""});
-  table.rows.push_back({"requests that fit", kvc::with_commas(plan.max_requests), ""});
-  kvc::print_table(std::cout, table);
+  kvc::Table table({"", "bytes", ""});
+  table.add_row(bytes_row("KV per token", plan.kv_bytes_per_token));
+  table.add_row(bytes_row("KV per request", plan.kv_bytes_per_request));
+  table.add_row(bytes_row("GPU memory", plan.gpu_bytes));
+  table.add_row(bytes_row("- weights", plan.weight_bytes));
+  table.add_row(bytes_row("- reserve (" + kvc::format_percent(query.reserve_fraction) + ")",
+                          plan.reserve_bytes));
+  table.add_row(bytes_row("= KV budget", plan.kv_budget_bytes));
+  table.add_row({"tokens that fit", kvc::format_thousands(plan.max_cached_tokens), ""});
+  table.add_row({"requests that fit", kvc::format_thousands(plan.max_requests), ""});
+  table.print(std::cout);
   if (plan.kv_budget_bytes == 0) {
     std::cout << "(the weights alone need more than the GPU has: nothing is left for the cache)\n";
   }
 
   std::cout << "\nBy KV dtype (same budget):\n";
-  kvc::TextTable by_dtype{{"KV dtype", "KV/token", "KV/request", "requests that fit"}, {}};
+  kvc::Table by_dtype({"KV dtype", "KV/token", "KV/request", "requests that fit"});
   for (const kvc::DtypeSpec& dtype : kvc::dtype_presets()) {
     kvc::CapacityQuery variant = query;
     variant.kv_dtype = dtype;
     const kvc::CapacityPlan p = kvc::plan_capacity(variant);
-    by_dtype.rows.push_back({std::string(dtype.name), kvc::human_bytes(p.kv_bytes_per_token),
-                             kvc::human_bytes(p.kv_bytes_per_request),
-                             kvc::with_commas(p.max_requests)});
+    by_dtype.add_row({std::string(dtype.name), kvc::format_bytes(p.kv_bytes_per_token),
+                      kvc::format_bytes(p.kv_bytes_per_request),
+                      kvc::format_thousands(p.max_requests)});
   }
-  kvc::print_table(std::cout, by_dtype);
+  by_dtype.print(std::cout);
 }
 
 void print_fragmentation(const kvc::CapacityQuery& query, const std::vector<int>& lengths,
@@ -95,19 +87,19 @@ void print_fragmentation(const kvc::CapacityQuery& query, const std::vector<int>
   const std::int64_t total_tokens =
       std::accumulate(lengths.begin(), lengths.end(), std::int64_t{0});
   std::cout << "\nFragmentation: " << lengths.size() << " requests, "
-            << kvc::with_commas(total_tokens) << " tokens (mean "
-            << kvc::with_commas(total_tokens / static_cast<std::int64_t>(lengths.size()))
-            << "), context " << kvc::with_commas(query.context) << "\n";
-  kvc::TextTable table{{"allocation", "reserved", "used", "waste", "requests that fit"}, {}};
+            << kvc::format_thousands(total_tokens) << " tokens (mean "
+            << kvc::format_thousands(total_tokens / static_cast<std::int64_t>(lengths.size()))
+            << "), context " << kvc::format_thousands(query.context) << "\n";
+  kvc::Table table({"allocation", "reserved", "used", "waste", "requests that fit"});
   const auto row = [](std::string name, const kvc::AllocationOutcome& outcome) {
-    return std::vector<std::string>{std::move(name), kvc::human_bytes(outcome.reserved_bytes),
-                                    kvc::human_bytes(outcome.used_bytes),
-                                    kvc::percent(outcome.waste_fraction),
-                                    kvc::with_commas(outcome.requests_that_fit)};
+    return std::vector<std::string>{std::move(name), kvc::format_bytes(outcome.reserved_bytes),
+                                    kvc::format_bytes(outcome.used_bytes),
+                                    kvc::format_percent(outcome.waste_fraction),
+                                    kvc::format_thousands(outcome.requests_that_fit)};
   };
-  table.rows.push_back(row("max-length", report.max_length));
-  table.rows.push_back(row("exact", report.exact));
-  kvc::print_table(std::cout, table);
+  table.add_row(row("max-length", report.max_length));
+  table.add_row(row("exact", report.exact));
+  table.print(std::cout);
   std::cout << "(requests that fit: the list repeated as a workload, admitted in order until the "
                "next one does not fit)\n";
 }
@@ -172,11 +164,11 @@ int main(int argc, char** argv) {
     std::string gpu_label;
     if (gpu_gib) {
       query.gpu_memory_gib = *gpu_gib;
-      gpu_label = fixed(*gpu_gib, 2) + " GiB";
+      gpu_label = kvc::format_fixed(*gpu_gib, 2) + " GiB";
     } else {
       const kvc::GpuSpec& gpu = kvc::find_gpu(gpu_name);
       query.gpu_memory_gib = gpu.memory_gib;
-      gpu_label = std::string(gpu.name) + " (" + fixed(gpu.memory_gib, 0) + " GiB)";
+      gpu_label = std::string(gpu.name) + " (" + kvc::format_fixed(gpu.memory_gib, 0) + " GiB)";
     }
     std::vector<int> lengths;
     if (!lengths_text.empty()) lengths = kvc::parse_request_lengths(lengths_text);

@@ -1,0 +1,187 @@
+// Decode attention on the GPU against the memory roofline.
+//
+// Decode reads every cached key and value once per token, so its speed limit is
+// memory bandwidth. This program first measures what the GPU's own
+// device-to-device cudaMemcpy achieves (bytes read + bytes written per second),
+// then times each decode attention variant over a batch of sequences of one
+// context length and reports
+//   read_GBps:  KV-cache bytes read per second
+//   of_copy_bw: read_GBps as a fraction of the measured copy bandwidth
+// Shapes: 32 query heads, head_dim 128, fp16 cache, 8 KV heads (GQA, Llama-3-8B)
+// and 32 (MHA, Llama-2-7B), contexts 1K..128K, batch 1..64, batch x context up
+// to 2M tokens. Target: of_copy_bw >= 0.8 once batch x context >= 256K tokens,
+// where the cache no longer fits in L2 (smaller shapes can read partly from L2).
+//
+//   build/bin/bench_cuda_attention                              # everything
+//   build/bin/bench_cuda_attention --benchmark_filter='decode/v3'  # one variant
+//   build/bin/bench_cuda_attention --benchmark_out=decode.json  # for pytorch_sdpa.py
+#include <benchmark/benchmark.h>
+
+#include <cuda_runtime_api.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "common/check.hpp"
+#include "common/cuda/cuda_check.hpp"
+#include "common/cuda/device.hpp"
+#include "common/cuda/device_buffer.hpp"
+#include "kernels/cuda/attention.hpp"
+
+namespace kvc::cuda {
+namespace {
+
+constexpr int kHeads = 32;
+constexpr int kHeadDim = 128;
+constexpr Dtype kCacheDtype = Dtype::f16;
+constexpr long long kMaxTokens = 2LL << 20;  // batch x context cap: 32 GB of K+V at 32 KV heads
+
+// Times `work` on the stream with CUDA events; milliseconds.
+template <typename Work>
+float time_on_stream(cudaStream_t stream, Work&& work) {
+  cudaEvent_t start;
+  cudaEvent_t stop;
+  KVC_CUDA_CHECK(cudaEventCreate(&start));
+  KVC_CUDA_CHECK(cudaEventCreate(&stop));
+  KVC_CUDA_CHECK(cudaEventRecord(start, stream));
+  work();
+  KVC_CUDA_CHECK(cudaEventRecord(stop, stream));
+  KVC_CUDA_CHECK(cudaEventSynchronize(stop));
+  float ms = 0.0f;
+  KVC_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+  KVC_CUDA_CHECK(cudaEventDestroy(start));
+  KVC_CUDA_CHECK(cudaEventDestroy(stop));
+  return ms;
+}
+
+// Device-to-device copy bandwidth in GB/s, counting bytes read plus bytes written
+// (as CUDA's bandwidthTest does): the practical ceiling for a kernel that streams memory.
+double measure_copy_bandwidth_gbps(cudaStream_t stream) {
+  const std::size_t bytes = std::size_t(1) << 30;
+  DeviceBuffer<std::byte> from(bytes);
+  DeviceBuffer<std::byte> to(bytes);
+  KVC_CUDA_CHECK(cudaMemsetAsync(from.data(), 1, bytes, stream));
+  constexpr int kCopies = 20;
+  auto copy = [&] {
+    KVC_CUDA_CHECK(
+        cudaMemcpyAsync(to.data(), from.data(), bytes, cudaMemcpyDeviceToDevice, stream));
+  };
+  copy();  // warm up
+  const float ms = time_on_stream(stream, [&] {
+    for (int i = 0; i < kCopies; ++i) copy();
+  });
+  return 2.0 * bytes * kCopies / (ms * 1e-3) / 1e9;
+}
+
+// Buffers sized for the largest shape, shared by every benchmark of the run.
+struct Workbench {
+  cudaStream_t stream = nullptr;
+  double copy_gbps = 0.0;
+  DeviceBuffer<std::byte> k_cache;  // [batch][context][n_kv_heads][head_dim] fp16, per shape
+  DeviceBuffer<std::byte> v_cache;
+  DeviceBuffer<float> q;  // [batch][n_heads][head_dim]
+  DeviceBuffer<float> out;
+  DeviceBuffer<int> lengths;  // [batch]
+  DeviceBuffer<std::byte> workspace;
+};
+
+Workbench& workbench() {
+  static Workbench bench;
+  return bench;
+}
+
+void bench_decode(benchmark::State& state, int variant, int n_kv_heads, int batch, int context) {
+  Workbench& wb = workbench();
+  const DecodeShape shape{batch, context, kHeads, n_kv_heads, kHeadDim, kCacheDtype};
+  const std::size_t cache_bytes =
+      std::size_t(batch) * context * n_kv_heads * kHeadDim * dtype_size(kCacheDtype);
+  if (wb.k_cache.size() < cache_bytes) {
+    wb.k_cache = {};  // free before allocating the larger one
+    wb.v_cache = {};
+    wb.k_cache = DeviceBuffer<std::byte>(cache_bytes);
+    wb.v_cache = DeviceBuffer<std::byte>(cache_bytes);
+    // 0x3C3C is fp16 1.0586: finite values (their size does not change the timing).
+    KVC_CUDA_CHECK(cudaMemsetAsync(wb.k_cache.data(), 0x3C, cache_bytes, wb.stream));
+    KVC_CUDA_CHECK(cudaMemsetAsync(wb.v_cache.data(), 0x3C, cache_bytes, wb.stream));
+  }
+  const std::size_t q_size = std::size_t(batch) * kHeads * kHeadDim;
+  if (wb.q.size() < q_size) {
+    wb.q = DeviceBuffer<float>(q_size);
+    wb.out = DeviceBuffer<float>(q_size);
+    KVC_CUDA_CHECK(cudaMemsetAsync(wb.q.data(), 0, wb.q.bytes(), wb.stream));
+  }
+  const std::vector<int> lengths(batch, context);
+  wb.lengths = to_device(lengths);
+  const std::size_t workspace_bytes = attention_decode_workspace_bytes(variant, shape);
+  if (wb.workspace.size() < workspace_bytes)
+    wb.workspace = DeviceBuffer<std::byte>(workspace_bytes);
+
+  auto run = [&] {
+    attention_decode(variant, wb.out.data(), wb.q.data(), wb.k_cache.data(), wb.v_cache.data(),
+                     wb.lengths.data(), shape, wb.workspace.data(), wb.stream);
+  };
+  run();  // warm up (and surface a failure before timing)
+  KVC_CUDA_CHECK(cudaStreamSynchronize(wb.stream));
+  double total_seconds = 0.0;
+  for (auto _ : state) {
+    const double seconds = time_on_stream(wb.stream, run) * 1e-3;
+    state.SetIterationTime(seconds);
+    total_seconds += seconds;
+  }
+  const double read_bytes = 2.0 * cache_bytes;  // K and V
+  const double read_gbps = read_bytes * state.iterations() / total_seconds / 1e9;
+  state.counters["read_GBps"] = read_gbps;
+  state.counters["of_copy_bw"] = read_gbps / wb.copy_gbps;
+  state.counters["tokens"] = double(batch) * context;
+  state.SetLabel("best=v" + std::to_string(attention_decode_best_variant(shape)));
+}
+
+void register_benchmarks() {
+  for (int variant = 1; variant <= kDecodeVariants; ++variant)
+    for (int n_kv_heads : {8, 32})
+      for (int batch : {1, 4, 16, 64})
+        for (int context : {1024, 4096, 16384, 32768, 65536, 131072}) {
+          if (static_cast<long long>(batch) * context > kMaxTokens) continue;
+          const std::string name =
+              "decode/v" + std::to_string(variant) + "/kv_heads:" + std::to_string(n_kv_heads) +
+              "/batch:" + std::to_string(batch) + "/context:" + std::to_string(context);
+          benchmark::RegisterBenchmark(name.c_str(), bench_decode, variant, n_kv_heads, batch,
+                                       context)
+              ->UseManualTime()
+              ->Unit(benchmark::kMicrosecond)
+              ->MinTime(0.05);
+        }
+}
+
+}  // namespace
+}  // namespace kvc::cuda
+
+int main(int argc, char** argv) {
+  using namespace kvc::cuda;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  try {
+    std::string why;
+    if (!cuda_device_available(&why)) {
+      std::fprintf(stderr, "bench_cuda_attention: %s\n", why.c_str());
+      return 1;
+    }
+    Workbench& wb = workbench();
+    KVC_CUDA_CHECK(cudaStreamCreate(&wb.stream));
+    wb.copy_gbps = measure_copy_bandwidth_gbps(wb.stream);
+    benchmark::AddCustomContext("device", cuda_device_description());
+    benchmark::AddCustomContext("copy_GBps", std::to_string(wb.copy_gbps));
+    std::printf("%s: device-to-device copy %.0f GB/s (read + write)\n",
+                cuda_device_description().c_str(), wb.copy_gbps);
+    register_benchmarks();
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    KVC_CUDA_CHECK(cudaStreamDestroy(wb.stream));
+    wb = Workbench{};  // free the device buffers while the CUDA context is still alive
+  } catch (const kvc::Error& error) {
+    std::fprintf(stderr, "bench_cuda_attention: %s\n", error.what());
+    return 1;
+  }
+  return 0;
+}
