@@ -383,42 +383,55 @@ void check_shape(const DecodeShape& s) {
             " (n_kv_heads must divide n_heads)");
 }
 
+using SplitKernel = void (*)(DecodeParams);
+
 template <typename T, int kLanesPerKey>
-void launch_split_lanes(const DecodeShape& shape, const DecodeParams& params, dim3 grid,
-                        cudaStream_t stream) {
-  switch (heads_per_block(shape)) {
+SplitKernel split_kernel_for_lanes(int heads_per_block) {
+  switch (heads_per_block) {
     case 1:
-      decode_split_kernel<T, kLanesPerKey, 1><<<grid, kThreads, 0, stream>>>(params);
-      break;
+      return decode_split_kernel<T, kLanesPerKey, 1>;
     case 2:
-      decode_split_kernel<T, kLanesPerKey, 2><<<grid, kThreads, 0, stream>>>(params);
-      break;
+      return decode_split_kernel<T, kLanesPerKey, 2>;
     case 4:
-      decode_split_kernel<T, kLanesPerKey, 4><<<grid, kThreads, 0, stream>>>(params);
-      break;
+      return decode_split_kernel<T, kLanesPerKey, 4>;
     default:
-      decode_split_kernel<T, kLanesPerKey, 8><<<grid, kThreads, 0, stream>>>(params);
-      break;
+      return decode_split_kernel<T, kLanesPerKey, 8>;
   }
 }
 
 template <typename T>
-void launch_split(const DecodeShape& shape, const DecodeParams& params, dim3 grid,
-                  cudaStream_t stream) {
+SplitKernel split_kernel_for_dtype(const DecodeShape& shape) {
+  const int heads = heads_per_block(shape);
   switch (lanes_per_key(shape)) {
     case 1:
-      return launch_split_lanes<T, 1>(shape, params, grid, stream);
+      return split_kernel_for_lanes<T, 1>(heads);
     case 2:
-      return launch_split_lanes<T, 2>(shape, params, grid, stream);
+      return split_kernel_for_lanes<T, 2>(heads);
     case 4:
-      return launch_split_lanes<T, 4>(shape, params, grid, stream);
+      return split_kernel_for_lanes<T, 4>(heads);
     case 8:
-      return launch_split_lanes<T, 8>(shape, params, grid, stream);
+      return split_kernel_for_lanes<T, 8>(heads);
     case 16:
-      return launch_split_lanes<T, 16>(shape, params, grid, stream);
+      return split_kernel_for_lanes<T, 16>(heads);
     default:
-      return launch_split_lanes<T, 32>(shape, params, grid, stream);
+      return split_kernel_for_lanes<T, 32>(heads);
   }
+}
+
+// The instantiation of decode_split_kernel that serves `shape` (v2 and v3 alike).
+SplitKernel split_kernel(const DecodeShape& shape) {
+  SplitKernel kernel = nullptr;
+  dispatch_dtype(shape.cache_dtype,
+                 [&]<typename T>() { kernel = split_kernel_for_dtype<T>(shape); });
+  return kernel;
+}
+
+// How many blocks of that kernel the whole GPU runs at once (its registers decide).
+long long resident_blocks(const DecodeShape& shape) {
+  int blocks_per_sm = 0;
+  KVC_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, split_kernel(shape),
+                                                               kThreads, 0));
+  return static_cast<long long>(blocks_per_sm) * multiprocessor_count();
 }
 
 }  // namespace
@@ -444,10 +457,10 @@ bool attention_decode_supports(int variant, const DecodeShape& shape, std::strin
 int attention_decode_best_variant(const DecodeShape& shape) {
   check_shape(shape);
   if (!attention_decode_supports(2, shape, nullptr)) return 1;
-  // Measured on an H100: from about 3 blocks per SM, v2 alone keeps memory busy and v3's
-  // slices only add the merge; below that, v3's slices are what fill the GPU.
+  // Once v2's grid fills every block slot of the GPU, memory is busy without slicing and v3
+  // would only add the merge; with fewer blocks, v3's slices are what fill the GPU.
   if (plan_splits(shape).n_splits == 1) return 2;
-  return blocks_per_slice(shape) >= 3LL * multiprocessor_count() ? 2 : 3;
+  return blocks_per_slice(shape) >= resident_blocks(shape) ? 2 : 3;
 }
 
 std::size_t attention_decode_workspace_bytes(int variant, const DecodeShape& shape) {
@@ -507,8 +520,7 @@ void attention_decode(int variant, float* out, const float* q, const void* k_cac
     params.partial_sum = params.partial_max + slices;
   }
   const dim3 grid(params.n_splits, shape.n_kv_heads * head_chunks(shape), shape.batch);
-  dispatch_dtype(shape.cache_dtype,
-                 [&]<typename T>() { launch_split<T>(shape, params, grid, stream); });
+  split_kernel(shape)<<<grid, kThreads, 0, stream>>>(params);
   KVC_CUDA_CHECK_LAUNCH();
   if (variant == 3) {
     decode_merge_kernel<<<dim3(shape.n_heads, shape.batch), kThreads, 0, stream>>>(params);

@@ -28,7 +28,7 @@ namespace {
 
 constexpr int kV1Threads = 256;
 
-// grid (n, n_heads); dynamic shared memory: n floats of scores.
+// grid (n, n_heads); dynamic shared memory: n floats of scores (+ padding, see the launch).
 __global__ void prefill_v1_kernel(float* out, const float* q, const float* k, const float* v,
                                   int n_heads, int n_kv_heads, int head_dim) {
   extern __shared__ float scores[];
@@ -183,7 +183,9 @@ void attention_prefill_causal(int variant, float* out, const float* q, const flo
   if (variant == kBestVariant) variant = 2;
 
   if (variant == 1) {
-    const std::size_t shared_bytes = std::size_t(n) * sizeof(float);
+    // Padded by a 16-byte vector: ptxas may merge the unrolled tail of the last loop into
+    // one wider shared load that reads up to two floats past the final score.
+    const std::size_t shared_bytes = (std::size_t(n) + 4) * sizeof(float);
     KVC_CHECK(shared_bytes <= static_cast<std::size_t>(max_shared_bytes_per_block()),
               "cuda::attention_prefill_causal v1: ", n,
               " tokens of scores do not fit in shared memory; use v2");
