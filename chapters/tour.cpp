@@ -46,6 +46,7 @@ int run_tour(const TourOptions& o) {
   }
   const ModelConfig& c = model->config;
   ThreadPool pool(o.threads);
+  CpuEngine engine(*model, &pool);
   std::printf("KV Cache Course tour: %s\n", model_name.c_str());
   std::printf(
       "  dim %d, %d layers, %d query heads, %d KV heads, vocab %d, context %d, %.2fM params\n",
@@ -59,9 +60,9 @@ int run_tour(const TourOptions& o) {
   std::vector<int> previous_tokens;
   std::string text;
   for (const Stage& stage : course_stages()) {
-    auto kv = stage.make(c, &pool);
+    auto kv = stage.make(c, engine.context());
     GenerationOptions options{o.prompt, o.steps, {o.temperature, 0.9f, o.seed}};
-    const GenerationResult r = generate(*model, *tokenizer, *kv, options, &pool);
+    const GenerationResult r = generate(engine, *tokenizer, *kv, options);
     const std::string same =
         previous_tokens.empty() ? "-" : (r.tokens == previous_tokens ? "yes" : "NO");
     table.add_row({stage.name, format_fixed(r.tokens_per_second(), 1),

@@ -5,7 +5,6 @@
 #include <numeric>
 
 #include "common/check.hpp"
-#include "engine/forward.hpp"
 
 namespace kvc {
 namespace {
@@ -42,10 +41,10 @@ double GenerationResult::decode_ms_at_end(double fraction) const {
   return mean(step_ms.end() - std::min<std::ptrdiff_t>(count, step_ms.size()), step_ms.end());
 }
 
-GenerationResult generate(const Model& model, const Tokenizer& tokenizer, KVStrategy& kv,
-                          const GenerationOptions& options, ThreadPool* pool,
+GenerationResult generate(Engine& engine, const Tokenizer& tokenizer, KVStrategy& kv,
+                          const GenerationOptions& options,
                           const std::function<void(std::string_view)>& on_text) {
-  const ModelConfig& c = model.config;
+  const ModelConfig& c = engine.config();
   KVC_CHECK(options.steps >= 0 && options.steps <= c.seq_len, "steps (-n) is ", options.steps,
             " but must be in [0, ", c.seq_len, "] (the model's context; 0 means all of it)");
   const int steps = options.steps == 0 ? c.seq_len : options.steps;
@@ -67,7 +66,7 @@ GenerationResult generate(const Model& model, const Tokenizer& tokenizer, KVStra
   };
 
   Batch batch;
-  Activations acts;
+  float* logits = nullptr;  // the engine's buffer; the sampler may scale it in place
   // Feed positions [first, last] of the sequence, asking for the logits of `last`
   // only when a token will be sampled from them.
   auto feed = [&](int first, int last, bool wants_logits) {
@@ -75,7 +74,7 @@ GenerationResult generate(const Model& model, const Tokenizer& tokenizer, KVStra
     for (int p = first; p <= last; ++p) {
       batch.add(result.tokens[p], /*seq_id=*/0, p, wants_logits && p == last);
     }
-    forward(model, batch, kv, acts, pool);
+    logits = engine.forward(batch, kv);
   };
 
   // Prefill: the prompt in one forward call (or its first `steps` positions).
@@ -90,7 +89,7 @@ GenerationResult generate(const Model& model, const Tokenizer& tokenizer, KVStra
   // Decode: sample from the last logits, print, feed the new token, repeat.
   int pos = num_prompt - 1;
   while (samples) {
-    const int next = sampler.sample(acts.logits.data());
+    const int next = sampler.sample(logits);
     ++pos;
     if (next == kBosToken) break;
     emit(result.tokens.back(), next);

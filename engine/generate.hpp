@@ -7,14 +7,12 @@
 #include <string_view>
 #include <vector>
 
-#include "common/checkpoint.hpp"
 #include "common/sampler.hpp"
 #include "common/tokenizer.hpp"
+#include "engine/engine.hpp"
 #include "engine/kv_strategy.hpp"
 
 namespace kvc {
-
-class ThreadPool;
 
 struct GenerationOptions {
   std::string prompt;  // empty: start from BOS alone
@@ -45,8 +43,8 @@ struct GenerationResult {
 // soon as it is known. Strategies that keep no history are fed the whole
 // sequence at every step. Throws kvc::Error for a prompt longer than the
 // context, or steps outside [0, seq_len].
-GenerationResult generate(const Model& model, const Tokenizer& tokenizer, KVStrategy& kv,
-                          const GenerationOptions& options, ThreadPool* pool,
+GenerationResult generate(Engine& engine, const Tokenizer& tokenizer, KVStrategy& kv,
+                          const GenerationOptions& options,
                           const std::function<void(std::string_view)>& on_text = {});
 
 }  // namespace kvc

@@ -7,9 +7,13 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 
+#include "common/config.hpp"
 #include "engine/batch.hpp"
+#include "engine/device_context.hpp"
 
 namespace kvc {
 
@@ -24,6 +28,7 @@ class KVStrategy {
   virtual bool keeps_history() const = 0;
 
   // Store this layer's k, v for the batch's tokens and compute attention.
+  // All pointers are in the memory of the engine's device (see DeviceContext).
   //   q:   [n][n_heads * head_dim]     (rotary embedding already applied)
   //   k,v: [n][n_kv_heads * head_dim]  (k rotated)
   //   out: [n][n_heads * head_dim]
@@ -36,5 +41,9 @@ class KVStrategy {
   // The sequence is finished; its storage may be reused.
   virtual void release(int seq_id) = 0;
 };
+
+// Builds a chapter's strategy for a model on a device (CPU or CUDA).
+using KVStrategyFactory = std::function<std::unique_ptr<KVStrategy>(const ModelConfig& config,
+                                                                    const DeviceContext& device)>;
 
 }  // namespace kvc

@@ -10,6 +10,7 @@
 #include "common/report.hpp"
 #include "common/thread_pool.hpp"
 #include "common/tokenizer.hpp"
+#include "engine/engine.hpp"
 #include "engine/generate.hpp"
 
 namespace kvc {
@@ -25,6 +26,7 @@ struct RunOptions {
   std::string prompt;
   std::string mode = "generate";
   std::string device = "cpu";
+  std::string weights_dtype = "fp32";
   int threads = 0;
   std::string json_path;
 };
@@ -41,20 +43,18 @@ void add_options(CLI::App& app, RunOptions& o) {
   app.add_option("-i", o.prompt, "input prompt");
   app.add_option("-m", o.mode, "mode (only 'generate' is supported)")
       ->check(CLI::IsMember({"generate"}));
-  auto* engine = app.add_option_group("engine");
-  engine->add_option("--device", o.device, "where the model runs")
+  auto* engine_options = app.add_option_group("engine");
+  engine_options->add_option("--device", o.device, "where the model runs")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
-  engine->add_option("--threads", o.threads, "CPU threads; 0 = all cores")
+  engine_options->add_option("--weights-dtype", o.weights_dtype, "GPU weight storage (cuda only)")
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}))
+      ->capture_default_str();
+  engine_options->add_option("--threads", o.threads, "CPU threads; 0 = all cores")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  engine->add_option("--json", o.json_path, "write timings and KV bytes as JSON to this file");
-}
-
-void require_device_available(const std::string& device) {
-  KVC_CHECK(device == "cpu",
-            "--device cuda: this build runs the engine on the CPU only (the CUDA backend is not "
-            "wired into the engine yet)");
+  engine_options->add_option("--json", o.json_path,
+                             "write timings and KV bytes as JSON to this file");
 }
 
 }  // namespace
@@ -77,12 +77,12 @@ int run_generation_main(int argc, char** argv, const std::string& description,
     KVC_CHECK(o.temperature >= 0.0f, "temperature (-t) must be >= 0, got ", o.temperature);
     KVC_CHECK(o.top_p >= 0.0f && o.top_p <= 1.0f, "top-p (-p) must be in [0, 1], got ", o.top_p);
     KVC_CHECK(o.steps >= 0, "steps (-n) must be >= 0, got ", o.steps);
-    require_device_available(o.device);
 
     const Model model = load_checkpoint(o.checkpoint);
     const Tokenizer tokenizer(o.tokenizer, model.config.vocab_size);
     ThreadPool pool(o.threads);
-    auto kv = make_strategy(model.config, &pool);
+    auto engine = make_engine(model, parse_device(o.device), &pool, o.weights_dtype);
+    auto kv = make_strategy(model.config, engine->context());
 
     GenerationOptions gen;
     gen.prompt = o.prompt;
@@ -93,7 +93,7 @@ int run_generation_main(int argc, char** argv, const std::string& description,
                                    : static_cast<std::uint64_t>(std::time(nullptr));
 
     const GenerationResult result =
-        generate(model, tokenizer, *kv, gen, &pool, [](std::string_view piece) {
+        generate(*engine, tokenizer, *kv, gen, [](std::string_view piece) {
           std::fwrite(piece.data(), 1, piece.size(), stdout);
           std::fflush(stdout);
         });
@@ -109,6 +109,7 @@ int run_generation_main(int argc, char** argv, const std::string& description,
       JsonObject json;
       json.add("strategy", kv->name())
           .add("device", o.device)
+          .add("weights_dtype", o.weights_dtype)
           .add("threads", pool.num_threads())
           .add("steps", result.positions)
           .add("prompt_tokens", result.num_prompt_tokens)

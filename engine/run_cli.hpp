@@ -1,5 +1,5 @@
 // The command line every chapter's demo shares: llama2.c's `run` flags plus
-// --device, --threads and --json.
+// --device, --weights-dtype, --threads and --json.
 //
 //   chNN_... <checkpoint.bin> [-z tokenizer.bin] [-t temp] [-p top_p] [-s seed]
 //            [-n steps] [-i prompt] [--device cpu|cuda] [--threads N] [--json FILE]
@@ -8,19 +8,11 @@
 // "achieved tok/s" line. Errors are one line on stderr and a non-zero exit.
 #pragma once
 
-#include <functional>
-#include <memory>
 #include <string>
 
-#include "common/config.hpp"
 #include "engine/kv_strategy.hpp"
 
 namespace kvc {
-
-class ThreadPool;
-
-using KVStrategyFactory =
-    std::function<std::unique_ptr<KVStrategy>(const ModelConfig& config, ThreadPool* pool)>;
 
 // Parses argv, loads the model, generates, prints. Returns the exit code.
 int run_generation_main(int argc, char** argv, const std::string& description,

@@ -3,7 +3,27 @@
 #include "common/check.hpp"
 #include "common/thread_pool.hpp"
 
+#ifdef KVC_HAVE_CUDA
+#include "chapters/01_naive_attention/naive_attention_cuda.hpp"
+#endif
+
 namespace kvc::ch01 {
+
+void check_whole_history(const Batch& batch, const SequenceSpan& span) {
+  for (int i = span.begin; i < span.end; ++i) {
+    KVC_CHECK(batch.positions[i] == i - span.begin, "ch01 keeps no cache: sequence ", span.seq_id,
+              " must be fed from position 0 with no gaps");
+  }
+}
+
+std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device) {
+#ifdef KVC_HAVE_CUDA
+  if (device.device == Device::kCuda)
+    return std::make_unique<NaiveAttentionCuda>(config, *device.cuda);
+#endif
+  KVC_CHECK(device.device == Device::kCpu, "ch01: this build has no CUDA support");
+  return std::make_unique<NaiveAttention>(config, device.pool);
+}
 
 NaiveAttention::NaiveAttention(const ModelConfig& config, ThreadPool* pool)
     : config_(config), pool_(pool) {}
@@ -13,12 +33,7 @@ void NaiveAttention::attend(int /*layer*/, const Batch& batch, const float* q, c
   const int head_dim = config_.head_dim();
   const std::size_t dim = config_.dim, kv_dim = config_.kv_dim();
   for (const SequenceSpan& span : sequence_spans(batch)) {
-    // With no cache, the batch itself must hold the sequence's whole history.
-    for (int i = span.begin; i < span.end; ++i) {
-      KVC_CHECK(batch.positions[i] == i - span.begin,
-                "ch01 NaiveAttention keeps no cache: sequence ", span.seq_id,
-                " must be fed from position 0 with no gaps");
-    }
+    check_whole_history(batch, span);
     const int n_tokens = span.end - span.begin;
     const std::size_t first = span.begin;
     auto attend_heads = [&](std::int64_t head_begin, std::int64_t head_end) {

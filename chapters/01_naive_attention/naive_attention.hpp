@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 
 #include "common/config.hpp"
 #include "engine/kv_strategy.hpp"
@@ -29,6 +30,10 @@ void causal_attention_one_head(float* out, const float* q, const float* k, const
                                int n_tokens, int head_dim, std::size_t q_stride,
                                std::size_t kv_stride);
 
+// With no cache, a batch must carry each sequence's whole history: positions
+// 0..n-1 in order. Throws kvc::Error otherwise.
+void check_whole_history(const Batch& batch, const SequenceSpan& span);
+
 // The KV strategy of this chapter: keeps nothing, recomputes everything.
 class NaiveAttention final : public KVStrategy {
  public:
@@ -45,5 +50,9 @@ class NaiveAttention final : public KVStrategy {
   ModelConfig config_;
   ThreadPool* pool_;
 };
+
+// This chapter's strategy for the engine's device: NaiveAttention on the CPU,
+// NaiveAttentionCuda (naive_attention_cuda.hpp) on the GPU.
+std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device);
 
 }  // namespace kvc::ch01

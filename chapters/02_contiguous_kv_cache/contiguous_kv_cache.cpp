@@ -5,36 +5,58 @@
 #include "common/check.hpp"
 #include "common/thread_pool.hpp"
 
+#ifdef KVC_HAVE_CUDA
+#include "chapters/02_contiguous_kv_cache/contiguous_kv_cache_cuda.hpp"
+#endif
+
 namespace kvc::ch02 {
+
+SequenceLengths::SequenceLengths(int max_seqs) {
+  KVC_CHECK(max_seqs > 0, "contiguous KV cache: max_seqs must be positive, got ", max_seqs);
+  lengths_.assign(max_seqs, 0);
+}
+
+void SequenceLengths::append(const Batch& batch) {
+  for (int i = 0; i < batch.size(); ++i) {
+    const int seq = batch.seq_ids[i], pos = batch.positions[i];
+    KVC_CHECK(seq >= 0 && seq < max_seqs(), "contiguous KV cache: sequence id ", seq,
+              " outside the ", max_seqs(), " reserved slots");
+    KVC_CHECK(pos <= lengths_[seq], "contiguous KV cache: sequence ", seq, " position ", pos,
+              " skips ahead of the ", lengths_[seq], " positions cached");
+    lengths_[seq] = std::max(lengths_[seq], pos + 1);
+  }
+}
+
+std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
+                                          int max_seqs) {
+#ifdef KVC_HAVE_CUDA
+  if (device.device == Device::kCuda) {
+    return std::make_unique<ContiguousKVCacheCuda>(config, max_seqs, *device.cuda);
+  }
+#endif
+  KVC_CHECK(device.device == Device::kCpu, "ch02: this build has no CUDA support");
+  return std::make_unique<ContiguousKVCache>(config, max_seqs, device.pool);
+}
 
 ContiguousKVCache::ContiguousKVCache(const ModelConfig& config, int max_seqs, ThreadPool* pool)
     : config_(config),
       layout_{config.n_layers, config.seq_len, config.n_kv_heads, config.head_dim()},
-      pool_(pool) {
-  KVC_CHECK(max_seqs > 0, "ContiguousKVCache: max_seqs must be positive, got ", max_seqs);
+      pool_(pool),
+      lengths_(max_seqs) {
   const std::size_t floats = layout_.floats_per_slot() * max_seqs;
   k_cache_.assign(floats, 0.0f);
   v_cache_.assign(floats, 0.0f);
-  lengths_.assign(max_seqs, 0);
 }
 
 void ContiguousKVCache::attend(int layer, const Batch& batch, const float* q, const float* k,
                                const float* v, float* out) {
   const int n = batch.size();
   const std::size_t dim = config_.dim, kv_dim = config_.kv_dim();
-  const int max_seqs = static_cast<int>(lengths_.size());
+  if (layer == 0) lengths_.append(batch);
 
   // Append every token first: a prefill chunk's token i attends to tokens < i of the same chunk.
   for (int i = 0; i < n; ++i) {
     const int seq = batch.seq_ids[i], pos = batch.positions[i];
-    KVC_CHECK(seq >= 0 && seq < max_seqs, "ContiguousKVCache: sequence id ", seq, " outside the ",
-              max_seqs, " reserved slots");
-    if (layer == 0) {
-      // Positions must arrive in order: a gap would leave unwritten K,V to attend over.
-      KVC_CHECK(pos <= lengths_[seq], "ContiguousKVCache: sequence ", seq, " position ", pos,
-                " skips ahead of the ", lengths_[seq], " positions cached");
-      lengths_[seq] = std::max(lengths_[seq], pos + 1);
-    }
     float* k_slot = &k_cache_[seq * layout_.floats_per_slot()];
     float* v_slot = &v_cache_[seq * layout_.floats_per_slot()];
     append_kv(layout_, k_slot, v_slot, layer, pos, k + i * kv_dim, v + i * kv_dim);
@@ -60,11 +82,7 @@ std::size_t ContiguousKVCache::kv_bytes_reserved() const {
 }
 
 void ContiguousKVCache::release(int seq_id) {
-  lengths_.at(seq_id) = 0;
-}
-
-int ContiguousKVCache::length(int seq_id) const {
-  return lengths_.at(seq_id);
+  lengths_.release(seq_id);
 }
 
 }  // namespace kvc::ch02

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "common/config.hpp"
@@ -54,6 +55,21 @@ std::size_t kv_bytes_per_token(int n_layers, int n_kv_heads, int head_dim,
 
 // ---- the strategy -------------------------------------------------------------
 
+// How many positions each sequence slot holds. A batch may only append at or
+// before a sequence's current end: a gap would leave unwritten K,V to attend over.
+class SequenceLengths {
+ public:
+  explicit SequenceLengths(int max_seqs);
+  // Checks every token's slot and position, then extends the lengths. Throws kvc::Error.
+  void append(const Batch& batch);
+  int length(int seq_id) const { return lengths_.at(seq_id); }
+  void release(int seq_id) { lengths_.at(seq_id) = 0; }
+  int max_seqs() const { return static_cast<int>(lengths_.size()); }
+
+ private:
+  std::vector<int> lengths_;  // [max_seqs]
+};
+
 class ContiguousKVCache final : public KVStrategy {
  public:
   // Reserves max_seqs slots of the model's full context up front.
@@ -67,7 +83,7 @@ class ContiguousKVCache final : public KVStrategy {
   void release(int seq_id) override;
 
   // Positions of `seq_id` held in the cache (the bytes actually used).
-  int length(int seq_id) const;
+  int length(int seq_id) const { return lengths_.length(seq_id); }
   const CacheLayout& layout() const { return layout_; }
 
  private:
@@ -76,7 +92,12 @@ class ContiguousKVCache final : public KVStrategy {
   ThreadPool* pool_;
   std::vector<float> k_cache_;  // [max_seqs][n_layers][max_seq_len][n_kv_heads][head_dim]
   std::vector<float> v_cache_;  // same shape
-  std::vector<int> lengths_;    // [max_seqs] positions written per slot
+  SequenceLengths lengths_;
 };
+
+// This chapter's strategy for the engine's device: ContiguousKVCache on the
+// CPU, ContiguousKVCacheCuda (contiguous_kv_cache_cuda.hpp) on the GPU.
+std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
+                                          int max_seqs = 1);
 
 }  // namespace kvc::ch02

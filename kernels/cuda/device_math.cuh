@@ -103,7 +103,8 @@ void dispatch_dtype(Dtype dtype, Body&& body) {
   }
 }
 
-// Blocks of `threads` covering `count` items, capped at what a grid-stride loop needs.
+// Blocks of `threads` threads for `count` items, one item per thread; capped, since the
+// kernels use grid-stride loops and so cover any count with any grid.
 inline unsigned grid_for(std::size_t count, int threads) {
   const std::size_t blocks = (count + threads - 1) / threads;
   return static_cast<unsigned>(blocks < 65535 * 16 ? (blocks > 0 ? blocks : 1) : 65535 * 16);

@@ -10,7 +10,7 @@
 namespace kvc::testing {
 namespace {
 
-const char* const kPrograms[] = {KVC_CH01_BIN, KVC_CH02_BIN};
+const char* const kPrograms[] = {"ch01_naive_attention", "ch02_contiguous_kv_cache"};
 
 class ChapterCli : public ::testing::TestWithParam<const char*> {
  protected:
@@ -20,7 +20,7 @@ class ChapterCli : public ::testing::TestWithParam<const char*> {
     if (!checkpoint_ || !tokenizer_) GTEST_SKIP() << missing_model_message("stories260K.bin");
   }
   CommandResult run(const std::string& args) const {
-    return run_command(std::string(GetParam()) + " " + args);
+    return run_command(program_path(GetParam()) + " " + args);
   }
   std::string model_args() const { return *checkpoint_ + " -z " + *tokenizer_; }
 
@@ -86,9 +86,7 @@ TEST_P(ChapterCli, BadInputIsOneLineError) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Chapters, ChapterCli, ::testing::ValuesIn(kPrograms),
-                         [](const auto& info) {
-                           return std::filesystem::path(info.param).filename().string();
-                         });
+                         [](const auto& info) { return std::string(info.param); });
 
 }  // namespace
 }  // namespace kvc::testing

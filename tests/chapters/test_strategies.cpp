@@ -26,6 +26,7 @@ namespace {
 class EveryStrategy : public ::testing::TestWithParam<Stage> {
  protected:
   ThreadPool pool_{2};
+  const DeviceContext cpu_{Device::kCpu, &pool_, nullptr};
 };
 
 std::string name_of(const ::testing::TestParamInfo<Stage>& info) {
@@ -44,12 +45,13 @@ TEST_P(EveryStrategy, MatchesLlama2cReferenceText) {
   const Tokenizer tokenizer(*tokenizer_path, model.config.vocab_size);
   for (const ReferenceCase& c : cases) {
     SCOPED_TRACE(c.name);
-    auto kv = GetParam().make(model.config, &pool_);
+    auto kv = GetParam().make(model.config, cpu_);
     GenerationOptions options;
     options.prompt = c.prompt;
     options.steps = c.steps > model.config.seq_len ? 0 : c.steps;
     options.sampling = {c.temperature, c.top_p, c.seed};
-    const GenerationResult result = generate(model, tokenizer, *kv, options, &pool_);
+    CpuEngine engine(model, &pool_);
+    const GenerationResult result = generate(engine, tokenizer, *kv, options);
     EXPECT_EQ(result.text + "\n", c.expected_stdout);
   }
 }
@@ -64,10 +66,11 @@ TEST_P(EveryStrategy, SameTokensAsChapter01OnSyntheticModel) {
        {SamplerOptions{0.0f, 0.9f, 1}, SamplerOptions{1.0f, 0.9f, 3},
         SamplerOptions{0.8f, 0.0f, 5}}) {
     GenerationOptions options{"Once upon a time", 96, sampling};
-    auto expected_kv = baseline.make(config, &pool_);
-    auto kv = GetParam().make(config, &pool_);
-    const auto expected = generate(model, tokenizer, *expected_kv, options, &pool_);
-    const auto actual = generate(model, tokenizer, *kv, options, &pool_);
+    auto expected_kv = baseline.make(config, cpu_);
+    auto kv = GetParam().make(config, cpu_);
+    CpuEngine engine(model, &pool_);
+    const auto expected = generate(engine, tokenizer, *expected_kv, options);
+    const auto actual = generate(engine, tokenizer, *kv, options);
     EXPECT_EQ(actual.tokens, expected.tokens) << "temperature " << sampling.temperature;
     EXPECT_GT(actual.tokens.size(), 10u);
   }
@@ -82,7 +85,7 @@ TEST_P(EveryStrategy, BatchOfTwoSequencesEqualsEachAlone) {
 
   std::vector<std::vector<float>> alone;
   for (std::size_t s = 0; s < prompts.size(); ++s) {
-    auto kv = GetParam().make(config, &pool_);
+    auto kv = GetParam().make(config, cpu_);
     Batch batch;
     for (std::size_t p = 0; p < prompts[s].size(); ++p) {
       batch.add(prompts[s][p], 0, static_cast<int>(p), p + 1 == prompts[s].size());
@@ -92,7 +95,7 @@ TEST_P(EveryStrategy, BatchOfTwoSequencesEqualsEachAlone) {
     alone.push_back(acts.logits);
   }
 
-  auto kv = GetParam().make(config, &pool_);
+  auto kv = GetParam().make(config, cpu_);
   Batch batch;
   for (std::size_t s = 0; s < prompts.size(); ++s) {
     for (std::size_t p = 0; p < prompts[s].size(); ++p) {
@@ -114,15 +117,16 @@ TEST_P(EveryStrategy, RejectsPromptLongerThanContextAndStepsBeyondIt) {
   config.seq_len = 16;
   const Model model = make_synthetic_model(config, 1);
   const Tokenizer tokenizer = make_synthetic_tokenizer(config.vocab_size);
-  auto kv = GetParam().make(config, &pool_);
+  auto kv = GetParam().make(config, cpu_);
+  CpuEngine engine(model, &pool_);
   std::string long_prompt;
   for (int i = 0; i < 8; ++i) long_prompt += "the quick brown fox jumps over the lazy dog ";
   GenerationOptions options{long_prompt, 0, {0.0f, 0.9f, 1}};
-  EXPECT_THROW(generate(model, tokenizer, *kv, options, &pool_), Error);
+  EXPECT_THROW(generate(engine, tokenizer, *kv, options), Error);
   options = {"hi", 17, {0.0f, 0.9f, 1}};
-  EXPECT_THROW(generate(model, tokenizer, *kv, options, &pool_), Error);
+  EXPECT_THROW(generate(engine, tokenizer, *kv, options), Error);
   options = {"hi", 16, {0.0f, 0.9f, 1}};
-  EXPECT_EQ(generate(model, tokenizer, *kv, options, &pool_).positions, 16);
+  EXPECT_EQ(generate(engine, tokenizer, *kv, options).positions, 16);
 }
 
 INSTANTIATE_TEST_SUITE_P(Chapters, EveryStrategy,

@@ -68,6 +68,10 @@ std::vector<ReferenceCase> reference_cases() {
   return cases;
 }
 
+std::string program_path(const std::string& name) {
+  return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / name).string();
+}
+
 std::string temp_path(const std::string& name) {
   static std::atomic<int> counter{0};
   return (std::filesystem::temp_directory_path() /

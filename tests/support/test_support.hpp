@@ -30,6 +30,9 @@ struct ReferenceCase {
 // Empty when the reference folder is absent.
 std::vector<ReferenceCase> reference_cases();
 
+// A program of this build: test binaries and programs share <build>/bin.
+std::string program_path(const std::string& name);
+
 // Runs `command` through the shell; returns its exit status, stdout and stderr.
 struct CommandResult {
   int exit_code = -1;
