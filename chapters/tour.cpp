@@ -3,13 +3,13 @@
 // By default the model is generated in memory (the `tour` preset: random but
 // deterministic weights), so the tour runs on a fresh machine with nothing
 // downloaded; --model/--tokenizer run it on a real checkpoint instead.
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 #include <optional>
 
 #include "chapters/stages.hpp"
 #include "common/check.hpp"
+#include "common/cli.hpp"
 #include "common/report.hpp"
 #include "common/thread_pool.hpp"
 #include "engine/generate.hpp"
@@ -48,10 +48,7 @@ int run_tour(const TourOptions& o) {
   ThreadPool pool(o.threads);
   CpuEngine engine(*model, &pool);
   std::printf("KV Cache Course tour: %s\n", model_name.c_str());
-  std::printf(
-      "  dim %d, %d layers, %d query heads, %d KV heads, vocab %d, context %d, %.2fM params\n",
-      c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len,
-      c.num_parameters() / 1e6);
+  std::printf("  %s, %s params\n", describe(c).c_str(), format_count(c.num_parameters()).c_str());
   std::printf("  prompt \"%s\", %d steps, temperature %.2f, seed %llu, %d threads\n\n",
               o.prompt.c_str(), o.steps, o.temperature, o.seed, pool.num_threads());
 
@@ -102,18 +99,5 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads; 0 = all cores")
       ->check(CLI::NonNegativeNumber);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "error: " << e.what() << " (run with --help for usage)\n";
-    return e.get_exit_code() != 0 ? e.get_exit_code() : 2;
-  }
-  try {
-    return run_tour(o);
-  } catch (const kvc::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
+  return kvc::run_program(app, argc, argv, [&] { return run_tour(o); });
 }

@@ -108,14 +108,6 @@ void write_exact(std::ofstream& out, const void* src, std::size_t bytes, const s
   KVC_CHECK(out.good(), "checkpoint '", path, "': write failed");
 }
 
-std::string describe(const ModelConfig& c) {
-  std::ostringstream s;
-  s << "dim=" << c.dim << " hidden_dim=" << c.hidden_dim << " n_layers=" << c.n_layers
-    << " n_heads=" << c.n_heads << " n_kv_heads=" << c.n_kv_heads << " vocab_size=" << c.vocab_size
-    << " seq_len=" << c.seq_len;
-  return s.str();
-}
-
 // The seven header ints shared by both formats.
 ModelConfig config_from_header(const std::array<std::int32_t, 7>& h) {
   ModelConfig c;

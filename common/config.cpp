@@ -1,5 +1,7 @@
 #include "common/config.hpp"
 
+#include <sstream>
+
 #include "common/check.hpp"
 
 namespace kvc {
@@ -12,6 +14,14 @@ std::int64_t ModelConfig::num_parameters() const {
                                  + 3 * d * h;  // w1, w2, w3
   const std::int64_t embedding = static_cast<std::int64_t>(vocab_size) * d;
   return embedding + L * per_layer + d + (shared_classifier ? 0 : embedding);
+}
+
+std::string describe(const ModelConfig& c) {
+  std::ostringstream s;
+  s << "dim " << c.dim << ", hidden " << c.hidden_dim << ", " << c.n_layers << " layers, "
+    << c.n_heads << " heads, " << c.n_kv_heads << " kv heads, vocab " << c.vocab_size
+    << ", seq_len " << c.seq_len;
+  return s.str();
 }
 
 void validate(const ModelConfig& c) {

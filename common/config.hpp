@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace kvc {
 
@@ -23,6 +24,9 @@ struct ModelConfig {
   // Parameter counts in floats, in llama2.c's layout order.
   std::int64_t num_parameters() const;
 };
+
+// "dim 288, hidden 768, 6 layers, 6 heads, 6 kv heads, vocab 32000, seq_len 256"
+std::string describe(const ModelConfig& config);
 
 // Throws kvc::Error naming the first inconsistency (non-positive sizes,
 // dim not divisible by n_heads, n_heads not divisible by n_kv_heads, odd head_dim).

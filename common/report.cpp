@@ -16,16 +16,33 @@ void Table::add_row(std::vector<std::string> cells) {
   rows_.push_back(std::move(cells));
 }
 
+namespace {
+
+// "12", "-3.5", "2.00 MiB", "62.8%": a cell that starts with a number.
+bool starts_with_number(const std::string& cell) {
+  const std::size_t digit = !cell.empty() && cell[0] == '-' ? 1 : 0;
+  return digit < cell.size() && std::isdigit(static_cast<unsigned char>(cell[digit]));
+}
+
+}  // namespace
+
 void Table::print(std::ostream& out) const {
-  std::vector<std::size_t> widths(header_.size());
-  for (std::size_t c = 0; c < header_.size(); ++c) {
+  const std::size_t columns = header_.size();
+  std::vector<std::size_t> widths(columns);
+  std::vector<bool> numeric(columns);
+  for (std::size_t c = 0; c < columns; ++c) {
     widths[c] = header_[c].size();
-    for (const auto& row : rows_) widths[c] = std::max(widths[c], row[c].size());
+    // A column of numbers reads best right-aligned; labels and text left-aligned.
+    numeric[c] = c > 0 && !rows_.empty();
+    for (const auto& row : rows_) {
+      widths[c] = std::max(widths[c], row[c].size());
+      numeric[c] = numeric[c] && (row[c].empty() || starts_with_number(row[c]));
+    }
   }
   auto print_row = [&](const std::vector<std::string>& cells) {
     std::ostringstream line;
-    for (std::size_t c = 0; c < cells.size(); ++c) {
-      line << (c == 0 ? "" : "  ") << (c == 0 ? std::left : std::right)
+    for (std::size_t c = 0; c < columns; ++c) {
+      line << (c == 0 ? "" : "  ") << (numeric[c] ? std::right : std::left)
            << std::setw(static_cast<int>(widths[c])) << cells[c];
     }
     std::string text = line.str();
@@ -60,6 +77,13 @@ std::string format_thousands(long long value) {
     grouped += digits[i];
   }
   return value < 0 ? "-" + grouped : grouped;
+}
+
+std::string format_count(double count) {
+  if (count >= 1e9) return format_fixed(count / 1e9, 2) + "B";
+  if (count >= 1e6) return format_fixed(count / 1e6, 2) + "M";
+  if (count >= 1e3) return format_fixed(count / 1e3, 2) + "K";
+  return format_fixed(count, 0);
 }
 
 std::string format_percent(double fraction) {

@@ -8,8 +8,8 @@
 
 namespace kvc {
 
-// A text table: a header and rows of cells, printed with the first column
-// (labels) left-aligned, the others (numbers) right-aligned, two spaces apart.
+// A text table: a header and rows of cells, printed two spaces apart with
+// columns of numbers right-aligned and everything else left-aligned.
 class Table {
  public:
   explicit Table(std::vector<std::string> header) : header_(std::move(header)) {}
@@ -26,6 +26,7 @@ std::string format_fixed(double value, int decimals);  // (3.14159, 2) -> "3.14"
 std::string format_bytes(double bytes);                // 1536 -> "1.50 KiB", 512 -> "512 B"
 std::string format_thousands(long long value);         // 1073741824 -> "1,073,741,824"
 std::string format_percent(double fraction);           // 0.628 -> "62.8%"
+std::string format_count(double count);                // 3033344 -> "3.03M", 1.02e9 -> "1.02B"
 
 // A JSON object written field by field, in insertion order.
 class JsonObject {

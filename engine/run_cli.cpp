@@ -1,12 +1,11 @@
 #include "engine/run_cli.hpp"
 
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <ctime>
-#include <iostream>
 
 #include "common/check.hpp"
 #include "common/checkpoint.hpp"
+#include "common/cli.hpp"
 #include "common/report.hpp"
 #include "common/thread_pool.hpp"
 #include "common/tokenizer.hpp"
@@ -64,16 +63,7 @@ int run_generation_main(int argc, char** argv, const std::string& description,
   CLI::App app(description);
   RunOptions o;
   add_options(app, o);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "error: " << e.what() << " (run with --help for usage)\n";
-    return e.get_exit_code() != 0 ? e.get_exit_code() : 2;
-  }
-
-  try {
+  return run_program(app, argc, argv, [&] {
     KVC_CHECK(o.temperature >= 0.0f, "temperature (-t) must be >= 0, got ", o.temperature);
     KVC_CHECK(o.top_p >= 0.0f && o.top_p <= 1.0f, "top-p (-p) must be in [0, 1], got ", o.top_p);
     KVC_CHECK(o.steps >= 0, "steps (-n) must be >= 0, got ", o.steps);
@@ -124,14 +114,7 @@ int run_generation_main(int argc, char** argv, const std::string& description,
       json.save(o.json_path);
     }
     return 0;
-  } catch (const Error& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "error: out of memory\n");
-    return 1;
-  }
+  });
 }
 
 }  // namespace kvc

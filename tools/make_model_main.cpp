@@ -5,72 +5,32 @@
 //   kvc_make_model --preset llama3-8b-2l --out l3.bin --seq-len 4096 --seed 7
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
-#include <iomanip>
 #include <iostream>
 #include <limits>
 #include <optional>
-#include <sstream>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "common/check.hpp"
 #include "common/checkpoint.hpp"
+#include "common/cli.hpp"
+#include "common/report.hpp"
 #include "tools/synthetic_model.hpp"
 
 namespace {
 
-// 3.41M, 1.02B: parameter counts at a glance.
-std::string format_count(std::int64_t count) {
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(2);
-  if (count >= 1'000'000'000) {
-    out << count / 1e9 << "B";
-  } else if (count >= 1'000'000) {
-    out << count / 1e6 << "M";
-  } else {
-    out << count / 1e3 << "K";
-  }
-  return out.str();
-}
-
-std::string format_bytes(std::size_t bytes) {
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(1);
-  if (bytes >= (std::size_t{1} << 30)) {
-    out << bytes / double(1 << 30) << " GiB";
-  } else {
-    out << bytes / double(1 << 20) << " MiB";
-  }
-  return out.str();
-}
-
 void print_presets() {
-  std::cout << std::left << std::setw(14) << "preset" << std::right << std::setw(6) << "dim"
-            << std::setw(8) << "hidden" << std::setw(8) << "layers" << std::setw(7) << "heads"
-            << std::setw(10) << "kv heads" << std::setw(8) << "vocab" << std::setw(7) << "seq"
-            << std::setw(9) << "params" << std::setw(11) << "file"
-            << "  "
-            << "about\n";
+  kvc::Table table({"preset", "dim", "hidden", "layers", "heads", "kv heads", "vocab", "seq",
+                    "params", "file", "about"});
   for (const kvc::SyntheticPreset& preset : kvc::synthetic_presets()) {
     const kvc::ModelConfig& c = preset.config;
-    std::cout << std::left << std::setw(14) << preset.name << std::right << std::setw(6) << c.dim
-              << std::setw(8) << c.hidden_dim << std::setw(8) << c.n_layers << std::setw(7)
-              << c.n_heads << std::setw(10) << c.n_kv_heads << std::setw(8) << c.vocab_size
-              << std::setw(7) << c.seq_len << std::setw(9) << format_count(c.num_parameters())
-              << std::setw(11)
-              << format_bytes(kvc::checkpoint_file_size(c, kvc::CheckpointFormat::kLegacy)) << "  "
-              << preset.description << "\n";
+    const double file_bytes = kvc::checkpoint_file_size(c, kvc::CheckpointFormat::kLegacy);
+    table.add_row({std::string(preset.name), std::to_string(c.dim), std::to_string(c.hidden_dim),
+                   std::to_string(c.n_layers), std::to_string(c.n_heads),
+                   std::to_string(c.n_kv_heads), std::to_string(c.vocab_size),
+                   std::to_string(c.seq_len), kvc::format_count(c.num_parameters()),
+                   kvc::format_bytes(file_bytes), std::string(preset.description)});
   }
-}
-
-std::string describe(const kvc::ModelConfig& c) {
-  std::ostringstream out;
-  out << "dim " << c.dim << ", hidden " << c.hidden_dim << ", " << c.n_layers << " layers, "
-      << c.n_heads << " heads, " << c.n_kv_heads << " kv heads, vocab " << c.vocab_size
-      << ", seq_len " << c.seq_len;
-  return out.str();
+  table.print(std::cout);
 }
 
 }  // namespace
@@ -101,16 +61,7 @@ int main(int argc, char** argv) {
   app.add_option("--format", format_name, "Checkpoint header: legacy (llama2.c run) or v1")
       ->check(CLI::IsMember({"legacy", "v1"}))
       ->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& help) {
-    return app.exit(help);
-  } catch (const CLI::ParseError& error) {
-    std::cerr << "error: " << error.what() << "\n";
-    return error.get_exit_code();
-  }
-
-  try {
+  return kvc::run_program(app, argc, argv, [&] {
     if (list) {
       print_presets();
       return 0;
@@ -132,14 +83,11 @@ int main(int argc, char** argv) {
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
 
     std::cout << "wrote " << out_path << " (" << format_name << ", "
-              << format_bytes(kvc::checkpoint_file_size(config, format)) << "): " << preset_name
-              << ", " << describe(config) << ", " << format_count(config.num_parameters())
-              << " params, seed " << seed << "\n";
+              << kvc::format_bytes(kvc::checkpoint_file_size(config, format))
+              << "): " << preset_name << ", " << kvc::describe(config) << ", "
+              << kvc::format_count(config.num_parameters()) << " params, seed " << seed << "\n";
     if (!tokenizer_path.empty()) std::cout << "wrote " << tokenizer_path << "\n";
-    std::cout << "took " << std::fixed << std::setprecision(2) << elapsed.count() << " s\n";
-  } catch (const kvc::Error& error) {
-    std::cerr << "error: " << error.what() << "\n";
-    return 1;
-  }
-  return 0;
+    std::cout << "took " << kvc::format_fixed(elapsed.count(), 2) << " s\n";
+    return 0;
+  });
 }

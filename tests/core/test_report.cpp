@@ -21,17 +21,17 @@ TEST(Report, NumbersAndUnits) {
   EXPECT_EQ(format_fixed(3.14159, 2), "3.14");
 }
 
-TEST(Report, TableAlignsLabelsLeftAndNumbersRight) {
-  Table table({"name", "n"});
-  table.add_row({"a", "1"});
-  table.add_row({"long name", "12345"});
+TEST(Report, TableAlignsNumbersRightAndTextLeft) {
+  Table table({"name", "n", "note"});
+  table.add_row({"a", "1", "yes"});
+  table.add_row({"long name", "12345", "-"});
   std::ostringstream out;
   table.print(out);
   EXPECT_EQ(out.str(),
-            "name           n\n"
-            "a              1\n"
-            "long name  12345\n");
-  EXPECT_THROW(table.add_row({"too", "many", "cells"}), Error);
+            "name           n  note\n"
+            "a              1  yes\n"
+            "long name  12345  -\n");
+  EXPECT_THROW(table.add_row({"too", "few"}), Error);
 }
 
 TEST(Report, JsonEscapesAndKeepsOrder) {

@@ -16,6 +16,7 @@
 #include "chapters/02_contiguous_kv_cache/kv_calculator/kv_presets.hpp"
 #include "chapters/02_contiguous_kv_cache/kv_calculator/request_lengths.hpp"
 #include "common/check.hpp"
+#include "common/cli.hpp"
 #include "common/report.hpp"
 
 namespace {
@@ -138,16 +139,7 @@ int main(int argc, char** argv) {
   app.add_option("--lengths-file", lengths_file, "File of request lengths (whitespace/commas)")
       ->excludes(lengths_option);
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& help) {
-    return app.exit(help);
-  } catch (const CLI::ParseError& error) {
-    std::cerr << "error: " << error.what() << "\n";
-    return error.get_exit_code();
-  }
-
-  try {
+  return kvc::run_program(app, argc, argv, [&] {
     if (list_models) {
       print_models();
       return 0;
@@ -183,9 +175,6 @@ int main(int argc, char** argv) {
     }
     print_capacity(query, plan, gpu_label);
     if (fragmentation) print_fragmentation(query, lengths, *fragmentation);
-  } catch (const kvc::Error& error) {
-    std::cerr << "error: " << error.what() << "\n";
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }
