@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake --preset release
 cmake --build build -j"$(nproc)"
 build/bin/kvc_tour "$@"
