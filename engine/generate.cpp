@@ -18,6 +18,12 @@ double mean(std::vector<double>::const_iterator begin, std::vector<double>::cons
   return begin == end ? 0.0 : std::accumulate(begin, end, 0.0) / static_cast<double>(end - begin);
 }
 
+// How many of `size` steps make up `fraction` of them: at least one, at most all.
+std::ptrdiff_t steps_in_fraction(std::size_t size, double fraction) {
+  const auto wanted = std::max<std::ptrdiff_t>(1, static_cast<std::ptrdiff_t>(size * fraction));
+  return std::min<std::ptrdiff_t>(wanted, static_cast<std::ptrdiff_t>(size));
+}
+
 }  // namespace
 
 double GenerationResult::total_ms() const {
@@ -30,15 +36,11 @@ double GenerationResult::tokens_per_second() const {
 }
 
 double GenerationResult::decode_ms_at_start(double fraction) const {
-  const auto count =
-      std::max<std::ptrdiff_t>(1, static_cast<std::ptrdiff_t>(step_ms.size() * fraction));
-  return mean(step_ms.begin(), step_ms.begin() + std::min<std::ptrdiff_t>(count, step_ms.size()));
+  return mean(step_ms.begin(), step_ms.begin() + steps_in_fraction(step_ms.size(), fraction));
 }
 
 double GenerationResult::decode_ms_at_end(double fraction) const {
-  const auto count =
-      std::max<std::ptrdiff_t>(1, static_cast<std::ptrdiff_t>(step_ms.size() * fraction));
-  return mean(step_ms.end() - std::min<std::ptrdiff_t>(count, step_ms.size()), step_ms.end());
+  return mean(step_ms.end() - steps_in_fraction(step_ms.size(), fraction), step_ms.end());
 }
 
 GenerationResult generate(Engine& engine, const Tokenizer& tokenizer, KVStrategy& kv,
