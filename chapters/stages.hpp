@@ -8,6 +8,7 @@
 
 #include "chapters/01_naive_attention/naive_attention.hpp"
 #include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
+#include "chapters/03_gqa/gqa_kv_cache.hpp"
 
 namespace kvc {
 
@@ -23,6 +24,10 @@ inline std::vector<Stage> course_stages(int max_seqs = 1) {
       {"02_contiguous_kv_cache",
        [max_seqs](const ModelConfig& c, const DeviceContext& device) {
          return ch02::make_strategy(c, device, max_seqs);
+       }},
+      {"03_gqa",
+       [max_seqs](const ModelConfig& c, const DeviceContext& device) {
+         return ch03::make_strategy(c, device, ch03::DecodeKernel::kGrouped, max_seqs);
        }},
   };
 }

@@ -139,6 +139,12 @@ Model make_model(const ModelConfig& config) {
   return m;
 }
 
+std::span<float> writable(Model& model, const float* tensor, std::size_t count) {
+  const auto offset = static_cast<std::size_t>(tensor - model.storage.data());
+  KVC_CHECK(offset + count <= model.storage.size(), "writable: tensor outside the model's storage");
+  return std::span<float>(model.storage).subspan(offset, count);
+}
+
 std::size_t checkpoint_file_size(const ModelConfig& config, CheckpointFormat format) {
   std::size_t floats = 0;
   for (std::size_t s : tensor_sizes(config)) floats += s;

@@ -23,6 +23,7 @@
 // wv, wo, w1, w2, w3, [classifier].
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,10 @@ struct Model {
 
 // Allocates zeroed storage for `config` and sets up the pointers.
 Model make_model(const ModelConfig& config);
+
+// The `count` floats of the tensor at `tensor` (one of model's pointers), for
+// code that fills or rewrites weights (generators, converters).
+std::span<float> writable(Model& model, const float* tensor, std::size_t count);
 
 // Reads a checkpoint, detecting the format from its first bytes. Throws
 // kvc::Error with a one-line reason: missing/empty file, bad magic or version,

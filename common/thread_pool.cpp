@@ -96,4 +96,13 @@ void ThreadPool::worker_loop(int worker_index) {
   }
 }
 
+void parallel_for(ThreadPool* pool, std::int64_t n,
+                  const std::function<void(std::int64_t, std::int64_t)>& fn) {
+  if (pool == nullptr) {
+    fn(0, n);
+  } else {
+    pool->parallel_for(n, fn);
+  }
+}
+
 }  // namespace kvc

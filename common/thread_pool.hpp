@@ -51,4 +51,9 @@ class ThreadPool {
   bool stopping_ = false;
 };
 
+// pool->parallel_for(n, fn), or fn(0, n) on the calling thread when there is
+// no pool (callers may pass nullptr for "one thread").
+void parallel_for(ThreadPool* pool, std::int64_t n,
+                  const std::function<void(std::int64_t, std::int64_t)>& fn);
+
 }  // namespace kvc

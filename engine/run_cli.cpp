@@ -59,10 +59,12 @@ void add_options(CLI::App& app, RunOptions& o) {
 }  // namespace
 
 int run_generation_main(int argc, char** argv, const std::string& description,
-                        const KVStrategyFactory& make_strategy) {
+                        const KVStrategyFactory& make_strategy,
+                        const std::function<void(CLI::App&)>& add_chapter_options) {
   CLI::App app(description);
   RunOptions o;
   add_options(app, o);
+  if (add_chapter_options) add_chapter_options(app);
   return run_program(app, argc, argv, [&] {
     KVC_CHECK(o.temperature >= 0.0f, "temperature (-t) must be >= 0, got ", o.temperature);
     KVC_CHECK(o.top_p >= 0.0f && o.top_p <= 1.0f, "top-p (-p) must be in [0, 1], got ", o.top_p);

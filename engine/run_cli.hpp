@@ -8,14 +8,22 @@
 // "achieved tok/s" line. Errors are one line on stderr and a non-zero exit.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "engine/kv_strategy.hpp"
 
+namespace CLI {
+class App;
+}
+
 namespace kvc {
 
 // Parses argv, loads the model, generates, prints. Returns the exit code.
+// `add_chapter_options` may add a chapter's own flags (chapter 03's --kernel);
+// the factory runs after parsing, so it can read them.
 int run_generation_main(int argc, char** argv, const std::string& description,
-                        const KVStrategyFactory& make_strategy);
+                        const KVStrategyFactory& make_strategy,
+                        const std::function<void(CLI::App&)>& add_chapter_options = {});
 
 }  // namespace kvc

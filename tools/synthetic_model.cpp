@@ -93,11 +93,6 @@ std::uint64_t stream_for(std::uint64_t seed, TensorTag tag, int layer) {
   return mix64(mix64(seed) + tensor_id * kGamma);
 }
 
-// The writable view of a tensor that `model` exposes through a const pointer.
-std::span<float> writable(Model& model, const float* tensor, std::int64_t count) {
-  return std::span<float>(model.storage).subspan(tensor - model.storage.data(), count);
-}
-
 void fill_uniform(ThreadPool& pool, std::span<float> tensor, std::uint64_t stream, float scale) {
   pool.parallel_for(static_cast<std::int64_t>(tensor.size()),
                     [&](std::int64_t begin, std::int64_t end) {

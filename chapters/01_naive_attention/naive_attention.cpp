@@ -45,11 +45,7 @@ void NaiveAttention::attend(int /*layer*/, const Batch& batch, const float* q, c
                                   kv_dim);
       }
     };
-    if (pool_) {
-      pool_->parallel_for(config_.n_heads, attend_heads);
-    } else {
-      attend_heads(0, config_.n_heads);
-    }
+    parallel_for(pool_, config_.n_heads, attend_heads);
   }
 }
 

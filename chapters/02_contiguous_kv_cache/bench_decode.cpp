@@ -73,13 +73,4 @@ BENCHMARK(BM_DecodeStepCached)->Apply(contexts);
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  kvc::bench::measure_startup_read_bandwidth();
-  benchmark::AddCustomContext("read_GB/s_1_thread",
-                              std::to_string(kvc::bench::startup_read_bandwidth(1) / 1e9));
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+// main(): benchmarks/cpu/bench_main.cpp (measures the read bandwidth first).

@@ -48,33 +48,29 @@ ContiguousKVCache::ContiguousKVCache(const ModelConfig& config, int max_seqs, Th
   v_cache_.assign(floats, 0.0f);
 }
 
+void ContiguousKVCache::store(int layer, const Batch& batch, const float* k, const float* v) {
+  if (layer == 0) lengths_.append(batch);
+  const std::size_t kv_dim = config_.kv_dim();
+  for (int i = 0; i < batch.size(); ++i) {
+    const std::size_t slot = batch.seq_ids[i] * layout_.floats_per_slot();
+    append_kv(layout_, &k_cache_[slot], &v_cache_[slot], layer, batch.positions[i], k + i * kv_dim,
+              v + i * kv_dim);
+  }
+}
+
 void ContiguousKVCache::attend(int layer, const Batch& batch, const float* q, const float* k,
                                const float* v, float* out) {
-  const int n = batch.size();
-  const std::size_t dim = config_.dim, kv_dim = config_.kv_dim();
-  if (layer == 0) lengths_.append(batch);
-
   // Append every token first: a prefill chunk's token i attends to tokens < i of the same chunk.
-  for (int i = 0; i < n; ++i) {
-    const int seq = batch.seq_ids[i], pos = batch.positions[i];
-    float* k_slot = &k_cache_[seq * layout_.floats_per_slot()];
-    float* v_slot = &v_cache_[seq * layout_.floats_per_slot()];
-    append_kv(layout_, k_slot, v_slot, layer, pos, k + i * kv_dim, v + i * kv_dim);
-  }
-
-  auto attend_tokens = [&](std::int64_t begin, std::int64_t end) {
+  store(layer, batch, k, v);
+  const std::size_t dim = config_.dim;
+  parallel_for(pool_, batch.size(), [&](std::int64_t begin, std::int64_t end) {
     std::vector<float> scores(config_.seq_len);
     for (std::int64_t i = begin; i < end; ++i) {
-      const std::size_t slot = batch.seq_ids[i] * layout_.floats_per_slot();
-      decode_attention(out + i * dim, q + i * dim, layout_, &k_cache_[slot], &v_cache_[slot], layer,
+      const int seq = batch.seq_ids[i];
+      decode_attention(out + i * dim, q + i * dim, layout_, k_slot(seq), v_slot(seq), layer,
                        batch.positions[i], config_.n_heads, scores.data());
     }
-  };
-  if (pool_ && n > 1) {
-    pool_->parallel_for(n, attend_tokens);
-  } else {
-    attend_tokens(0, n);
-  }
+  });
 }
 
 std::size_t ContiguousKVCache::kv_bytes_reserved() const {

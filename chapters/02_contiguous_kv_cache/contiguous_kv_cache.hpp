@@ -86,6 +86,14 @@ class ContiguousKVCache final : public KVStrategy {
   int length(int seq_id) const { return lengths_.length(seq_id); }
   const CacheLayout& layout() const { return layout_; }
 
+  // The first half of attend(): append the batch's k, v rows of `layer` to
+  // their slots (positions are checked at layer 0). Later chapters that keep
+  // this cache but attend differently (chapter 03) call it directly.
+  void store(int layer, const Batch& batch, const float* k, const float* v);
+  // One slot's buffers, laid out as CacheLayout says.
+  const float* k_slot(int seq_id) const { return &k_cache_[seq_id * layout_.floats_per_slot()]; }
+  const float* v_slot(int seq_id) const { return &v_cache_[seq_id * layout_.floats_per_slot()]; }
+
  private:
   ModelConfig config_;
   CacheLayout layout_;

@@ -6,8 +6,8 @@
 namespace kvc::ch02 {
 
 ContiguousKVCacheCuda::ContiguousKVCacheCuda(const ModelConfig& config, int max_seqs,
-                                             cuda::CudaContext& context)
-    : config_(config), context_(context), lengths_(max_seqs) {
+                                             cuda::CudaContext& context, int decode_variant)
+    : config_(config), context_(context), lengths_(max_seqs), decode_variant_(decode_variant) {
   decode_shape_ = {/*batch=*/1,       config.seq_len,    config.n_heads,
                    config.n_kv_heads, config.head_dim(), cuda::Dtype::f32};
   const std::size_t floats_per_layer =
@@ -17,7 +17,7 @@ ContiguousKVCacheCuda::ContiguousKVCacheCuda(const ModelConfig& config, int max_
     v_cache_.emplace_back(floats_per_layer);
   }
   decode_workspace_ = cuda::DeviceBuffer<std::byte>(
-      cuda::attention_decode_workspace_bytes(cuda::kBestVariant, decode_shape_));
+      cuda::attention_decode_workspace_bytes(decode_variant_, decode_shape_));
 }
 
 void ContiguousKVCacheCuda::attend(int layer, const Batch& batch, const float* q, const float* k,
@@ -64,7 +64,7 @@ void ContiguousKVCacheCuda::attend(int layer, const Batch& batch, const float* q
     // Decode (or a later chunk): each token attends over its slot's rows 0..pos.
     const std::size_t slot = static_cast<std::size_t>(span.seq_id) * slot_floats;
     for (int i = span.begin; i < span.end; ++i) {
-      cuda::attention_decode(cuda::kBestVariant, out + i * dim, q + i * dim,
+      cuda::attention_decode(decode_variant_, out + i * dim, q + i * dim,
                              k_cache_[layer].data() + slot, v_cache_[layer].data() + slot,
                              context_lengths_.data() + i, decode_shape_, decode_workspace_.data(),
                              stream);

@@ -17,7 +17,9 @@ namespace kvc::ch02 {
 
 class ContiguousKVCacheCuda final : public KVStrategy {
  public:
-  ContiguousKVCacheCuda(const ModelConfig& config, int max_seqs, cuda::CudaContext& context);
+  // decode_variant: which kernels/cuda decode variant runs (chapter 03 compares them).
+  ContiguousKVCacheCuda(const ModelConfig& config, int max_seqs, cuda::CudaContext& context,
+                        int decode_variant = cuda::kBestVariant);
 
   std::string name() const override { return "02 contiguous cache, cuda"; }
   bool keeps_history() const override { return true; }
@@ -32,6 +34,7 @@ class ContiguousKVCacheCuda final : public KVStrategy {
   ModelConfig config_;
   cuda::CudaContext& context_;
   SequenceLengths lengths_;
+  int decode_variant_;
   cuda::DecodeShape decode_shape_;                  // one sequence's decode step over its slot
   std::vector<cuda::DeviceBuffer<float>> k_cache_;  // [n_layers] x [max_seqs][max_seq_len][kv_dim]
   std::vector<cuda::DeviceBuffer<float>> v_cache_;  // same

@@ -80,11 +80,7 @@ void attention_prefill_causal(float* out, const float* q, const float* k, const 
       }
     }
   };
-  if (pool == nullptr) {
-    attend_heads(0, n_heads);
-  } else {
-    pool->parallel_for(n_heads, attend_heads);
-  }
+  parallel_for(pool, n_heads, attend_heads);
 }
 
 }  // namespace kvc::cpu

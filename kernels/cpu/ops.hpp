@@ -68,4 +68,28 @@ void attention_decode(float* out, const float* q, const float* k_cache, const fl
 void attention_prefill_causal(float* out, const float* q, const float* k, const float* v, int n,
                               int n_heads, int n_kv_heads, int head_dim, ThreadPool* pool);
 
+// ---- GQA decode (chapter 03) --------------------------------------------------------
+// Two more ways to run attention_decode's contract (same q, k_cache, v_cache,
+// out layouts, same bits out) when g = n_heads / n_kv_heads query heads share
+// each KV head. They differ only in the bytes moved per decode step.
+
+// The framework way (HF transformers' repeat_kv): copy K and V out to one KV
+// head per query head, then run plain multi-head attention over the copies.
+// Moves about g times the cache's bytes, twice over (the copy, then the read).
+//   scratch: attention_decode_repeat_kv_scratch_floats(n_ctx, n_heads, head_dim) floats
+//            (expanded K and V, [n_ctx][n_heads][head_dim] each, then n_ctx scores)
+void attention_decode_repeat_kv(float* out, const float* q, const float* k_cache,
+                                const float* v_cache, int n_ctx, int n_heads, int n_kv_heads,
+                                int head_dim, float* scratch);
+std::size_t attention_decode_repeat_kv_scratch_floats(int n_ctx, int n_heads, int head_dim);
+
+// The grouped way: each key and value row is read from memory once and serves
+// all g query heads of its group, so a step reads the cache's bytes once.
+//   scores: attention_decode_grouped_scratch_floats(n_ctx, n_heads, n_kv_heads) floats
+//           ([g][n_ctx])
+void attention_decode_grouped(float* out, const float* q, const float* k_cache,
+                              const float* v_cache, int n_ctx, int n_heads, int n_kv_heads,
+                              int head_dim, float* scores);
+std::size_t attention_decode_grouped_scratch_floats(int n_ctx, int n_heads, int n_kv_heads);
+
 }  // namespace kvc::cpu

@@ -49,6 +49,24 @@ TEST(KvBytes, GqaDividesTheCacheByTheGroupSize) {
             4 * kv_bytes_per_token(find_architecture("mistral-7b"), find_dtype("fp16")));
 }
 
+// NEW (ch03): the same model as MHA, GQA and MQA.
+TEST(KvHeads, MhaGqaMqaOfLlama3_8b) {
+  const ArchitectureSpec& gqa = find_architecture("llama-3-8b");  // 32 query heads, 8 KV heads
+  const DtypeSpec& fp16 = find_dtype("fp16");
+  EXPECT_EQ(attention_variants(gqa), (std::vector<int>{32, 8, 1}));
+  const ArchitectureSpec mha = with_kv_heads(gqa, 32);
+  const ArchitectureSpec mqa = with_kv_heads(gqa, 1);
+  EXPECT_EQ(kv_bytes_per_token(mha, fp16), 524'288);  // 2 x 32 layers x 32 heads x 128 x 2 bytes
+  EXPECT_EQ(kv_bytes_per_token(gqa, fp16), 131'072);
+  EXPECT_EQ(kv_bytes_per_token(mqa, fp16), 16'384);  // 2 x 32 x 1 x 128 x 2
+  // wk and wv grow from 8 to 32 heads: 2 x 32 layers x (24 x 128) x 4096 more parameters.
+  EXPECT_EQ(mha.n_parameters - gqa.n_parameters, 2LL * 32 * 24 * 128 * 4096);
+  EXPECT_EQ(with_kv_heads(gqa, 8).n_parameters, gqa.n_parameters);
+  EXPECT_THROW(with_kv_heads(gqa, 5), Error);
+  EXPECT_THROW(with_kv_heads(gqa, 0), Error);
+  EXPECT_EQ(attention_variants(find_architecture("llama-2-7b")), (std::vector<int>{32, 1}));
+}
+
 TEST(Presets, PublishedShapes) {
   const ArchitectureSpec& llama2_13b = find_architecture("llama-2-13b");
   EXPECT_EQ(llama2_13b.n_layers, 40);

@@ -10,7 +10,7 @@
 namespace kvc::testing {
 namespace {
 
-const char* const kPrograms[] = {"ch01_naive_attention", "ch02_contiguous_kv_cache"};
+const char* const kPrograms[] = {"ch01_naive_attention", "ch02_contiguous_kv_cache", "ch03_gqa"};
 
 class ChapterCli : public ::testing::TestWithParam<const char*> {
  protected:

@@ -74,7 +74,7 @@ TEST(CudaCli, DeviceCudaRunsOrExplains) {
   const auto tokenizer_path = model_file("tok512.bin");
   if (!checkpoint || !tokenizer_path) GTEST_SKIP() << missing_model_message("stories260K.bin");
   const auto cases = reference_cases();
-  for (const char* program : {"ch01_naive_attention", "ch02_contiguous_kv_cache"}) {
+  for (const char* program : {"ch01_naive_attention", "ch02_contiguous_kv_cache", "ch03_gqa"}) {
     const auto r =
         run_command(program_path(program) + " " + *checkpoint + " -z " + *tokenizer_path +
                     " --device cuda -t 0 -n 200 -i 'Lily and Tom went to the beach'");

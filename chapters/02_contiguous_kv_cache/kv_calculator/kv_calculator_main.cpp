@@ -81,6 +81,21 @@ void print_capacity(const kvc::CapacityQuery& query, const kvc::CapacityPlan& pl
                       kvc::format_thousands(p.max_requests)});
   }
   by_dtype.print(std::cout);
+
+  std::cout << "\nBy attention type (same GPU, dtypes and context; K/V projections resized):\n";
+  kvc::Table by_heads({"attention", "KV heads", "KV/token", "KV/request", "requests that fit"});
+  for (int kv_heads : kvc::attention_variants(query.model)) {
+    kvc::CapacityQuery variant = query;
+    variant.model = kvc::with_kv_heads(query.model, kv_heads);
+    const kvc::CapacityPlan p = kvc::plan_capacity(variant);
+    const std::string kind = kv_heads == query.model.n_heads ? "MHA"
+                             : kv_heads == 1                 ? "MQA"
+                                                             : "GQA-" + std::to_string(kv_heads);
+    by_heads.add_row({kind, std::to_string(kv_heads), kvc::format_bytes(p.kv_bytes_per_token),
+                      kvc::format_bytes(p.kv_bytes_per_request),
+                      kvc::format_thousands(p.max_requests)});
+  }
+  by_heads.print(std::cout);
 }
 
 void print_fragmentation(const kvc::CapacityQuery& query, const std::vector<int>& lengths,
@@ -118,6 +133,7 @@ int main(int argc, char** argv) {
   std::string gpu_name = "H100-80G";
   std::optional<double> gpu_gib;
   std::optional<int> context;
+  std::optional<int> kv_heads;
   double reserve_fraction = 0;
   std::string lengths_text;
   std::string lengths_file;
@@ -130,6 +146,8 @@ int main(int argc, char** argv) {
   app.add_option("--gpu", gpu_name, "GPU preset: A100-40G A100-80G H100-80G L4-24G RTX4090-24G")
       ->capture_default_str();
   app.add_option("--gpu-gib", gpu_gib, "GPU memory in GiB (instead of --gpu)");
+  app.add_option("--kv-heads", kv_heads,
+                 "Override the model's KV heads: its query heads = MHA, 1 = MQA (ch03)");
   app.add_option("--context", context, "Tokens per request (default: the model's max context)");
   app.add_option("--reserve", reserve_fraction,
                  "Fraction of GPU memory kept for activations and workspace")
@@ -152,6 +170,7 @@ int main(int argc, char** argv) {
         .context = 0,
         .reserve_fraction = reserve_fraction,
     };
+    if (kv_heads) query.model = kvc::with_kv_heads(query.model, *kv_heads);
     query.context = context.value_or(query.model.max_context);
     std::string gpu_label;
     if (gpu_gib) {

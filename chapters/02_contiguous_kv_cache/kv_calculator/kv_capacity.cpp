@@ -22,6 +22,23 @@ std::int64_t weight_bytes(const ArchitectureSpec& model, const DtypeSpec& weight
   return (model.n_parameters * weight_dtype.bits + 7) / 8;
 }
 
+ArchitectureSpec with_kv_heads(const ArchitectureSpec& model, int n_kv_heads) {
+  KVC_CHECK(n_kv_heads > 0 && model.n_heads % n_kv_heads == 0, "--kv-heads ", n_kv_heads,
+            " must divide the ", model.n_heads, " query heads of ", model.name);
+  ArchitectureSpec variant = model;
+  const std::int64_t dim = std::int64_t{model.n_heads} * model.head_dim;
+  const std::int64_t kv_rows_added = std::int64_t{n_kv_heads - model.n_kv_heads} * model.head_dim;
+  variant.n_parameters += 2 * model.n_layers * kv_rows_added * dim;  // wk and wv
+  variant.n_kv_heads = n_kv_heads;
+  return variant;
+}
+
+std::vector<int> attention_variants(const ArchitectureSpec& model) {
+  std::vector<int> kv_heads = {model.n_heads, model.n_kv_heads, 1};
+  kv_heads.erase(std::unique(kv_heads.begin(), kv_heads.end()), kv_heads.end());
+  return kv_heads;
+}
+
 CapacityPlan plan_capacity(const CapacityQuery& query) {
   KVC_CHECK(query.gpu_memory_gib > 0, "GPU memory must be positive, got ", query.gpu_memory_gib,
             " GiB");

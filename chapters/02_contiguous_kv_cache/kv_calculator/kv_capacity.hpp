@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "chapters/02_contiguous_kv_cache/kv_calculator/kv_presets.hpp"
 
@@ -23,6 +24,16 @@ std::int64_t kv_bytes_for_tokens(const ArchitectureSpec& model, const DtypeSpec&
                                  std::int64_t tokens);
 
 std::int64_t weight_bytes(const ArchitectureSpec& model, const DtypeSpec& weight_dtype);
+
+// NEW (ch03): the same model with `n_kv_heads` K/V heads — MHA (n_heads), GQA
+// (a divisor of n_heads) or MQA (1). The K and V projections shrink or grow
+// with the head count, so the parameter count follows (Llama layout: each of
+// wk, wv is [n_kv_heads * head_dim][n_heads * head_dim] per layer).
+// Throws kvc::Error unless n_kv_heads divides n_heads.
+ArchitectureSpec with_kv_heads(const ArchitectureSpec& model, int n_kv_heads);
+
+// MHA, the model's own grouping, and MQA, without repeats, most KV heads first.
+std::vector<int> attention_variants(const ArchitectureSpec& model);
 
 struct CapacityQuery {
   ArchitectureSpec model;

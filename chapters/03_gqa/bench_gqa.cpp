@@ -1,0 +1,126 @@
+// ch03_bench_gqa: one decode step's attention for one layer, MHA vs GQA-8 vs
+// MQA at the same 32 query heads x 128 dims (fp32), each run by the three
+// decode kernels that give the same bits:
+//   ReRead  - cpu::attention_decode, llama2.c's way: every query head reads
+//             its KV head, so a KV head is read g times.
+//   Repeat  - cpu::attention_decode_repeat_kv, the framework way: copy K/V out
+//             to one head per query head, then read the copy.
+//   Grouped - cpu::attention_decode_grouped: each K/V row read once for its group.
+//
+//   build/bin/ch03_bench_gqa [--benchmark_filter=Grouped]
+//
+// Counters: kv_bytes is the cache's own size (K and V); bytes_moved is what
+// the kernel reads and writes to do the step (g x kv_bytes for ReRead,
+// (1 + 2g) x kv_bytes for Repeat, kv_bytes for Grouped); bytes_per_second is
+// kv_bytes per second, the rate the step consumes the cache at; of_read_bw is
+// bytes_moved per second over the single-thread streaming-read rate measured
+// at start-up (above 1 when the bytes fit in the CPU caches).
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "benchmarks/cpu/memory_bandwidth.hpp"
+#include "kernels/cpu/ops.hpp"
+
+namespace {
+
+constexpr int kHeads = 32;
+constexpr int kHeadDim = 128;
+constexpr int kMaxContext = 32768;
+
+// Query and cache contents, shared by every case: a case with n_kv_heads KV
+// heads and n_ctx positions reads the first n_ctx * n_kv_heads * kHeadDim
+// floats of each cache as its [n_ctx][n_kv_heads][kHeadDim] layout.
+struct DecodeInputs {
+  std::vector<float> q;  // [kHeads][kHeadDim]
+  std::vector<float> k_cache, v_cache;
+};
+
+const DecodeInputs& decode_inputs() {
+  static const DecodeInputs inputs = [] {
+    const std::size_t cache_floats = std::size_t(kMaxContext) * kHeads * kHeadDim;
+    DecodeInputs made{std::vector<float>(kHeads * kHeadDim, 0.01f),
+                      std::vector<float>(cache_floats), std::vector<float>(cache_floats)};
+    for (std::size_t i = 0; i < cache_floats; ++i) {
+      made.k_cache[i] = float(i % 97) * 1e-3f;
+      made.v_cache[i] = float(i % 89) * 1e-3f;
+    }
+    return made;
+  }();
+  return inputs;
+}
+
+enum class Kernel { ReRead, Repeat, Grouped };
+
+std::size_t scratch_floats(Kernel kernel, int n_kv_heads, int n_ctx) {
+  switch (kernel) {
+    case Kernel::ReRead:
+      return std::size_t(n_ctx);  // one head's scores
+    case Kernel::Repeat:
+      return kvc::cpu::attention_decode_repeat_kv_scratch_floats(n_ctx, kHeads, kHeadDim);
+    case Kernel::Grouped:
+      return kvc::cpu::attention_decode_grouped_scratch_floats(n_ctx, kHeads, n_kv_heads);
+  }
+  return 0;
+}
+
+void BM_Decode(benchmark::State& state, Kernel kernel) {
+  const int n_kv_heads = int(state.range(0));
+  const int n_ctx = int(state.range(1));
+  const int group = kHeads / n_kv_heads;
+  const DecodeInputs& in = decode_inputs();
+  std::vector<float> out(kHeads * kHeadDim);
+  // Zero-filled up front so page faults on first touch stay out of the timing.
+  std::vector<float> scratch(scratch_floats(kernel, n_kv_heads, n_ctx));
+
+  for (auto _ : state) {
+    switch (kernel) {
+      case Kernel::ReRead:
+        kvc::cpu::attention_decode(out.data(), in.q.data(), in.k_cache.data(), in.v_cache.data(),
+                                   n_ctx, kHeads, n_kv_heads, kHeadDim, scratch.data());
+        break;
+      case Kernel::Repeat:
+        kvc::cpu::attention_decode_repeat_kv(out.data(), in.q.data(), in.k_cache.data(),
+                                             in.v_cache.data(), n_ctx, kHeads, n_kv_heads, kHeadDim,
+                                             scratch.data());
+        break;
+      case Kernel::Grouped:
+        kvc::cpu::attention_decode_grouped(out.data(), in.q.data(), in.k_cache.data(),
+                                           in.v_cache.data(), n_ctx, kHeads, n_kv_heads, kHeadDim,
+                                           scratch.data());
+        break;
+    }
+    benchmark::ClobberMemory();
+  }
+
+  const double kv_bytes = 2.0 * sizeof(float) * n_ctx * n_kv_heads * kHeadDim;
+  const double moved_per_kv_byte = kernel == Kernel::ReRead   ? group
+                                   : kernel == Kernel::Repeat ? 1 + 2 * group
+                                                              : 1;
+  const double bytes_moved = moved_per_kv_byte * kv_bytes;
+  state.SetBytesProcessed(std::int64_t(double(state.iterations()) * kv_bytes));
+  state.counters["kv_bytes"] = kv_bytes;
+  state.counters["bytes_moved"] = bytes_moved;
+  state.counters["of_read_bw"] =
+      benchmark::Counter(bytes_moved / kvc::bench::startup_read_bandwidth(1),
+                         benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// MHA (32 KV heads), GQA-8 (8 KV heads) and MQA (1 KV head), at 1K to 32K positions.
+void cases(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"kv_heads", "context"})->Unit(benchmark::kMillisecond)->MinTime(0.05);
+  b->UseRealTime();
+  for (int n_kv_heads : {kHeads, 8, 1}) {
+    for (int n_ctx : {1024, 4096, 16384, kMaxContext}) b->Args({n_kv_heads, n_ctx});
+  }
+}
+BENCHMARK_CAPTURE(BM_Decode, ReRead, Kernel::ReRead)->Apply(cases);
+BENCHMARK_CAPTURE(BM_Decode, Repeat, Kernel::Repeat)->Apply(cases);
+BENCHMARK_CAPTURE(BM_Decode, Grouped, Kernel::Grouped)->Apply(cases);
+
+}  // namespace
+
+// main(): benchmarks/cpu/bench_main.cpp (measures the read bandwidth first).

@@ -1,0 +1,69 @@
+// Chapter 03: the head mapping, mean-pooling, and every decode kernel giving
+// chapter 02's tokens.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "chapters/03_gqa/gqa_kv_cache.hpp"
+#include "common/check.hpp"
+#include "common/thread_pool.hpp"
+#include "engine/generate.hpp"
+#include "tests/support/test_support.hpp"
+#include "tools/synthetic_model.hpp"
+
+namespace kvc::ch03 {
+namespace {
+
+TEST(Ch03KvHeadFor, GroupsAreConsecutive) {
+  const std::vector<int> expected = {0, 0, 0, 0, 1, 1, 1, 1};  // 8 query heads, 2 KV heads
+  for (int h = 0; h < 8; ++h) EXPECT_EQ(kv_head_for(h, 8, 2), expected[h]) << h;
+  for (int h = 0; h < 8; ++h) EXPECT_EQ(kv_head_for(h, 8, 8), h);  // MHA
+  for (int h = 0; h < 8; ++h) EXPECT_EQ(kv_head_for(h, 8, 1), 0);  // MQA
+}
+
+TEST(Ch03MeanPool, AveragesConsecutiveHeads) {
+  // 4 input heads of head_dim 1 over dim 2: head i has rows {i, 10 i}.
+  const std::vector<float> w_in = {0, 0, 1, 10, 2, 20, 3, 30};
+  std::vector<float> two(4), one(2), same(8);
+  mean_pool_kv_heads(w_in.data(), two.data(), 4, 2, 1, 2);
+  EXPECT_EQ(two, (std::vector<float>{0.5f, 5.0f, 2.5f, 25.0f}));
+  mean_pool_kv_heads(w_in.data(), one.data(), 4, 1, 1, 2);
+  EXPECT_EQ(one, (std::vector<float>{1.5f, 15.0f}));
+  mean_pool_kv_heads(w_in.data(), same.data(), 4, 4, 1, 2);
+  EXPECT_EQ(same, w_in);
+}
+
+TEST(Ch03DecodeKernel, ParsesItsNames) {
+  for (auto kernel : {DecodeKernel::kReread, DecodeKernel::kRepeatKv, DecodeKernel::kGrouped}) {
+    EXPECT_EQ(parse_decode_kernel(to_string(kernel)), kernel);
+  }
+  EXPECT_THROW(parse_decode_kernel("fast"), Error);
+}
+
+// Every kernel prints chapter 02's text on the real model, greedy and sampled.
+TEST(Ch03GqaKVCache, EveryKernelGivesChapter02Tokens) {
+  const auto checkpoint = testing::model_file("stories260K.bin");
+  const auto tokenizer_path = testing::model_file("tok512.bin");
+  if (!checkpoint || !tokenizer_path) {
+    GTEST_SKIP() << testing::missing_model_message("stories260K.bin");
+  }
+  const Model model = load_checkpoint(*checkpoint);
+  const Tokenizer tokenizer(*tokenizer_path, model.config.vocab_size);
+  ThreadPool pool(2);
+  CpuEngine engine(model, &pool);
+  for (const GenerationOptions& options :
+       {GenerationOptions{"Lily and Tom went to the beach", 200, {0.0f, 0.9f, 1}},
+        GenerationOptions{"One day", 256, {1.0f, 0.9f, 42}}}) {
+    ch02::ContiguousKVCache baseline(model.config, 1, &pool);
+    const auto expected = generate(engine, tokenizer, baseline, options);
+    for (auto kernel : {DecodeKernel::kReread, DecodeKernel::kRepeatKv, DecodeKernel::kGrouped}) {
+      GqaKVCache kv(model.config, 1, &pool, kernel);
+      EXPECT_EQ(generate(engine, tokenizer, kv, options).tokens, expected.tokens)
+          << to_string(kernel);
+      EXPECT_EQ(kv.kv_bytes_reserved(), baseline.kv_bytes_reserved());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kvc::ch03
