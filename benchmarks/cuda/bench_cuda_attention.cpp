@@ -7,8 +7,8 @@
 // context length and reports
 //   read_GBps:  KV-cache bytes read per second
 //   of_copy_bw: read_GBps as a fraction of the measured copy bandwidth
-// Shapes: 32 query heads, head_dim 128, fp16 cache, 8 KV heads (GQA, Llama-3-8B)
-// and 32 (MHA, Llama-2-7B), contexts 1K..128K, batch 1..64, batch x context up
+// Shapes: 32 query heads, head_dim 128, fp16 cache, 1 KV head (MQA), 8 (GQA,
+// Llama-3-8B) and 32 (MHA, Llama-2-7B), contexts 1K..128K, batch 1..64, batch x context up
 // to 2M tokens. Target: of_copy_bw >= 0.8 once batch x context >= 256K tokens,
 // where the cache no longer fits in L2 (smaller shapes can read partly from L2).
 //
@@ -139,7 +139,7 @@ void bench_decode(benchmark::State& state, int variant, int n_kv_heads, int batc
 
 void register_benchmarks() {
   for (int variant = 1; variant <= kDecodeVariants; ++variant)
-    for (int n_kv_heads : {8, 32})
+    for (int n_kv_heads : {1, 8, 32})
       for (int batch : {1, 4, 16, 64})
         for (int context : {1024, 4096, 16384, 32768, 65536, 131072}) {
           if (static_cast<long long>(batch) * context > kMaxTokens) continue;
