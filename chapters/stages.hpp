@@ -9,12 +9,14 @@
 #include "chapters/01_naive_attention/naive_attention.hpp"
 #include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
 #include "chapters/03_gqa/gqa_kv_cache.hpp"
+#include "chapters/04_paged_allocator/paged_kv_cache.hpp"
 
 namespace kvc {
 
 struct Stage {
   std::string name;  // the chapter folder
   KVStrategyFactory make;
+  bool runs_on_cuda = true;  // false while a chapter's CUDA kernel is still to come
 };
 
 // `max_seqs`: how many sequences a strategy must hold at once.
@@ -29,6 +31,11 @@ inline std::vector<Stage> course_stages(int max_seqs = 1) {
        [max_seqs](const ModelConfig& c, const DeviceContext& device) {
          return ch03::make_strategy(c, device, ch03::DecodeKernel::kGrouped, max_seqs);
        }},
+      {"04_paged_allocator",
+       [max_seqs](const ModelConfig& c, const DeviceContext& device) {
+         return ch04::make_strategy(c, device, /*block_size=*/16, max_seqs);
+       },
+       /*runs_on_cuda=*/false},
   };
 }
 

@@ -7,29 +7,10 @@
 #include <cstddef>
 #include <cstring>
 
+#include "kernels/cpu/attention_rows.hpp"
 #include "kernels/cpu/ops.hpp"
 
 namespace kvc::cpu {
-
-namespace {
-
-// Keys scored per pass: eight rows (4 KiB at head_dim 128) stay in L1 while
-// every query head of the group is scored against them.
-constexpr int kKeysAtOnce = 8;
-
-// scores[j] = q . key_j / scale for the kKeys key rows starting at `keys`
-// (row j at keys + j * kv_stride): kKeys independent in-order sums.
-template <int kKeys>
-void score_keys(float* scores, const float* q, const float* keys, int head_dim,
-                std::size_t kv_stride, float scale) {
-  float sums[kKeys] = {};
-  for (int d = 0; d < head_dim; ++d) {
-    for (int j = 0; j < kKeys; ++j) sums[j] += q[d] * keys[j * kv_stride + d];
-  }
-  for (int j = 0; j < kKeys; ++j) scores[j] = sums[j] / scale;
-}
-
-}  // namespace
 
 std::size_t attention_decode_repeat_kv_scratch_floats(int n_ctx, int n_heads, int head_dim) {
   return 2 * std::size_t(n_ctx) * n_heads * head_dim + n_ctx;
@@ -77,34 +58,10 @@ void attention_decode_grouped(float* out, const float* q, const float* k_cache,
     const float* keys = k_cache + std::size_t(kv_head) * head_dim;
     const float* values = v_cache + std::size_t(kv_head) * head_dim;
 
-    // Each block of keys comes from memory once and serves the whole group from L1.
-    for (int t = 0; t < n_ctx;) {
-      const float* key_block = keys + t * kv_stride;
-      const bool full_block = t + kKeysAtOnce <= n_ctx;
-      for (int j = 0; j < group; ++j) {
-        float* head_scores = scores + std::size_t(j) * n_ctx + t;
-        const float* head_q = group_q + std::size_t(j) * head_dim;
-        if (full_block) {
-          score_keys<kKeysAtOnce>(head_scores, head_q, key_block, head_dim, kv_stride, scale);
-        } else {
-          score_keys<1>(head_scores, head_q, key_block, head_dim, kv_stride, scale);
-        }
-      }
-      t += full_block ? kKeysAtOnce : 1;
-    }
-
+    rows::score_group(scores, n_ctx, group_q, group, keys, n_ctx, head_dim, kv_stride, scale);
     for (int j = 0; j < group; ++j) softmax(scores + std::size_t(j) * n_ctx, n_ctx);
-
     for (std::size_t i = 0; i < std::size_t(group) * head_dim; ++i) group_out[i] = 0.0f;
-    // Each value row likewise: read once, accumulated into every output of the group.
-    for (int t = 0; t < n_ctx; ++t) {
-      const float* value = values + t * kv_stride;
-      for (int j = 0; j < group; ++j) {
-        float* head_out = group_out + std::size_t(j) * head_dim;
-        const float weight = scores[std::size_t(j) * n_ctx + t];
-        for (int d = 0; d < head_dim; ++d) head_out[d] += weight * value[d];
-      }
-    }
+    rows::accumulate_group(group_out, scores, n_ctx, group, values, n_ctx, head_dim, kv_stride);
   }
 }
 

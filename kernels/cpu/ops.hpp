@@ -92,4 +92,24 @@ void attention_decode_grouped(float* out, const float* q, const float* k_cache,
                               int head_dim, float* scores);
 std::size_t attention_decode_grouped_scratch_floats(int n_ctx, int n_heads, int n_kv_heads);
 
+// ---- paged decode (chapter 04) --------------------------------------------------------
+// attention_decode's contract over one layer of a paged KV pool: the cache
+// rows are cut into blocks of block_size positions that can sit anywhere in
+// the pool, and a block table says where. Same bits out as attention_decode
+// on the same rows laid out contiguously.
+//   k_pages, v_pages: [num_blocks][block_size][n_kv_heads][head_dim]
+//   block_table:      [ceil(n_ctx / block_size)] physical block of each logical block
+//   q, out:           [n_heads][head_dim]; the token attends to positions 0..n_ctx-1
+//   scratch:          attention_decode_paged_scratch_floats(variant, ...) floats
+// Variants (see attention_paged.cpp): 1 = llama2.c's loop through the block table,
+// 2 = chapter 03's grouped kernel over pages. Variant 0 (kBestPagedDecode) picks 2.
+// Throws kvc::Error for an unknown variant or block_size < 1.
+constexpr int kBestPagedDecode = 0;
+constexpr int kPagedDecodeVariants = 2;
+void attention_decode_paged(int variant, float* out, const float* q, const float* k_pages,
+                            const float* v_pages, const int* block_table, int n_ctx, int block_size,
+                            int n_heads, int n_kv_heads, int head_dim, float* scratch);
+std::size_t attention_decode_paged_scratch_floats(int variant, int n_ctx, int n_heads,
+                                                  int n_kv_heads);
+
 }  // namespace kvc::cpu

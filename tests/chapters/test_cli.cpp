@@ -10,7 +10,8 @@
 namespace kvc::testing {
 namespace {
 
-const char* const kPrograms[] = {"ch01_naive_attention", "ch02_contiguous_kv_cache", "ch03_gqa"};
+const char* const kPrograms[] = {"ch01_naive_attention", "ch02_contiguous_kv_cache", "ch03_gqa",
+                                 "ch04_paged_allocator"};
 
 class ChapterCli : public ::testing::TestWithParam<const char*> {
  protected:

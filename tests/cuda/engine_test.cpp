@@ -30,6 +30,7 @@ GenerationResult run_on(Engine& engine, const Stage& stage, const Tokenizer& tok
 // fp32 weights: greedy and seeded-sampling tokens equal the CPU's, token for token.
 TEST_P(EveryStageOnCuda, SameTokensAsCpuOnRealModel) {
   KVC_SKIP_WITHOUT_GPU();
+  if (!GetParam().runs_on_cuda) GTEST_SKIP() << GetParam().name << " has no CUDA kernel yet";
   const auto checkpoint = model_file("stories260K.bin");
   const auto tokenizer_path = model_file("tok512.bin");
   if (!checkpoint || !tokenizer_path) GTEST_SKIP() << missing_model_message("stories260K.bin");
@@ -54,6 +55,7 @@ TEST_P(EveryStageOnCuda, SameTokensAsCpuOnRealModel) {
 // agree with fp32 on a synthetic model, and the run completes.
 TEST_P(EveryStageOnCuda, HalfPrecisionWeightsRun) {
   KVC_SKIP_WITHOUT_GPU();
+  if (!GetParam().runs_on_cuda) GTEST_SKIP() << GetParam().name << " has no CUDA kernel yet";
   const ModelConfig config = find_synthetic_preset("tiny").config;
   const Model model = make_synthetic_model(config, 3);
   const Tokenizer tokenizer = make_synthetic_tokenizer(config.vocab_size);

@@ -38,26 +38,34 @@ AllocationOutcome outcome(const std::vector<std::int64_t>& reservations, std::in
 
 }  // namespace
 
+AllocationOutcome allocate_in_units(std::span<const int> request_lengths, int granularity,
+                                    std::int64_t bytes_per_token, std::int64_t kv_budget_bytes) {
+  KVC_CHECK(!request_lengths.empty(), "no request lengths given");
+  KVC_CHECK(granularity > 0, "allocation unit must be a positive number of tokens, got ",
+            granularity);
+  KVC_CHECK(bytes_per_token > 0, "KV bytes per token must be positive, got ", bytes_per_token);
+  std::vector<std::int64_t> reservations;
+  std::int64_t used_bytes = 0;
+  for (const int length : request_lengths) {
+    KVC_CHECK(length > 0, "request length ", length, " must be positive");
+    const std::int64_t units = (length + granularity - 1) / granularity;
+    reservations.push_back(units * granularity * bytes_per_token);
+    used_bytes += length * bytes_per_token;
+  }
+  return outcome(reservations, used_bytes, kv_budget_bytes);
+}
+
 FragmentationReport compare_allocations(std::span<const int> request_lengths, int context,
                                         std::int64_t bytes_per_token,
                                         std::int64_t kv_budget_bytes) {
-  KVC_CHECK(!request_lengths.empty(), "no request lengths given");
   KVC_CHECK(context > 0, "context must be a positive number of tokens, got ", context);
-  KVC_CHECK(bytes_per_token > 0, "KV bytes per token must be positive, got ", bytes_per_token);
-
-  std::vector<std::int64_t> max_length_reservations;
-  std::vector<std::int64_t> exact_reservations;
   for (const int length : request_lengths) {
     KVC_CHECK(length > 0 && length <= context, "request length ", length,
               " is outside [1, context = ", context, "]");
-    max_length_reservations.push_back(context * bytes_per_token);
-    exact_reservations.push_back(length * bytes_per_token);
   }
-  const std::int64_t used_bytes =
-      std::accumulate(exact_reservations.begin(), exact_reservations.end(), std::int64_t{0});
   return FragmentationReport{
-      .max_length = outcome(max_length_reservations, used_bytes, kv_budget_bytes),
-      .exact = outcome(exact_reservations, used_bytes, kv_budget_bytes),
+      .max_length = allocate_in_units(request_lengths, context, bytes_per_token, kv_budget_bytes),
+      .exact = allocate_in_units(request_lengths, 1, bytes_per_token, kv_budget_bytes),
   };
 }
 

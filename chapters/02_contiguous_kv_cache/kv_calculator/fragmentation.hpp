@@ -25,6 +25,12 @@ struct FragmentationReport {
   AllocationOutcome exact;       // every request reserves its own length
 };
 
+// NEW (ch04): every request reserves its length rounded up to whole units of
+// `granularity` tokens: `context` is max-length pre-allocation, 1 is exact
+// allocation, a block size is paging. Same conventions as compare_allocations.
+AllocationOutcome allocate_in_units(std::span<const int> request_lengths, int granularity,
+                                    std::int64_t bytes_per_token, std::int64_t kv_budget_bytes);
+
 // `request_lengths` are the tokens each request ends up holding (prompt plus
 // output), each in [1, context]. requests_that_fit treats the list as a
 // repeating workload: requests arrive in list order, round after round, and are

@@ -1,0 +1,168 @@
+// ch04_bench_paged: what paging costs decode attention. One decode step of one
+// layer (32 query heads x 128 dims, 8 KV heads, fp32) over the same cache rows
+// laid out two ways:
+//   Contiguous - cpu::attention_decode_grouped (chapter 03) over
+//                [n_ctx][n_kv_heads][head_dim]: the same algorithm as paged v2
+//                without the block-table indirection.
+//   Paged/v1   - cpu::attention_decode_paged v1: llama2.c's loop, one block-table
+//                lookup per position per query head.
+//   Paged/v2   - cpu::attention_decode_paged v2: grouped, block by block.
+// The pool's blocks are a fixed-seed random permutation, as after many
+// allocations and frees.
+//
+//   build/bin/ch04_bench_paged [--benchmark_filter=v2]
+//
+// Each paged case also times the contiguous kernel on the same step, the two
+// interleaved so both see the same machine state; x_contiguous is paged time
+// over contiguous time (1.10 = 10% paging overhead). bytes_per_second is the
+// cache's own bytes (K and V) consumed per second.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/ops.hpp"
+
+namespace {
+
+constexpr int kHeads = 32;
+constexpr int kKvHeads = 8;
+constexpr int kHeadDim = 128;
+constexpr int kMaxContext = 32768;
+constexpr std::size_t kRowFloats = std::size_t(kKvHeads) * kHeadDim;  // one position's K (or V)
+
+// Query and contiguous cache, shared by every case: a case with n_ctx
+// positions reads the first n_ctx rows.
+struct DecodeInputs {
+  std::vector<float> q;                 // [kHeads][kHeadDim]
+  std::vector<float> k_cache, v_cache;  // [kMaxContext][kKvHeads][kHeadDim]
+};
+
+const DecodeInputs& decode_inputs() {
+  static const DecodeInputs inputs = [] {
+    const std::size_t cache_floats = kMaxContext * kRowFloats;
+    DecodeInputs made{std::vector<float>(kHeads * kHeadDim, 0.01f),
+                      std::vector<float>(cache_floats), std::vector<float>(cache_floats)};
+    for (std::size_t i = 0; i < cache_floats; ++i) {
+      made.k_cache[i] = float(i % 97) * 1e-3f;
+      made.v_cache[i] = float(i % 89) * 1e-3f;
+    }
+    return made;
+  }();
+  return inputs;
+}
+
+// The first n_ctx rows of the contiguous cache, scattered block by block
+// into a pool of exactly the blocks they need, in a random order.
+//   k_pages, v_pages: [num_blocks][block_size][kKvHeads][kHeadDim]
+struct PagedInputs {
+  std::vector<float> k_pages, v_pages;
+  std::vector<int> block_table;  // [num_blocks]
+};
+
+PagedInputs scatter_into_pages(const DecodeInputs& in, int n_ctx, int block_size) {
+  const int num_blocks = (n_ctx + block_size - 1) / block_size;
+  const std::size_t pool_floats = std::size_t(num_blocks) * block_size * kRowFloats;
+  PagedInputs pool{std::vector<float>(pool_floats), std::vector<float>(pool_floats),
+                   std::vector<int>(num_blocks)};
+  std::iota(pool.block_table.begin(), pool.block_table.end(), 0);
+  std::shuffle(pool.block_table.begin(), pool.block_table.end(), std::mt19937(1234));
+  for (int t = 0; t < n_ctx; ++t) {
+    const std::size_t slot =
+        std::size_t(pool.block_table[t / block_size]) * block_size + t % block_size;
+    std::copy_n(in.k_cache.begin() + t * kRowFloats, kRowFloats,
+                pool.k_pages.begin() + slot * kRowFloats);
+    std::copy_n(in.v_cache.begin() + t * kRowFloats, kRowFloats,
+                pool.v_pages.begin() + slot * kRowFloats);
+  }
+  return pool;
+}
+
+void run_contiguous(float* out, const DecodeInputs& in, int n_ctx, float* scores) {
+  kvc::cpu::attention_decode_grouped(out, in.q.data(), in.k_cache.data(), in.v_cache.data(), n_ctx,
+                                     kHeads, kKvHeads, kHeadDim, scores);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void set_bytes_processed(benchmark::State& state, int n_ctx) {
+  const double kv_bytes = 2.0 * sizeof(float) * double(n_ctx) * double(kRowFloats);
+  state.SetBytesProcessed(std::int64_t(double(state.iterations()) * kv_bytes));
+}
+
+void BM_Contiguous(benchmark::State& state) {
+  const int n_ctx = int(state.range(0));
+  const DecodeInputs& in = decode_inputs();
+  std::vector<float> out(kHeads * kHeadDim);
+  // Zero-filled up front so page faults on first touch stay out of the timing.
+  std::vector<float> scores(
+      kvc::cpu::attention_decode_grouped_scratch_floats(n_ctx, kHeads, kKvHeads));
+  for (auto _ : state) {
+    run_contiguous(out.data(), in, n_ctx, scores.data());
+    benchmark::ClobberMemory();
+  }
+  set_bytes_processed(state, n_ctx);
+}
+
+void BM_Paged(benchmark::State& state, int variant) {
+  const int block_size = int(state.range(0));
+  const int n_ctx = int(state.range(1));
+  const DecodeInputs& in = decode_inputs();
+  const PagedInputs pool = scatter_into_pages(in, n_ctx, block_size);
+  std::vector<float> out(kHeads * kHeadDim);
+  std::vector<float> scratch(
+      kvc::cpu::attention_decode_paged_scratch_floats(variant, n_ctx, kHeads, kKvHeads));
+  std::vector<float> contiguous_scores(
+      kvc::cpu::attention_decode_grouped_scratch_floats(n_ctx, kHeads, kKvHeads));
+
+  double paged_seconds = 0.0, contiguous_seconds = 0.0;
+  for (auto _ : state) {
+    auto start = std::chrono::steady_clock::now();
+    kvc::cpu::attention_decode_paged(variant, out.data(), in.q.data(), pool.k_pages.data(),
+                                     pool.v_pages.data(), pool.block_table.data(), n_ctx,
+                                     block_size, kHeads, kKvHeads, kHeadDim, scratch.data());
+    benchmark::ClobberMemory();
+    const double paged = seconds_since(start);
+    state.SetIterationTime(paged);
+    paged_seconds += paged;
+
+    start = std::chrono::steady_clock::now();
+    run_contiguous(out.data(), in, n_ctx, contiguous_scores.data());
+    benchmark::ClobberMemory();
+    contiguous_seconds += seconds_since(start);
+  }
+  set_bytes_processed(state, n_ctx);
+  state.counters["x_contiguous"] = paged_seconds / contiguous_seconds;
+}
+
+constexpr int kContexts[] = {1024, 4096, 16384, kMaxContext};
+// Long enough for several interleaved steps even at 32K (about 40 s in all).
+constexpr double kMinSeconds = 0.2;
+
+void contiguous_cases(benchmark::internal::Benchmark* b) {
+  b->ArgName("context")->Unit(benchmark::kMillisecond)->MinTime(kMinSeconds)->UseRealTime();
+  for (int n_ctx : kContexts) b->Arg(n_ctx);
+}
+
+void paged_cases(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"block", "context"})->Unit(benchmark::kMillisecond)->MinTime(kMinSeconds);
+  b->UseManualTime();
+  for (int block_size : {1, 8, 16, 32, 128}) {
+    for (int n_ctx : kContexts) b->Args({block_size, n_ctx});
+  }
+}
+
+BENCHMARK(BM_Contiguous)->Apply(contiguous_cases);
+BENCHMARK_CAPTURE(BM_Paged, v1, 1)->Apply(paged_cases);
+BENCHMARK_CAPTURE(BM_Paged, v2, 2)->Apply(paged_cases);
+
+}  // namespace
+
+// main(): benchmarks/cpu/bench_main.cpp (measures the read bandwidth first).

@@ -1,0 +1,28 @@
+// ch04_paged_allocator: llama2.c-compatible generation over the paged KV cache.
+#include <CLI/CLI.hpp>
+#include <optional>
+
+#include "chapters/04_paged_allocator/paged_kv_cache.hpp"
+#include "engine/run_cli.hpp"
+
+int main(int argc, char** argv) {
+  int block_size = 16;
+  std::optional<int> num_blocks;
+  return kvc::run_generation_main(
+      argc, argv, "Chapter 04: generation over a paged KV cache (block allocator + block tables)",
+      [&](const kvc::ModelConfig& config,
+          const kvc::DeviceContext& device) -> std::unique_ptr<kvc::KVStrategy> {
+        if (!num_blocks) return kvc::ch04::make_strategy(config, device, block_size);
+        KVC_CHECK(device.device == kvc::Device::kCpu, "ch04: --kv-blocks is for the CPU cache");
+        return std::make_unique<kvc::ch04::PagedKVCache>(config, *num_blocks, block_size,
+                                                         device.pool);
+      },
+      [&](CLI::App& app) {
+        app.add_option("--block-size", block_size, "tokens per KV block (1-256)")
+            ->check(CLI::Range(1, 256))
+            ->capture_default_str();
+        app.add_option("--kv-blocks", num_blocks,
+                       "blocks in the pool (default: enough for one whole context)")
+            ->check(CLI::PositiveNumber);
+      });
+}

@@ -1,0 +1,127 @@
+// Chapter 04: the paged cache gives chapter 02's tokens, shares and copies
+// blocks correctly, and answers an exhausted pool with a result, not a crash.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
+#include "chapters/04_paged_allocator/paged_kv_cache.hpp"
+#include "common/thread_pool.hpp"
+#include "engine/forward.hpp"
+#include "engine/generate.hpp"
+#include "tests/support/test_support.hpp"
+#include "tools/synthetic_model.hpp"
+
+namespace kvc::ch04 {
+namespace {
+
+// Feeds `tokens` of sequence `seq` from position `first` and returns the last token's logits.
+std::vector<float> feed(const Model& model, KVStrategy& kv, int seq, int first,
+                        const std::vector<int>& tokens) {
+  Batch batch;
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    batch.add(tokens[i], seq, first + static_cast<int>(i), i + 1 == tokens.size());
+  }
+  Activations acts;
+  forward(model, batch, kv, acts, nullptr);
+  return acts.logits;
+}
+
+TEST(Ch04PagedKVCache, SameTokensAsChapter02OnRealModelForEveryBlockSize) {
+  const auto checkpoint = testing::model_file("stories260K.bin");
+  const auto tokenizer_path = testing::model_file("tok512.bin");
+  if (!checkpoint || !tokenizer_path) {
+    GTEST_SKIP() << testing::missing_model_message("stories260K.bin");
+  }
+  const Model model = load_checkpoint(*checkpoint);
+  const Tokenizer tokenizer(*tokenizer_path, model.config.vocab_size);
+  ThreadPool pool(2);
+  CpuEngine engine(model, &pool);
+  const GenerationOptions options{"Lily and Tom went to the beach", 200, {1.0f, 0.9f, 42}};
+  ch02::ContiguousKVCache contiguous(model.config, 1, &pool);
+  const auto expected = generate(engine, tokenizer, contiguous, options);
+  for (int block_size : {1, 7, 16, 128}) {
+    PagedKVCache paged(model.config, blocks_needed(model.config.seq_len, block_size), block_size,
+                       &pool);
+    EXPECT_EQ(generate(engine, tokenizer, paged, options).tokens, expected.tokens)
+        << "block size " << block_size;
+    paged.check_invariants();
+    EXPECT_EQ(paged.allocator().num_used(), 0) << "generate() releases the sequence";
+  }
+}
+
+TEST(Ch04PagedKVCache, HoldsOnlyTheBlocksItsTokensFill) {
+  const ModelConfig config = find_synthetic_preset("tiny").config;
+  const Model model = make_synthetic_model(config, 3);
+  PagedKVCache kv(config, /*num_blocks=*/40, /*block_size=*/16, nullptr);
+  const std::size_t block_bytes = 2 * config.n_layers * 16 * config.kv_dim() * sizeof(float);
+  feed(model, kv, 0, 0, std::vector<int>(17, 300));  // 17 tokens -> 2 blocks
+  EXPECT_EQ(kv.kv_bytes_reserved(), 2 * block_bytes);
+  EXPECT_EQ(kv.blocks_to_append(0, 15), 0);
+  EXPECT_EQ(kv.blocks_to_append(0, 16), 1);
+  kv.check_invariants();
+  kv.release(0);
+  EXPECT_EQ(kv.kv_bytes_reserved(), 0u);
+  kv.check_invariants();
+}
+
+// A fork shares the prompt's blocks; each branch then writes its own tokens,
+// the shared partial block is copied on the first write, and both branches
+// see exactly the logits they would see alone.
+TEST(Ch04PagedKVCache, ForkSharesBlocksAndCopiesOnWrite) {
+  const ModelConfig config = find_synthetic_preset("tiny").config;
+  const Model model = make_synthetic_model(config, 5);
+  const std::vector<int> prompt = {1,   300, 301,
+                                   302, 303, 304};  // 6 tokens: one full, one partial block
+  PagedKVCache kv(config, /*num_blocks=*/16, /*block_size=*/4, nullptr);
+  feed(model, kv, 0, 0, prompt);
+  kv.fork(0, 1);
+  EXPECT_EQ(kv.allocator().num_used(), 2);
+  EXPECT_EQ(kv.allocator().ref_count(kv.table(0)->blocks[0]), 2);
+  kv.check_invariants();
+
+  const auto logits_a = feed(model, kv, 0, 6, {310});
+  const auto logits_b = feed(model, kv, 1, 6, {320});
+  kv.check_invariants();
+  EXPECT_EQ(kv.table(0)->blocks[0], kv.table(1)->blocks[0]) << "the full block stays shared";
+  EXPECT_NE(kv.table(0)->blocks[1], kv.table(1)->blocks[1]) << "the written block was copied";
+  EXPECT_EQ(kv.allocator().num_used(), 3);
+
+  for (const auto& [token, logits] : {std::pair{310, logits_a}, std::pair{320, logits_b}}) {
+    PagedKVCache alone(config, 16, 4, nullptr);
+    std::vector<int> sequence = prompt;
+    sequence.push_back(token);
+    const auto expected = feed(model, alone, 0, 0, sequence);
+    EXPECT_EQ(0, std::memcmp(logits.data(), expected.data(), logits.size() * sizeof(float)))
+        << "branch with token " << token;
+  }
+  kv.release(0);
+  kv.release(1);
+  EXPECT_EQ(kv.allocator().num_used(), 0);
+  kv.check_invariants();
+}
+
+TEST(Ch04PagedKVCache, ExhaustedPoolIsAResultNotACrash) {
+  const ModelConfig config = find_synthetic_preset("tiny").config;
+  const Model model = make_synthetic_model(config, 7);
+  PagedKVCache kv(config, /*num_blocks=*/2, /*block_size=*/4, nullptr);
+  feed(model, kv, 0, 0, std::vector<int>(8, 300));  // fills both blocks
+  EXPECT_THROW(feed(model, kv, 1, 0, {1}), PoolExhausted);
+  kv.check_invariants();
+  kv.release(0);  // the policy's move: free a sequence, then the other fits
+  kv.release(1);
+  feed(model, kv, 1, 0, {1, 300});
+  kv.check_invariants();
+}
+
+TEST(Ch04PagedKVCache, BadConfigurationsAreErrors) {
+  const ModelConfig config = find_synthetic_preset("tiny").config;
+  EXPECT_THROW(PagedKVCache(config, 4, 0, nullptr), Error);
+  EXPECT_THROW(PagedKVCache(config, 4, 257, nullptr), Error);
+  EXPECT_THROW(PagedKVCache(config, 0, 16, nullptr), Error);
+  PagedKVCache kv(config, 4, 16, nullptr);
+  EXPECT_THROW(kv.fork(3, 4), Error);
+}
+
+}  // namespace
+}  // namespace kvc::ch04
