@@ -23,6 +23,6 @@ int main(int argc, char** argv) {
             ->capture_default_str();
         app.add_option("--kv-blocks", num_blocks,
                        "blocks in the pool (default: enough for one whole context)")
-            ->check(CLI::PositiveNumber);
+            ->check(CLI::Range(1, 1 << 30));
       });
 }
