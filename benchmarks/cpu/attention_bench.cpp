@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "benchmarks/cpu/decode_inputs.hpp"
 #include "benchmarks/cpu/memory_bandwidth.hpp"
 #include "kernels/cpu/ops.hpp"
 
@@ -24,12 +25,7 @@ void BM_AttentionDecode(benchmark::State& state) {
   const int n_ctx = int(state.range(0));
   const std::size_t cache_floats = std::size_t(n_ctx) * kKvHeads * kHeadDim;
   // q: [kHeads][kHeadDim], k_cache/v_cache: [n_ctx][kKvHeads][kHeadDim]
-  const std::vector<float> q(kHeads * kHeadDim, 0.01f);
-  std::vector<float> k_cache(cache_floats), v_cache(cache_floats);
-  for (std::size_t i = 0; i < cache_floats; ++i) {
-    k_cache[i] = float(i % 97) * 1e-3f;
-    v_cache[i] = float(i % 89) * 1e-3f;
-  }
+  const auto [q, k_cache, v_cache] = make_decode_inputs(kHeads, kHeadDim, cache_floats);
   std::vector<float> out(kHeads * kHeadDim), scores(n_ctx);
 
   for (auto _ : state) {

@@ -22,10 +22,13 @@
 #include <string>
 #include <vector>
 
+#include "benchmarks/cpu/decode_inputs.hpp"
 #include "benchmarks/cpu/memory_bandwidth.hpp"
 #include "kernels/cpu/ops.hpp"
 
 namespace {
+
+using kvc::bench::DecodeInputs;
 
 constexpr int kHeads = 32;
 constexpr int kHeadDim = 128;
@@ -34,22 +37,9 @@ constexpr int kMaxContext = 32768;
 // Query and cache contents, shared by every case: a case with n_kv_heads KV
 // heads and n_ctx positions reads the first n_ctx * n_kv_heads * kHeadDim
 // floats of each cache as its [n_ctx][n_kv_heads][kHeadDim] layout.
-struct DecodeInputs {
-  std::vector<float> q;  // [kHeads][kHeadDim]
-  std::vector<float> k_cache, v_cache;
-};
-
 const DecodeInputs& decode_inputs() {
-  static const DecodeInputs inputs = [] {
-    const std::size_t cache_floats = std::size_t(kMaxContext) * kHeads * kHeadDim;
-    DecodeInputs made{std::vector<float>(kHeads * kHeadDim, 0.01f),
-                      std::vector<float>(cache_floats), std::vector<float>(cache_floats)};
-    for (std::size_t i = 0; i < cache_floats; ++i) {
-      made.k_cache[i] = float(i % 97) * 1e-3f;
-      made.v_cache[i] = float(i % 89) * 1e-3f;
-    }
-    return made;
-  }();
+  static const DecodeInputs inputs = kvc::bench::make_decode_inputs(
+      kHeads, kHeadDim, std::size_t(kMaxContext) * kHeads * kHeadDim);
   return inputs;
 }
 

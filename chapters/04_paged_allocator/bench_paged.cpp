@@ -26,9 +26,12 @@
 #include <random>
 #include <vector>
 
+#include "benchmarks/cpu/decode_inputs.hpp"
 #include "kernels/cpu/ops.hpp"
 
 namespace {
+
+using kvc::bench::DecodeInputs;
 
 constexpr int kHeads = 32;
 constexpr int kKvHeads = 8;
@@ -38,22 +41,9 @@ constexpr std::size_t kRowFloats = std::size_t(kKvHeads) * kHeadDim;  // one pos
 
 // Query and contiguous cache, shared by every case: a case with n_ctx
 // positions reads the first n_ctx rows.
-struct DecodeInputs {
-  std::vector<float> q;                 // [kHeads][kHeadDim]
-  std::vector<float> k_cache, v_cache;  // [kMaxContext][kKvHeads][kHeadDim]
-};
-
 const DecodeInputs& decode_inputs() {
-  static const DecodeInputs inputs = [] {
-    const std::size_t cache_floats = kMaxContext * kRowFloats;
-    DecodeInputs made{std::vector<float>(kHeads * kHeadDim, 0.01f),
-                      std::vector<float>(cache_floats), std::vector<float>(cache_floats)};
-    for (std::size_t i = 0; i < cache_floats; ++i) {
-      made.k_cache[i] = float(i % 97) * 1e-3f;
-      made.v_cache[i] = float(i % 89) * 1e-3f;
-    }
-    return made;
-  }();
+  static const DecodeInputs inputs =
+      kvc::bench::make_decode_inputs(kHeads, kHeadDim, kMaxContext * kRowFloats);
   return inputs;
 }
 

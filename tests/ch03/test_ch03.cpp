@@ -42,13 +42,10 @@ TEST(Ch03DecodeKernel, ParsesItsNames) {
 
 // Every kernel prints chapter 02's text on the real model, greedy and sampled.
 TEST(Ch03GqaKVCache, EveryKernelGivesChapter02Tokens) {
-  const auto checkpoint = testing::model_file("stories260K.bin");
-  const auto tokenizer_path = testing::model_file("tok512.bin");
-  if (!checkpoint || !tokenizer_path) {
-    GTEST_SKIP() << testing::missing_model_message("stories260K.bin");
-  }
-  const Model model = load_checkpoint(*checkpoint);
-  const Tokenizer tokenizer(*tokenizer_path, model.config.vocab_size);
+  const auto real = testing::load_real_model();
+  if (!real) GTEST_SKIP() << testing::missing_model_message("stories260K.bin");
+  const Model& model = real->model;
+  const Tokenizer& tokenizer = real->tokenizer;
   ThreadPool pool(2);
   CpuEngine engine(model, &pool);
   for (const GenerationOptions& options :

@@ -201,14 +201,11 @@ TEST_F(UnsharedModel, SyntheticModelGivesTheSameLogitsAndTokens) {
 }
 
 TEST_F(UnsharedModel, Stories260KGivesTheSameGreedyTokens) {
-  const auto checkpoint = testing::model_file("stories260K.bin");
-  const auto tokenizer_path = testing::model_file("tok512.bin");
-  if (!checkpoint || !tokenizer_path) {
-    GTEST_SKIP() << testing::missing_model_message("stories260K.bin");
-  }
-  const Model gqa = load_checkpoint(*checkpoint);
+  const auto real = testing::load_real_model();
+  if (!real) GTEST_SKIP() << testing::missing_model_message("stories260K.bin");
+  const Model& gqa = real->model;
   const Model mha = convert_kv_heads(gqa, gqa.config.n_heads);
-  const Tokenizer tokenizer(*tokenizer_path, gqa.config.vocab_size);
+  const Tokenizer& tokenizer = real->tokenizer;
   for (const std::string prompt : {"", "Lily and Tom went to the beach", "The cat"}) {
     const auto tokens = greedy_tokens(gqa, tokenizer, prompt, 256);
     EXPECT_GT(tokens.size(), 100u);

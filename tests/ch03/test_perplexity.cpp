@@ -98,14 +98,11 @@ TEST_F(TeacherForced, RejectsTooFewTokensAndMoreThanTheContext) {
 
 // The real model predicts its own greedy story far better than the same tokens shuffled.
 TEST_F(TeacherForced, Stories260KKnowsItsOwnStoryFromShuffledTokens) {
-  const auto checkpoint = testing::model_file("stories260K.bin");
-  const auto tokenizer_path = testing::model_file("tok512.bin");
+  const auto real = testing::load_real_model();
   const auto story = testing::model_file("reference/greedy_empty_256.txt");
-  if (!checkpoint || !tokenizer_path || !story) {
-    GTEST_SKIP() << testing::missing_model_message("stories260K.bin");
-  }
-  const Model model = load_checkpoint(*checkpoint);
-  const Tokenizer tokenizer(*tokenizer_path, model.config.vocab_size);
+  if (!real || !story) GTEST_SKIP() << testing::missing_model_message("stories260K.bin");
+  const Model& model = real->model;
+  const Tokenizer& tokenizer = real->tokenizer;
   std::ifstream in(*story);
   std::ostringstream text;
   text << in.rdbuf();

@@ -28,13 +28,10 @@ std::vector<float> feed(const Model& model, KVStrategy& kv, int seq, int first,
 }
 
 TEST(Ch04PagedKVCache, SameTokensAsChapter02OnRealModelForEveryBlockSize) {
-  const auto checkpoint = testing::model_file("stories260K.bin");
-  const auto tokenizer_path = testing::model_file("tok512.bin");
-  if (!checkpoint || !tokenizer_path) {
-    GTEST_SKIP() << testing::missing_model_message("stories260K.bin");
-  }
-  const Model model = load_checkpoint(*checkpoint);
-  const Tokenizer tokenizer(*tokenizer_path, model.config.vocab_size);
+  const auto real = testing::load_real_model();
+  if (!real) GTEST_SKIP() << testing::missing_model_message("stories260K.bin");
+  const Model& model = real->model;
+  const Tokenizer& tokenizer = real->tokenizer;
   ThreadPool pool(2);
   CpuEngine engine(model, &pool);
   const GenerationOptions options{"Lily and Tom went to the beach", 200, {1.0f, 0.9f, 42}};

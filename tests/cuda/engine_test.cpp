@@ -31,11 +31,10 @@ GenerationResult run_on(Engine& engine, const Stage& stage, const Tokenizer& tok
 TEST_P(EveryStageOnCuda, SameTokensAsCpuOnRealModel) {
   KVC_SKIP_WITHOUT_GPU();
   if (!GetParam().runs_on_cuda) GTEST_SKIP() << GetParam().name << " has no CUDA kernel yet";
-  const auto checkpoint = model_file("stories260K.bin");
-  const auto tokenizer_path = model_file("tok512.bin");
-  if (!checkpoint || !tokenizer_path) GTEST_SKIP() << missing_model_message("stories260K.bin");
-  const Model model = load_checkpoint(*checkpoint);
-  const Tokenizer tokenizer(*tokenizer_path, model.config.vocab_size);
+  const auto real = load_real_model();
+  if (!real) GTEST_SKIP() << missing_model_message("stories260K.bin");
+  const Model& model = real->model;
+  const Tokenizer& tokenizer = real->tokenizer;
   ThreadPool pool(0);
   CpuEngine cpu(model, &pool);
   cuda::CudaEngine gpu(model, cuda::Dtype::f32);

@@ -45,6 +45,15 @@ std::string missing_model_message(const std::string& file) {
          " (set KVC_MODELS_DIR to the folder holding the real model files)";
 }
 
+std::optional<RealModel> load_real_model() {
+  const auto checkpoint = model_file("stories260K.bin");
+  const auto tokenizer = model_file("tok512.bin");
+  if (!checkpoint || !tokenizer) return std::nullopt;
+  Model model = load_checkpoint(*checkpoint);
+  Tokenizer loaded(*tokenizer, model.config.vocab_size);
+  return RealModel{std::move(model), std::move(loaded)};
+}
+
 std::vector<ReferenceCase> reference_cases() {
   std::vector<ReferenceCase> cases;
   const std::string dir = models_dir() + "/reference";

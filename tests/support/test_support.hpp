@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "common/checkpoint.hpp"
+#include "common/tokenizer.hpp"
+
 namespace kvc::testing {
 
 // The folder with stories260K.bin, tok512.bin and reference/: $KVC_MODELS_DIR,
@@ -16,6 +19,15 @@ std::string models_dir();
 // (callers GTEST_SKIP with the returned message).
 std::optional<std::string> model_file(const std::string& file);
 std::string missing_model_message(const std::string& file);
+
+// The real model of the oracle tests: stories260K.bin with tok512.bin, or
+// nullopt when either file is absent (skip with
+// missing_model_message("stories260K.bin")).
+struct RealModel {
+  Model model;
+  Tokenizer tokenizer;
+};
+std::optional<RealModel> load_real_model();
 
 // One row of reference/cases.tsv: what llama2.c's run printed for these arguments.
 struct ReferenceCase {
