@@ -9,23 +9,14 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <vector>
 
-#include "chapters/04_paged_allocator/block_allocator.hpp"
-#include "chapters/04_paged_allocator/block_table.hpp"
-#include "common/check.hpp"
+#include "chapters/04_paged_allocator/block_manager.hpp"
 #include "common/config.hpp"
 #include "engine/kv_strategy.hpp"
 
 namespace kvc::ch04 {
-
-// The pool ran out of blocks: a result for the scheduler (wait, preempt), not a crash.
-class PoolExhausted : public Error {
- public:
-  using Error::Error;
-};
 
 // The shape of the pool.
 struct PagedLayout {
@@ -69,36 +60,25 @@ class PagedKVCache final : public KVStrategy {
   std::size_t kv_bytes_reserved() const override;
   void release(int seq_id) override;
 
-  // `child` starts as a copy of `parent` sharing all its blocks (parallel
-  // sampling); the first write to a shared block copies it (copy-on-write).
-  void fork(int parent, int child);
-
-  // New blocks `seq_id` needs to append n_tokens more positions.
-  int blocks_to_append(int seq_id, int n_tokens) const;
+  // Which blocks each sequence holds. blocks().fork(parent, child) starts a
+  // sequence sharing all of parent's blocks (parallel sampling); the first
+  // write to a shared block copies it (copy-on-write).
+  BlockManager& blocks() { return blocks_; }
+  const BlockManager& blocks() const { return blocks_; }
 
   std::size_t pool_bytes() const;
   const PagedLayout& layout() const { return layout_; }
-  const BlockAllocator& allocator() const { return allocator_; }
-  const BlockTable* table(int seq_id) const;
-
-  // The allocator's invariants, and every block's reference count equal to
-  // the number of block tables that hold it. Throws kvc::Error.
-  void check_invariants() const;
 
  private:
-  // Makes room for position `pos` of `seq_id` (a new block, or a private copy
-  // of a shared one) and returns the pool row its K, V go to.
-  std::int64_t place(int seq_id, int pos);
-  void copy_block(int from, int to);
+  void copy_block(const BlockCopy& copy);
 
   ModelConfig config_;
   PagedLayout layout_;
   ThreadPool* pool_;
-  BlockAllocator allocator_;
-  std::map<int, BlockTable> tables_;  // sequence id -> its blocks
-  std::vector<float> k_pages_;        // [n_layers][num_blocks][block_size][n_kv_heads][head_dim]
-  std::vector<float> v_pages_;        // same
-  std::vector<std::int64_t> slots_;   // [n] the batch's pool rows, placed at layer 0
+  BlockManager blocks_;
+  std::vector<float> k_pages_;       // [n_layers][num_blocks][block_size][n_kv_heads][head_dim]
+  std::vector<float> v_pages_;       // same
+  std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, placed at layer 0
 };
 
 // The chapter's strategy with a pool big enough for `max_seqs` sequences of

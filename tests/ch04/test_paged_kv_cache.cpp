@@ -42,8 +42,8 @@ TEST(Ch04PagedKVCache, SameTokensAsChapter02OnRealModelForEveryBlockSize) {
                        &pool);
     EXPECT_EQ(generate(engine, tokenizer, paged, options).tokens, expected.tokens)
         << "block size " << block_size;
-    paged.check_invariants();
-    EXPECT_EQ(paged.allocator().num_used(), 0) << "generate() releases the sequence";
+    paged.blocks().check_invariants();
+    EXPECT_EQ(paged.blocks().allocator().num_used(), 0) << "generate() releases the sequence";
   }
 }
 
@@ -54,12 +54,12 @@ TEST(Ch04PagedKVCache, HoldsOnlyTheBlocksItsTokensFill) {
   const std::size_t block_bytes = 2 * config.n_layers * 16 * config.kv_dim() * sizeof(float);
   feed(model, kv, 0, 0, std::vector<int>(17, 300));  // 17 tokens -> 2 blocks
   EXPECT_EQ(kv.kv_bytes_reserved(), 2 * block_bytes);
-  EXPECT_EQ(kv.blocks_to_append(0, 15), 0);
-  EXPECT_EQ(kv.blocks_to_append(0, 16), 1);
-  kv.check_invariants();
+  EXPECT_EQ(kv.blocks().blocks_to_append(0, 15), 0);
+  EXPECT_EQ(kv.blocks().blocks_to_append(0, 16), 1);
+  kv.blocks().check_invariants();
   kv.release(0);
   EXPECT_EQ(kv.kv_bytes_reserved(), 0u);
-  kv.check_invariants();
+  kv.blocks().check_invariants();
 }
 
 // A fork shares the prompt's blocks; each branch then writes its own tokens,
@@ -72,17 +72,19 @@ TEST(Ch04PagedKVCache, ForkSharesBlocksAndCopiesOnWrite) {
                                    302, 303, 304};  // 6 tokens: one full, one partial block
   PagedKVCache kv(config, /*num_blocks=*/16, /*block_size=*/4, nullptr);
   feed(model, kv, 0, 0, prompt);
-  kv.fork(0, 1);
-  EXPECT_EQ(kv.allocator().num_used(), 2);
-  EXPECT_EQ(kv.allocator().ref_count(kv.table(0)->blocks[0]), 2);
-  kv.check_invariants();
+  kv.blocks().fork(0, 1);
+  EXPECT_EQ(kv.blocks().allocator().num_used(), 2);
+  EXPECT_EQ(kv.blocks().allocator().ref_count(kv.blocks().table(0)->blocks[0]), 2);
+  kv.blocks().check_invariants();
 
   const auto logits_a = feed(model, kv, 0, 6, {310});
   const auto logits_b = feed(model, kv, 1, 6, {320});
-  kv.check_invariants();
-  EXPECT_EQ(kv.table(0)->blocks[0], kv.table(1)->blocks[0]) << "the full block stays shared";
-  EXPECT_NE(kv.table(0)->blocks[1], kv.table(1)->blocks[1]) << "the written block was copied";
-  EXPECT_EQ(kv.allocator().num_used(), 3);
+  kv.blocks().check_invariants();
+  EXPECT_EQ(kv.blocks().table(0)->blocks[0], kv.blocks().table(1)->blocks[0])
+      << "the full block stays shared";
+  EXPECT_NE(kv.blocks().table(0)->blocks[1], kv.blocks().table(1)->blocks[1])
+      << "the written block was copied";
+  EXPECT_EQ(kv.blocks().allocator().num_used(), 3);
 
   for (const auto& [token, logits] : {std::pair{310, logits_a}, std::pair{320, logits_b}}) {
     PagedKVCache alone(config, 16, 4, nullptr);
@@ -94,8 +96,8 @@ TEST(Ch04PagedKVCache, ForkSharesBlocksAndCopiesOnWrite) {
   }
   kv.release(0);
   kv.release(1);
-  EXPECT_EQ(kv.allocator().num_used(), 0);
-  kv.check_invariants();
+  EXPECT_EQ(kv.blocks().allocator().num_used(), 0);
+  kv.blocks().check_invariants();
 }
 
 TEST(Ch04PagedKVCache, ExhaustedPoolIsAResultNotACrash) {
@@ -104,11 +106,11 @@ TEST(Ch04PagedKVCache, ExhaustedPoolIsAResultNotACrash) {
   PagedKVCache kv(config, /*num_blocks=*/2, /*block_size=*/4, nullptr);
   feed(model, kv, 0, 0, std::vector<int>(8, 300));  // fills both blocks
   EXPECT_THROW(feed(model, kv, 1, 0, {1}), PoolExhausted);
-  kv.check_invariants();
+  kv.blocks().check_invariants();
   kv.release(0);  // the policy's move: free a sequence, then the other fits
   kv.release(1);
   feed(model, kv, 1, 0, {1, 300});
-  kv.check_invariants();
+  kv.blocks().check_invariants();
 }
 
 TEST(Ch04PagedKVCache, BadConfigurationsAreErrors) {
@@ -117,7 +119,7 @@ TEST(Ch04PagedKVCache, BadConfigurationsAreErrors) {
   EXPECT_THROW(PagedKVCache(config, 4, 257, nullptr), Error);
   EXPECT_THROW(PagedKVCache(config, 0, 16, nullptr), Error);
   PagedKVCache kv(config, 4, 16, nullptr);
-  EXPECT_THROW(kv.fork(3, 4), Error);
+  EXPECT_THROW(kv.blocks().fork(3, 4), Error);
 }
 
 }  // namespace
