@@ -13,9 +13,7 @@ int main(int argc, char** argv) {
       [&](const kvc::ModelConfig& config,
           const kvc::DeviceContext& device) -> std::unique_ptr<kvc::KVStrategy> {
         if (!num_blocks) return kvc::ch04::make_strategy(config, device, block_size);
-        KVC_CHECK(device.device == kvc::Device::kCpu, "ch04: --kv-blocks is for the CPU cache");
-        return std::make_unique<kvc::ch04::PagedKVCache>(config, *num_blocks, block_size,
-                                                         device.pool);
+        return kvc::ch04::make_paged_cache(config, device, *num_blocks, block_size);
       },
       [&](CLI::App& app) {
         app.add_option("--block-size", block_size, "tokens per KV block (1-256)")

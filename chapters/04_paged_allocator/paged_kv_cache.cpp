@@ -74,13 +74,19 @@ void PagedKVCache::release(int seq_id) {
   blocks_.release(seq_id);
 }
 
-std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
-                                          int block_size, int max_seqs) {
+std::unique_ptr<PagedKVStrategy> make_paged_cache(const ModelConfig& config,
+                                                  const DeviceContext& device, int num_blocks,
+                                                  int block_size) {
   KVC_CHECK(device.device == Device::kCpu,
             "ch04: the paged cache runs on the CPU so far (its CUDA kernel is a later step)");
-  KVC_CHECK(block_size >= 1, "paged KV cache: block size must be positive, got ", block_size);
-  const int num_blocks = max_seqs * blocks_needed(config.seq_len, block_size);
   return std::make_unique<PagedKVCache>(config, num_blocks, block_size, device.pool);
+}
+
+std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
+                                          int block_size, int max_seqs) {
+  KVC_CHECK(block_size >= 1, "paged KV cache: block size must be positive, got ", block_size);
+  return make_paged_cache(config, device, max_seqs * blocks_needed(config.seq_len, block_size),
+                          block_size);
 }
 
 }  // namespace kvc::ch04

@@ -44,7 +44,20 @@ std::size_t paged_decode_scratch_floats(const PagedLayout& layout, int n_ctx, in
 
 // ---- the strategy -------------------------------------------------------------------------
 
-class PagedKVCache final : public KVStrategy {
+// A paged cache on any device: a KV strategy whose block bookkeeping the
+// scheduler can read (what fits) and drive (fork, release).
+class PagedKVStrategy : public KVStrategy {
+ public:
+  // Which blocks each sequence holds. blocks().fork(parent, child) starts a
+  // sequence sharing all of parent's blocks (parallel sampling); the first
+  // write to a shared block copies it (copy-on-write).
+  virtual BlockManager& blocks() = 0;
+  virtual const BlockManager& blocks() const = 0;
+  // Bytes of the whole pool, held or free.
+  virtual std::size_t pool_bytes() const = 0;
+};
+
+class PagedKVCache final : public PagedKVStrategy {
  public:
   // A pool of num_blocks blocks of block_size tokens. Throws kvc::Error for a
   // block size outside [1, 256] or fewer than one block.
@@ -60,13 +73,9 @@ class PagedKVCache final : public KVStrategy {
   std::size_t kv_bytes_reserved() const override;
   void release(int seq_id) override;
 
-  // Which blocks each sequence holds. blocks().fork(parent, child) starts a
-  // sequence sharing all of parent's blocks (parallel sampling); the first
-  // write to a shared block copies it (copy-on-write).
-  BlockManager& blocks() { return blocks_; }
-  const BlockManager& blocks() const { return blocks_; }
-
-  std::size_t pool_bytes() const;
+  BlockManager& blocks() override { return blocks_; }
+  const BlockManager& blocks() const override { return blocks_; }
+  std::size_t pool_bytes() const override;
   const PagedLayout& layout() const { return layout_; }
 
  private:
@@ -81,8 +90,13 @@ class PagedKVCache final : public KVStrategy {
   std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, placed at layer 0
 };
 
+// A pool of num_blocks blocks on the device (the CPU's PagedKVCache, or the GPU's).
+std::unique_ptr<PagedKVStrategy> make_paged_cache(const ModelConfig& config,
+                                                  const DeviceContext& device, int num_blocks,
+                                                  int block_size);
+
 // The chapter's strategy with a pool big enough for `max_seqs` sequences of
-// the model's full context (what the demos and the end-to-end tests use).
+// the model's full context (what the tour and the end-to-end tests use).
 std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
                                           int block_size = 16, int max_seqs = 1);
 
