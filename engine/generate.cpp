@@ -43,6 +43,15 @@ double GenerationResult::decode_ms_at_end(double fraction) const {
   return mean(step_ms.end() - steps_in_fraction(step_ms.size(), fraction), step_ms.end());
 }
 
+std::string text_of(const Tokenizer& tokenizer, const std::vector<int>& tokens) {
+  std::string text;
+  for (std::size_t i = 1; i < tokens.size(); ++i) {
+    const std::string piece = tokenizer.decode(tokens[i - 1], tokens[i]);
+    if (Tokenizer::is_printable_piece(piece)) text += piece;
+  }
+  return text;
+}
+
 GenerationResult generate(Engine& engine, const Tokenizer& tokenizer, KVStrategy& kv,
                           const GenerationOptions& options,
                           const std::function<void(std::string_view)>& on_text) {

@@ -47,4 +47,8 @@ GenerationResult generate(Engine& engine, const Tokenizer& tokenizer, KVStrategy
                           const GenerationOptions& options,
                           const std::function<void(std::string_view)>& on_text = {});
 
+// The text llama2.c prints for `tokens` (BOS first): each token's piece after
+// its predecessor, unprintable pieces skipped. Equals generate()'s result.text.
+std::string text_of(const Tokenizer& tokenizer, const std::vector<int>& tokens);
+
 }  // namespace kvc

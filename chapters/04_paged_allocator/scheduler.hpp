@@ -1,0 +1,91 @@
+// Chapter 04: many sequences at once from one paged pool — a continuous-batching loop.
+//
+// Every step the scheduler builds one batch from all running sequences (a
+// prefill chunk for each newcomer, one token for each of the others), runs
+// the engine once, and samples each sequence's next token. Between steps:
+//   - a finished sequence leaves and its blocks return to the pool at once;
+//   - waiting requests join, oldest first, while their blocks fit;
+//   - when the running sequences' next tokens need more blocks than are free,
+//     the newest sequence is preempted: its blocks are freed and it waits at
+//     the front of the queue to be recomputed (its tokens re-fed as a prefill)
+//     when memory returns.
+// Parallel sampling: a request for n completions prefills its prompt once; the
+// n sequences then fork from it, sharing the prompt's blocks (copy-on-write).
+//
+// Each completion samples with its own seeded sampler, and the CPU forward
+// pass gives every token the same bits whatever else is in the batch, so each
+// completion's tokens equal what generate() gives for it alone.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "chapters/04_paged_allocator/paged_kv_cache.hpp"
+#include "common/sampler.hpp"
+#include "engine/engine.hpp"
+
+namespace kvc::ch04 {
+
+struct Request {
+  std::vector<int> prompt;  // token ids, BOS first
+  int max_new_tokens = 0;   // sampled tokens per completion, at most (BOS ends one sooner)
+  int num_completions = 1;  // n > 1: parallel sampling from one shared prompt
+  SamplerOptions sampling;  // completion i samples with seed sampling.seed + i
+  int arrival_step = 0;     // the step at which the request reaches the scheduler
+};
+
+enum class FinishReason { kMaxTokens, kBos };
+
+struct Completion {
+  int request = 0;          // index into the requests
+  int index = 0;            // which of the request's completions, 0..n-1
+  std::vector<int> tokens;  // the prompt, then every sampled token
+  int num_prompt_tokens = 0;
+  FinishReason finish_reason = FinishReason::kMaxTokens;
+  int preemptions = 0;  // times it was evicted and recomputed
+  int first_step = 0;   // the step of its first forward pass
+  int finish_step = 0;  // the step that sampled its last token
+};
+
+// What one step did (for traces, tests and the lesson's timeline).
+struct StepRecord {
+  int step = 0;
+  int running = 0;             // sequences in the batch
+  int batch_tokens = 0;        // tokens fed: prefill chunks plus one per decoding sequence
+  int blocks_used = 0;         // after the step
+  std::vector<int> joined;     // completions that started or resumed this step
+  std::vector<int> preempted;  // completions evicted before this step
+  std::vector<int> finished;   // completions that ended this step
+};
+
+struct SchedulerOptions {
+  int max_running = 64;  // sequences in one batch, at most
+  // Called after every step, e.g. to print a timeline or check invariants.
+  std::function<void(const StepRecord&)> on_step;
+};
+
+struct ServeResult {
+  std::vector<Completion> completions;  // request by request, completion by completion
+  int steps = 0;
+  int preemptions = 0;
+  int peak_running = 0;
+  int peak_blocks_used = 0;
+  long long tokens_fed = 0;  // positions run through the model, recomputation included
+  long long tokens_sampled = 0;
+  double wall_ms = 0;
+
+  double sampled_tokens_per_second() const;
+};
+
+// Runs every request to completion over `kv`, a pool of any size that holds
+// at least one completion at its longest. Throws kvc::Error (one line, before
+// any work) for a request with an empty prompt, no completions, no tokens to
+// sample, more positions than the model's context, or more blocks than the
+// whole pool; seq ids 0..total completions - 1 of `kv` are used.
+ServeResult serve(Engine& engine, PagedKVStrategy& kv, const std::vector<Request>& requests,
+                  const SchedulerOptions& options = {});
+
+const char* finish_reason_name(FinishReason reason);
+
+}  // namespace kvc::ch04

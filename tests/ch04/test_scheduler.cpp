@@ -1,0 +1,182 @@
+// Chapter 04's continuous-batching loop: many sequences from one pool give
+// each the tokens it gets alone (chapter 02's cache, one sequence at a time),
+// through joins, preemptions, recomputation and parallel-sampling forks.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
+#include "chapters/04_paged_allocator/scheduler.hpp"
+#include "common/thread_pool.hpp"
+#include "engine/generate.hpp"
+#include "tests/support/test_support.hpp"
+#include "tools/synthetic_model.hpp"
+
+namespace kvc::ch04 {
+namespace {
+
+struct Prompt {
+  std::string text;
+  int max_new_tokens;
+  int num_completions = 1;
+  int arrival_step = 0;
+};
+
+std::vector<Request> make_requests(const Tokenizer& tokenizer, const std::vector<Prompt>& prompts,
+                                   SamplerOptions sampling) {
+  std::vector<Request> requests;
+  for (std::size_t r = 0; r < prompts.size(); ++r) {
+    const Prompt& p = prompts[r];
+    sampling.seed = 1000 * (r + 1);
+    requests.push_back({tokenizer.encode(p.text, true, false), p.max_new_tokens, p.num_completions,
+                        sampling, p.arrival_step});
+  }
+  return requests;
+}
+
+// Every completion against generate() on chapter 02's cache, alone, with the same seed.
+void expect_same_as_alone(Engine& engine, const Tokenizer& tokenizer,
+                          const std::vector<Prompt>& prompts, const std::vector<Request>& requests,
+                          const ServeResult& served) {
+  ch02::ContiguousKVCache contiguous(engine.config(), 1, nullptr);
+  for (const Completion& c : served.completions) {
+    const Request& request = requests[c.request];
+    GenerationOptions alone;
+    alone.prompt = prompts[c.request].text;
+    alone.steps = static_cast<int>(request.prompt.size()) + request.max_new_tokens - 1;
+    alone.sampling = request.sampling;
+    alone.sampling.seed += c.index;
+    const GenerationResult expected = generate(engine, tokenizer, contiguous, alone);
+    EXPECT_EQ(c.tokens, expected.tokens) << "request " << c.request << " completion " << c.index;
+    EXPECT_EQ(text_of(tokenizer, c.tokens), expected.text);
+  }
+}
+
+TEST(Ch04Scheduler, ManyPromptsTogetherGiveEachItsTokensAloneOnRealModel) {
+  const auto real = testing::load_real_model();
+  if (!real) GTEST_SKIP() << testing::missing_model_message("stories260K.bin");
+  ThreadPool pool(2);
+  CpuEngine engine(real->model, &pool);
+  const std::vector<Prompt> prompts = {
+      {"Once upon a time", 120},         {"Lily and Tom went to the beach", 60},
+      {"The little dog", 200, 3},        {"One day", 90},
+      {"Sam had a red ball", 150, 1, 5}, {"The sun was", 40, 2, 20}};
+  const auto requests = make_requests(real->tokenizer, prompts, {1.0f, 0.9f, 0});
+  PagedKVCache kv(real->model.config, /*num_blocks=*/200, /*block_size=*/16, &pool);
+  int max_running = 0;
+  const ServeResult served = serve(engine, kv, requests, {64, [&](const StepRecord& step) {
+                                                            max_running =
+                                                                std::max(max_running, step.running);
+                                                            kv.blocks().check_invariants();
+                                                          }});
+  EXPECT_EQ(served.completions.size(), 9u);
+  EXPECT_EQ(served.preemptions, 0) << "the pool holds everything at once";
+  EXPECT_EQ(max_running, 9);
+  EXPECT_EQ(kv.blocks().allocator().num_used(), 0) << "every block returned";
+  expect_same_as_alone(engine, real->tokenizer, prompts, requests, served);
+}
+
+// A pool far too small for the workload: sequences wait, get preempted and
+// recomputed, and still produce exactly their tokens alone.
+TEST(Ch04Scheduler, PreemptionAndRecomputeGiveTheSameTokens) {
+  const ModelConfig config = find_synthetic_preset("tiny").config;
+  const Model model = make_synthetic_model(config, 11);
+  const Tokenizer tokenizer = make_synthetic_tokenizer(config.vocab_size);
+  CpuEngine engine(model, nullptr);
+  std::vector<Prompt> prompts;
+  for (int r = 0; r < 8; ++r) prompts.push_back({"prompt number " + std::to_string(r), 20 + 5 * r});
+  prompts[2].num_completions = 3;
+  const auto requests = make_requests(tokenizer, prompts, {1.0f, 0.0f, 0});
+  PagedKVCache kv(config, /*num_blocks=*/24, /*block_size=*/4, nullptr);
+  const ServeResult served = serve(engine, kv, requests, {64, [&](const StepRecord& step) {
+                                                            EXPECT_LE(step.blocks_used, 24);
+                                                            kv.blocks().check_invariants();
+                                                          }});
+  EXPECT_GT(served.preemptions, 0);
+  EXPECT_GT(served.tokens_fed, served.tokens_sampled) << "recomputation re-feeds tokens";
+  EXPECT_EQ(kv.blocks().allocator().num_used(), 0);
+  expect_same_as_alone(engine, tokenizer, prompts, requests, served);
+}
+
+// n completions prefill their prompt once and share its blocks; each partial
+// block is copied only when a completion writes to it.
+TEST(Ch04Scheduler, ParallelSamplingSharesThePromptBlocks) {
+  const ModelConfig config = find_synthetic_preset("tiny").config;
+  const Model model = make_synthetic_model(config, 13);
+  const Tokenizer tokenizer = make_synthetic_tokenizer(config.vocab_size);
+  CpuEngine engine(model, nullptr);
+  const std::vector<Prompt> prompts = {{"a prompt long enough to fill blocks", 30, 4}};
+  const auto requests = make_requests(tokenizer, prompts, {1.0f, 0.9f, 0});
+  const int prompt_tokens = static_cast<int>(requests[0].prompt.size());
+  const int block_size = 8;
+  ASSERT_NE(prompt_tokens % block_size, 0) << "the test wants a shared partial block";
+  PagedKVCache kv(config, /*num_blocks=*/64, block_size, nullptr);
+  std::vector<StepRecord> steps;
+  const ServeResult served =
+      serve(engine, kv, requests, {64, [&](const StepRecord& step) { steps.push_back(step); }});
+  ASSERT_GE(steps.size(), 2u);
+  const int prompt_blocks = blocks_needed(prompt_tokens, block_size);
+  EXPECT_EQ(steps[0].blocks_used, prompt_blocks) << "one prefill, four owners";
+  EXPECT_EQ(steps[0].joined.size(), 4u);
+  EXPECT_EQ(steps[1].blocks_used, prompt_blocks + 3)
+      << "three of four writers copy the shared last block; the fourth keeps it";
+  EXPECT_EQ(served.tokens_fed, prompt_tokens + 4 * (30 - 1));
+  expect_same_as_alone(engine, tokenizer, prompts, requests, served);
+}
+
+TEST(Ch04Scheduler, RequestsJoinAndLeaveTheRunningBatch) {
+  const ModelConfig config = find_synthetic_preset("tiny").config;
+  const Model model = make_synthetic_model(config, 17);
+  const Tokenizer tokenizer = make_synthetic_tokenizer(config.vocab_size);
+  CpuEngine engine(model, nullptr);
+  const std::vector<Prompt> prompts = {
+      {"first", 20}, {"second", 5, 1, 3}, {"third", 10, 1, 3}, {"late", 4, 1, 100}};
+  const auto requests = make_requests(tokenizer, prompts, {0.0f, 0.9f, 0});
+  PagedKVCache kv(config, 64, 16, nullptr);
+  std::vector<StepRecord> steps;
+  const ServeResult served =
+      serve(engine, kv, requests, {/*max_running=*/2, [&](const StepRecord& s) {
+                                     steps.push_back(s);
+                                     EXPECT_LE(s.running, 2);
+                                   }});
+  const auto& c = served.completions;
+  EXPECT_EQ(c[0].first_step, 0);
+  EXPECT_EQ(c[1].first_step, 3) << "joins the running batch when it arrives";
+  EXPECT_EQ(c[2].first_step, c[1].finish_step + 1) << "waits for a free place in the batch";
+  EXPECT_EQ(c[3].first_step, 100) << "an idle scheduler skips ahead to the next arrival";
+  EXPECT_EQ(c[3].finish_step, 103);
+  EXPECT_EQ(served.steps, 104);
+  EXPECT_LT(steps.size(), 40u) << "no forward passes while idle";
+  expect_same_as_alone(engine, tokenizer, prompts, requests, served);
+}
+
+TEST(Ch04Scheduler, BadRequestsAreOneLineErrorsBeforeAnyWork) {
+  const ModelConfig config = find_synthetic_preset("tiny").config;
+  const Model model = make_synthetic_model(config, 19);
+  CpuEngine engine(model, nullptr);
+  PagedKVCache kv(config, /*num_blocks=*/4, /*block_size=*/16, nullptr);
+  auto request = [](int prompt, int new_tokens, int n = 1) {
+    return Request{std::vector<int>(prompt, 300), new_tokens, n, {}, 0};
+  };
+  auto error_of = [&](const Request& r) {
+    try {
+      serve(engine, kv, {request(3, 5), r});
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error_of(request(0, 5)), "request 1: the prompt is empty (it needs at least BOS)");
+  EXPECT_EQ(error_of(request(3, 5, 0)), "request 1: completions must be >= 1, got 0");
+  EXPECT_EQ(error_of(request(3, 0)), "request 1: max new tokens must be >= 1, got 0");
+  EXPECT_EQ(error_of(request(250, 10)),
+            "request 1: 250 prompt tokens + 10 new tokens need 259 positions, more than the "
+            "model's context of 256");
+  EXPECT_EQ(error_of(request(60, 10)),
+            "request 1 needs up to 5 blocks of 16 tokens, but the pool has only 4");
+  EXPECT_EQ(kv.blocks().allocator().num_used(), 0) << "nothing ran";
+}
+
+}  // namespace
+}  // namespace kvc::ch04
