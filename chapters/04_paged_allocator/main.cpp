@@ -1,5 +1,6 @@
 // ch04_paged_allocator: llama2.c-compatible generation over the paged KV cache.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <optional>
 
 #include "chapters/04_paged_allocator/paged_kv_cache.hpp"
@@ -8,19 +9,29 @@
 int main(int argc, char** argv) {
   int block_size = 16;
   std::optional<int> num_blocks;
+  const CLI::App* app = nullptr;
   return kvc::run_generation_main(
       argc, argv, "Chapter 04: generation over a paged KV cache (block allocator + block tables)",
       [&](const kvc::ModelConfig& config,
           const kvc::DeviceContext& device) -> std::unique_ptr<kvc::KVStrategy> {
         if (!num_blocks) return kvc::ch04::make_strategy(config, device, block_size);
+        // A pool too small for the run is refused before any text is printed.
+        const int steps = app->get_option("-n")->as<int>();
+        const int positions = steps == 0 ? config.seq_len : std::min(steps, config.seq_len);
+        const int needed = kvc::ch04::blocks_needed(positions, block_size);
+        KVC_CHECK(needed <= *num_blocks, "--kv-blocks ", *num_blocks, " holds ",
+                  *num_blocks * block_size, " positions, but this run needs up to ", positions,
+                  " (", needed, " blocks of ", block_size, ")");
         return kvc::ch04::make_paged_cache(config, device, *num_blocks, block_size);
       },
-      [&](CLI::App& app) {
-        app.add_option("--block-size", block_size, "tokens per KV block (1-256)")
+      [&](CLI::App& chapter_app) {
+        app = &chapter_app;
+        chapter_app.add_option("--block-size", block_size, "tokens per KV block (1-256)")
             ->check(CLI::Range(1, 256))
             ->capture_default_str();
-        app.add_option("--kv-blocks", num_blocks,
-                       "blocks in the pool (default: enough for one whole context)")
+        chapter_app
+            .add_option("--kv-blocks", num_blocks,
+                        "blocks in the pool (default: enough for one whole context)")
             ->check(CLI::Range(1, 1 << 30));
       });
 }

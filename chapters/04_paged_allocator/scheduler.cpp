@@ -130,12 +130,19 @@ class Scheduler {
   }
 
   // Oldest first, and no overtaking: the head of the queue waits until it fits.
+  // A newcomer must also leave one free block per running sequence (a
+  // watermark), so the batch can grow for a while before anyone is preempted;
+  // without it a tight pool admits and preempts the same sequence over and over.
+  // An empty batch takes the head regardless: validate() made sure it fits alone.
   void admit(StepRecord& record) {
     int spare = free_blocks() - blocks_running_need();
     while (!waiting_.empty() && static_cast<int>(running_.size()) < options_.max_running) {
       const int id = waiting_.front();
       const int need = blocks_for_next_step(id);
-      if (need > spare) break;
+      const int joining =
+          sequences_[id].forks_siblings ? requests_[sequences_[id].request].num_completions : 1;
+      const int watermark = static_cast<int>(running_.size()) + joining;
+      if (need > spare || (!running_.empty() && need + watermark > spare)) break;
       spare -= need;
       waiting_.pop_front();
       running_.push_back(id);

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tests/support/test_support.hpp"
+#include "tests/support/cli_expectations.hpp"
 
 namespace kvc::testing {
 namespace {
@@ -27,16 +27,6 @@ class ChapterCli : public ::testing::TestWithParam<const char*> {
 
   std::optional<std::string> checkpoint_, tokenizer_;
 };
-
-// The error is one line: "error: ..." and nothing on stdout.
-void expect_one_line_error(const CommandResult& r, const std::string& must_mention) {
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(r.out, "");
-  ASSERT_FALSE(r.err.empty());
-  EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "more than one line: " << r.err;
-  EXPECT_NE(r.err.find(must_mention), std::string::npos) << r.err;
-}
 
 TEST_P(ChapterCli, GreedyRunPrintsReferenceTextAndTokensPerSecond) {
   const auto cases = reference_cases();

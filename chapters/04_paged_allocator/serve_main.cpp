@@ -1,0 +1,239 @@
+// ch04_serve: many prompts at once from one paged pool (continuous batching).
+//
+//   ch04_serve model.bin -z tokenizer.bin [-i prompt]... [--prompts-file F]
+//              [--max-new-tokens N] [--completions N] [--kv-blocks N] [--block-size N]
+//              [--max-running N] [--arrival-every K] [--trace] [--compare]
+//
+// Prints every completion, then what the scheduler did. --compare also runs
+// each completion alone on chapter 02's cache: the tokens must be identical,
+// and the two throughputs are printed side by side.
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
+#include "chapters/04_paged_allocator/scheduler.hpp"
+#include "common/checkpoint.hpp"
+#include "common/cli.hpp"
+#include "common/report.hpp"
+#include "common/thread_pool.hpp"
+#include "common/tokenizer.hpp"
+#include "engine/generate.hpp"
+
+namespace kvc::ch04 {
+namespace {
+
+struct ServeOptions {
+  std::string checkpoint;
+  std::string tokenizer = "tokenizer.bin";
+  std::vector<std::string> prompts;
+  std::string prompts_file;
+  int max_new_tokens = 128;
+  int completions = 1;
+  float temperature = 1.0f;
+  float top_p = 0.9f;
+  long long seed = 42;
+  int block_size = 16;
+  int kv_blocks = 0;
+  int max_running = 64;
+  int arrival_every = 0;
+  std::string device = "cpu";
+  int threads = 0;
+  bool trace = false;
+  bool compare = false;
+  std::string json_path;
+};
+
+// Story openings for the TinyStories models when no prompt is given.
+const std::vector<std::string> kDefaultPrompts = {
+    "Once upon a time",   "Lily and Tom went to the beach",
+    "The little dog",     "One day, a girl",
+    "Sam had a red ball", "The sun was hot and",
+    "In a small house,",  "Max the cat wanted",
+};
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  KVC_CHECK(in, "cannot open prompts file '", path, "'");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  KVC_CHECK(!lines.empty(), "prompts file '", path, "' has no prompts");
+  return lines;
+}
+
+std::string list(const std::vector<int>& ids) {
+  std::string out;
+  for (int id : ids) out += (out.empty() ? "" : " ") + std::to_string(id);
+  return "[" + out + "]";
+}
+
+void print_trace(const StepRecord& s, int pool_blocks) {
+  std::printf("step %4d: running %3d, batch %4d tokens, blocks %4d/%d", s.step, s.running,
+              s.batch_tokens, s.blocks_used, pool_blocks);
+  if (!s.joined.empty()) std::printf(", joined %s", list(s.joined).c_str());
+  if (!s.preempted.empty()) std::printf(", preempted %s", list(s.preempted).c_str());
+  if (!s.finished.empty()) std::printf(", finished %s", list(s.finished).c_str());
+  std::printf("\n");
+}
+
+// The same completions one at a time on chapter 02's cache. Returns the wall
+// time; false in `same` when any completion's tokens differ.
+double run_alone(Engine& engine, const Tokenizer& tokenizer, const std::vector<Request>& requests,
+                 const std::vector<std::string>& prompts, const ServeResult& served, bool& same) {
+  auto contiguous = ch02::make_strategy(engine.config(), engine.context(), 1);
+  same = true;
+  const auto start = std::chrono::steady_clock::now();
+  for (const Completion& c : served.completions) {
+    const Request& request = requests[c.request];
+    GenerationOptions alone;
+    alone.prompt = prompts[c.request];
+    alone.steps = static_cast<int>(request.prompt.size()) + request.max_new_tokens - 1;
+    alone.sampling = request.sampling;
+    alone.sampling.seed += c.index;
+    if (generate(engine, tokenizer, *contiguous, alone).tokens != c.tokens) {
+      std::fprintf(stderr, "request %d completion %d: tokens differ from chapter 02 alone\n",
+                   c.request, c.index);
+      same = false;
+    }
+  }
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+int serve_main(const ServeOptions& o) {
+  const Model model = load_checkpoint(o.checkpoint);
+  const Tokenizer tokenizer(o.tokenizer, model.config.vocab_size);
+  ThreadPool pool(o.threads);
+  auto engine = make_engine(model, parse_device(o.device), &pool);
+
+  std::vector<std::string> prompts = o.prompts;
+  if (!o.prompts_file.empty()) {
+    for (std::string& line : read_lines(o.prompts_file)) prompts.push_back(std::move(line));
+  }
+  if (prompts.empty()) prompts = kDefaultPrompts;
+  std::vector<Request> requests;
+  for (std::size_t r = 0; r < prompts.size(); ++r) {
+    const SamplerOptions sampling{o.temperature, o.top_p,
+                                  static_cast<std::uint64_t>(o.seed) + 1000 * r};
+    requests.push_back({tokenizer.encode(prompts[r], true, false), o.max_new_tokens, o.completions,
+                        sampling, static_cast<int>(r) * o.arrival_every});
+  }
+
+  // Default pool: every completion at its longest at once, so nothing waits.
+  int kv_blocks = o.kv_blocks;
+  if (kv_blocks == 0) {
+    for (const Request& r : requests) {
+      const int positions = static_cast<int>(r.prompt.size()) + r.max_new_tokens - 1;
+      kv_blocks += r.num_completions * blocks_needed(positions, o.block_size);
+    }
+  }
+  auto kv = make_paged_cache(model.config, engine->context(), kv_blocks, o.block_size);
+  SchedulerOptions options{o.max_running, {}};
+  if (o.trace) options.on_step = [&](const StepRecord& s) { print_trace(s, kv_blocks); };
+  const ServeResult served = serve(*engine, *kv, requests, options);
+
+  for (const Completion& c : served.completions) {
+    std::printf("--- request %d, completion %d (%s, preempted %d times)\n%s\n", c.request, c.index,
+                finish_reason_name(c.finish_reason), c.preemptions,
+                text_of(tokenizer, c.tokens).c_str());
+  }
+  const double pool_fraction = static_cast<double>(served.peak_blocks_used) / kv_blocks;
+  Table table({"requests", "completions", "steps", "tokens sampled", "tokens fed", "preemptions",
+               "peak running", "peak blocks used", "tok/s sampled"});
+  table.add_row({std::to_string(requests.size()), std::to_string(served.completions.size()),
+                 std::to_string(served.steps), format_thousands(served.tokens_sampled),
+                 format_thousands(served.tokens_fed), std::to_string(served.preemptions),
+                 std::to_string(served.peak_running),
+                 std::to_string(served.peak_blocks_used) + " of " + std::to_string(kv_blocks) +
+                     " (" + format_percent(pool_fraction) + ")",
+                 format_fixed(served.sampled_tokens_per_second(), 1)});
+  std::cout << "\n";
+  table.print(std::cout);
+
+  JsonObject json;
+  json.add("device", o.device)
+      .add("requests", requests.size())
+      .add("completions", served.completions.size())
+      .add("block_size", o.block_size)
+      .add("kv_blocks", kv_blocks)
+      .add("steps", served.steps)
+      .add("tokens_sampled", served.tokens_sampled)
+      .add("tokens_fed", served.tokens_fed)
+      .add("preemptions", served.preemptions)
+      .add("peak_running", served.peak_running)
+      .add("peak_blocks_used", served.peak_blocks_used)
+      .add("batched_ms", served.wall_ms)
+      .add("batched_tokens_per_second", served.sampled_tokens_per_second());
+
+  bool same = true;
+  if (o.compare) {
+    const double alone_ms = run_alone(*engine, tokenizer, requests, prompts, served, same);
+    const double alone_tps = 1000.0 * served.tokens_sampled / alone_ms;
+    std::printf("\none at a time on chapter 02's cache: %.1f tok/s; batched: %.1f tok/s (%.2fx)\n",
+                alone_tps, served.sampled_tokens_per_second(), alone_ms / served.wall_ms);
+    std::printf("tokens identical to each completion alone: %s\n", same ? "yes" : "NO");
+    json.add("alone_ms", alone_ms)
+        .add("alone_tokens_per_second", alone_tps)
+        .add("speedup", alone_ms / served.wall_ms)
+        .add("identical_to_alone", same);
+  }
+  if (!o.json_path.empty()) json.save(o.json_path);
+  return same ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace kvc::ch04
+
+int main(int argc, char** argv) {
+  CLI::App app("Chapter 04: many prompts at once from one paged KV pool (continuous batching)");
+  kvc::ch04::ServeOptions o;
+  app.add_option("checkpoint", o.checkpoint, "llama2.c model checkpoint (.bin)")->required();
+  app.add_option("-z", o.tokenizer, "tokenizer.bin path")->capture_default_str();
+  app.add_option("-i", o.prompts, "a prompt (repeat for more; default: 8 story openings)");
+  app.add_option("--prompts-file", o.prompts_file, "one prompt per line");
+  app.add_option("--max-new-tokens", o.max_new_tokens, "tokens to sample per completion")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--completions", o.completions,
+                 "completions per prompt (parallel sampling: they share the prompt's blocks)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("-t", o.temperature, "temperature; 0 = greedy")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("-p", o.top_p, "top-p in [0,1]; 0 or 1 = off")
+      ->check(CLI::Range(0.0f, 1.0f))
+      ->capture_default_str();
+  app.add_option("-s", o.seed, "seed; request r, completion i samples with seed + 1000 r + i")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--block-size", o.block_size, "tokens per KV block (1-256)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--kv-blocks", o.kv_blocks,
+                 "blocks in the pool (default: every completion at its longest at once)")
+      ->check(CLI::Range(1, 1 << 30));
+  app.add_option("--max-running", o.max_running, "sequences in one batch, at most")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--arrival-every", o.arrival_every,
+                 "request r arrives at step r * K (0: all at once)")
+      ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--device", o.device, "where the model runs")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads; 0 = all cores")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_flag("--trace", o.trace, "print one line per scheduler step");
+  app.add_flag(
+      "--compare", o.compare,
+      "also run each completion alone on chapter 02's cache: same tokens? how much faster?");
+  app.add_option("--json", o.json_path, "write the run's numbers as JSON to this file");
+  return kvc::run_program(app, argc, argv, [&] { return kvc::ch04::serve_main(o); });
+}
