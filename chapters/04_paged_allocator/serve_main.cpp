@@ -13,7 +13,7 @@
 #include <fstream>
 #include <iostream>
 
-#include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
+#include "chapters/04_paged_allocator/alone.hpp"
 #include "chapters/04_paged_allocator/scheduler.hpp"
 #include "common/checkpoint.hpp"
 #include "common/cli.hpp"
@@ -78,30 +78,6 @@ void print_trace(const StepRecord& s, int pool_blocks) {
   if (!s.preempted.empty()) std::printf(", preempted %s", list(s.preempted).c_str());
   if (!s.finished.empty()) std::printf(", finished %s", list(s.finished).c_str());
   std::printf("\n");
-}
-
-// The same completions one at a time on chapter 02's cache. Returns the wall
-// time; false in `same` when any completion's tokens differ.
-double run_alone(Engine& engine, const Tokenizer& tokenizer, const std::vector<Request>& requests,
-                 const std::vector<std::string>& prompts, const ServeResult& served, bool& same) {
-  auto contiguous = ch02::make_strategy(engine.config(), engine.context(), 1);
-  same = true;
-  const auto start = std::chrono::steady_clock::now();
-  for (const Completion& c : served.completions) {
-    const Request& request = requests[c.request];
-    GenerationOptions alone;
-    alone.prompt = prompts[c.request];
-    alone.steps = static_cast<int>(request.prompt.size()) + request.max_new_tokens - 1;
-    alone.sampling = request.sampling;
-    alone.sampling.seed += c.index;
-    if (generate(engine, tokenizer, *contiguous, alone).tokens != c.tokens) {
-      std::fprintf(stderr, "request %d completion %d: tokens differ from chapter 02 alone\n",
-                   c.request, c.index);
-      same = false;
-    }
-  }
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
 }
 
 int serve_main(const ServeOptions& o) {
@@ -171,7 +147,17 @@ int serve_main(const ServeOptions& o) {
 
   bool same = true;
   if (o.compare) {
-    const double alone_ms = run_alone(*engine, tokenizer, requests, prompts, served, same);
+    const auto start = std::chrono::steady_clock::now();
+    const auto alone =
+        generate_each_alone(*engine, tokenizer, prompts, requests, served.completions);
+    const double alone_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    for (std::size_t i = 0; i < alone.size(); ++i) {
+      if (alone[i].tokens == served.completions[i].tokens) continue;
+      std::fprintf(stderr, "request %d completion %d: tokens differ from chapter 02 alone\n",
+                   served.completions[i].request, served.completions[i].index);
+      same = false;
+    }
     const double alone_tps = 1000.0 * served.tokens_sampled / alone_ms;
     std::printf("\none at a time on chapter 02's cache: %.1f tok/s; batched: %.1f tok/s (%.2fx)\n",
                 alone_tps, served.sampled_tokens_per_second(), alone_ms / served.wall_ms);

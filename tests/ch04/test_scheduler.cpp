@@ -6,8 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
-#include "chapters/04_paged_allocator/scheduler.hpp"
+#include "chapters/04_paged_allocator/alone.hpp"
 #include "common/thread_pool.hpp"
 #include "engine/generate.hpp"
 #include "tests/support/test_support.hpp"
@@ -39,17 +38,14 @@ std::vector<Request> make_requests(const Tokenizer& tokenizer, const std::vector
 void expect_same_as_alone(Engine& engine, const Tokenizer& tokenizer,
                           const std::vector<Prompt>& prompts, const std::vector<Request>& requests,
                           const ServeResult& served) {
-  ch02::ContiguousKVCache contiguous(engine.config(), 1, nullptr);
-  for (const Completion& c : served.completions) {
-    const Request& request = requests[c.request];
-    GenerationOptions alone;
-    alone.prompt = prompts[c.request].text;
-    alone.steps = static_cast<int>(request.prompt.size()) + request.max_new_tokens - 1;
-    alone.sampling = request.sampling;
-    alone.sampling.seed += c.index;
-    const GenerationResult expected = generate(engine, tokenizer, contiguous, alone);
-    EXPECT_EQ(c.tokens, expected.tokens) << "request " << c.request << " completion " << c.index;
-    EXPECT_EQ(text_of(tokenizer, c.tokens), expected.text);
+  std::vector<std::string> texts;
+  for (const Prompt& p : prompts) texts.push_back(p.text);
+  const auto alone = generate_each_alone(engine, tokenizer, texts, requests, served.completions);
+  ASSERT_EQ(alone.size(), served.completions.size());
+  for (std::size_t i = 0; i < alone.size(); ++i) {
+    const Completion& c = served.completions[i];
+    EXPECT_EQ(c.tokens, alone[i].tokens) << "request " << c.request << " completion " << c.index;
+    EXPECT_EQ(text_of(tokenizer, c.tokens), alone[i].text);
   }
 }
 
