@@ -16,7 +16,6 @@ namespace kvc {
 struct Stage {
   std::string name;  // the chapter folder
   KVStrategyFactory make;
-  bool runs_on_cuda = true;  // false while a chapter's CUDA kernel is still to come
 };
 
 // `max_seqs`: how many sequences a strategy must hold at once.
@@ -34,8 +33,7 @@ inline std::vector<Stage> course_stages(int max_seqs = 1) {
       {"04_paged_allocator",
        [max_seqs](const ModelConfig& c, const DeviceContext& device) {
          return ch04::make_strategy(c, device, /*block_size=*/16, max_seqs);
-       },
-       /*runs_on_cuda=*/false},
+       }},
   };
 }
 

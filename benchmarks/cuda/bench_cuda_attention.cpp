@@ -12,15 +12,26 @@
 // to 2M tokens. Target: of_copy_bw >= 0.8 once batch x context >= 256K tokens,
 // where the cache no longer fits in L2 (smaller shapes can read partly from L2).
 //
+// Paged decode (chapter 04) runs on the same bytes: the contiguous cache cut into
+// blocks handed out in a random order, read through block tables. paged/v2 at
+// block size 16 covers every shape; v1, and v2 at block sizes 1 and 128, the GQA
+// ones. paged read_GBps / decode read_GBps of one shape is the price of paging.
+//
 //   build/bin/bench_cuda_attention                              # everything
 //   build/bin/bench_cuda_attention --benchmark_filter='decode/v3'  # one variant
+//   build/bin/bench_cuda_attention --benchmark_filter='kv_heads:8/batch:16/context:16384'
+//                                                  # one shape, contiguous and paged
 //   build/bin/bench_cuda_attention --benchmark_out=decode.json  # for pytorch_sdpa.py
 #include <benchmark/benchmark.h>
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <numeric>
+#include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/check.hpp"
@@ -84,6 +95,9 @@ struct Workbench {
   DeviceBuffer<float> out;
   DeviceBuffer<int> lengths;  // [batch]
   DeviceBuffer<std::byte> workspace;
+  // Paged decode: the cache above as a pool of blocks.
+  DeviceBuffer<int> block_tables;  // [batch][context / block_size]
+  DeviceBuffer<int> table_rows;    // [batch]: sequence b reads row b
 };
 
 Workbench& workbench() {
@@ -91,9 +105,9 @@ Workbench& workbench() {
   return bench;
 }
 
-void bench_decode(benchmark::State& state, int variant, int n_kv_heads, int batch, int context) {
-  Workbench& wb = workbench();
-  const DecodeShape shape{batch, context, kHeads, n_kv_heads, kHeadDim, kCacheDtype};
+// Sizes the workbench for `batch` sequences of `context` tokens; returns the bytes of K
+// (and of V) that one decode step reads.
+std::size_t prepare(Workbench& wb, int n_kv_heads, int batch, int context) {
   const std::size_t cache_bytes =
       std::size_t(batch) * context * n_kv_heads * kHeadDim * dtype_size(kCacheDtype);
   if (wb.k_cache.size() < cache_bytes) {
@@ -111,16 +125,19 @@ void bench_decode(benchmark::State& state, int variant, int n_kv_heads, int batc
     wb.out = DeviceBuffer<float>(q_size);
     KVC_CUDA_CHECK(cudaMemsetAsync(wb.q.data(), 0, wb.q.bytes(), wb.stream));
   }
-  const std::vector<int> lengths(batch, context);
-  wb.lengths = to_device(lengths);
-  const std::size_t workspace_bytes = attention_decode_workspace_bytes(variant, shape);
-  if (wb.workspace.size() < workspace_bytes)
-    wb.workspace = DeviceBuffer<std::byte>(workspace_bytes);
+  wb.lengths = to_device(std::vector<int>(batch, context));
+  return cache_bytes;
+}
 
-  auto run = [&] {
-    attention_decode(variant, wb.out.data(), wb.q.data(), wb.k_cache.data(), wb.v_cache.data(),
-                     wb.lengths.data(), shape, wb.workspace.data(), wb.stream);
-  };
+void reserve_workspace(Workbench& wb, std::size_t bytes) {
+  if (wb.workspace.size() < bytes) wb.workspace = DeviceBuffer<std::byte>(bytes);
+}
+
+// Times `run` and reports the K and V bytes it reads per second.
+template <typename Run>
+void time_decode(benchmark::State& state, std::size_t cache_bytes, int batch, int context,
+                 Run&& run) {
+  Workbench& wb = workbench();
   run();  // warm up (and surface a failure before timing)
   KVC_CUDA_CHECK(cudaStreamSynchronize(wb.stream));
   double total_seconds = 0.0;
@@ -134,24 +151,83 @@ void bench_decode(benchmark::State& state, int variant, int n_kv_heads, int batc
   state.counters["read_GBps"] = read_gbps;
   state.counters["of_copy_bw"] = read_gbps / wb.copy_gbps;
   state.counters["tokens"] = double(batch) * context;
+}
+
+void bench_decode(benchmark::State& state, int variant, int n_kv_heads, int batch, int context) {
+  Workbench& wb = workbench();
+  const DecodeShape shape{batch, context, kHeads, n_kv_heads, kHeadDim, kCacheDtype};
+  const std::size_t cache_bytes = prepare(wb, n_kv_heads, batch, context);
+  reserve_workspace(wb, attention_decode_workspace_bytes(variant, shape));
+  time_decode(state, cache_bytes, batch, context, [&] {
+    attention_decode(variant, wb.out.data(), wb.q.data(), wb.k_cache.data(), wb.v_cache.data(),
+                     wb.lengths.data(), shape, wb.workspace.data(), wb.stream);
+  });
   state.SetLabel("best=v" + std::to_string(attention_decode_best_variant(shape)));
 }
 
+// The same cache as bench_decode, seen as a pool of batch * context / block_size blocks
+// that the sequences' tables hand out in a random order.
+void bench_paged_decode(benchmark::State& state, int variant, int block_size, int n_kv_heads,
+                        int batch, int context) {
+  Workbench& wb = workbench();
+  const int blocks_per_seq = context / block_size;
+  const PagedDecodeShape shape{.n_tokens = batch,
+                               .block_size = block_size,
+                               .max_blocks_per_seq = blocks_per_seq,
+                               .n_heads = kHeads,
+                               .n_kv_heads = n_kv_heads,
+                               .head_dim = kHeadDim,
+                               .cache_dtype = kCacheDtype};
+  const std::size_t cache_bytes = prepare(wb, n_kv_heads, batch, context);
+  std::vector<int> block_tables(std::size_t(batch) * blocks_per_seq);
+  std::iota(block_tables.begin(), block_tables.end(), 0);
+  std::shuffle(block_tables.begin(), block_tables.end(), std::mt19937(1));
+  wb.block_tables = to_device(block_tables);
+  std::vector<int> table_rows(batch);
+  std::iota(table_rows.begin(), table_rows.end(), 0);
+  wb.table_rows = to_device(table_rows);
+  reserve_workspace(wb, attention_decode_paged_workspace_bytes(variant, shape));
+  time_decode(state, cache_bytes, batch, context, [&] {
+    attention_decode_paged(variant, wb.out.data(), wb.q.data(), wb.k_cache.data(),
+                           wb.v_cache.data(), wb.block_tables.data(), wb.table_rows.data(),
+                           wb.lengths.data(), shape, wb.workspace.data(), wb.stream);
+  });
+  state.SetLabel("best=v" + std::to_string(attention_decode_paged_best_variant(shape)));
+}
+
+template <typename... Args>
+void register_timed(const std::string& name, Args&&... args) {
+  benchmark::RegisterBenchmark(name.c_str(), std::forward<Args>(args)...)
+      ->UseManualTime()
+      ->Unit(benchmark::kMicrosecond)
+      ->MinTime(0.05);
+}
+
 void register_benchmarks() {
-  for (int variant = 1; variant <= kDecodeVariants; ++variant)
-    for (int n_kv_heads : {1, 8, 32})
-      for (int batch : {1, 4, 16, 64})
-        for (int context : {1024, 4096, 16384, 32768, 65536, 131072}) {
-          if (static_cast<long long>(batch) * context > kMaxTokens) continue;
-          const std::string name =
-              "decode/v" + std::to_string(variant) + "/kv_heads:" + std::to_string(n_kv_heads) +
-              "/batch:" + std::to_string(batch) + "/context:" + std::to_string(context);
-          benchmark::RegisterBenchmark(name.c_str(), bench_decode, variant, n_kv_heads, batch,
-                                       context)
-              ->UseManualTime()
-              ->Unit(benchmark::kMicrosecond)
-              ->MinTime(0.05);
+  for (int n_kv_heads : {1, 8, 32})
+    for (int batch : {1, 4, 16, 64})
+      for (int context : {1024, 4096, 16384, 32768, 65536, 131072}) {
+        if (static_cast<long long>(batch) * context > kMaxTokens) continue;
+        const std::string shape = "/kv_heads:" + std::to_string(n_kv_heads) +
+                                  "/batch:" + std::to_string(batch) +
+                                  "/context:" + std::to_string(context);
+        for (int variant = 1; variant <= kDecodeVariants; ++variant)
+          register_timed("decode/v" + std::to_string(variant) + shape, bench_decode, variant,
+                         n_kv_heads, batch, context);
+        // Paged: v2 at the usual block size everywhere; the rest on the GQA shapes only,
+        // to keep the run short.
+        struct PagedConfig {
+          int variant, block_size;
+        };
+        for (const PagedConfig& paged :
+             {PagedConfig{2, 16}, PagedConfig{1, 16}, PagedConfig{2, 1}, PagedConfig{2, 128}}) {
+          if (n_kv_heads != 8 && !(paged.variant == 2 && paged.block_size == 16)) continue;
+          register_timed("paged/v" + std::to_string(paged.variant) +
+                             "/block:" + std::to_string(paged.block_size) + shape,
+                         bench_paged_decode, paged.variant, paged.block_size, n_kv_heads, batch,
+                         context);
         }
+      }
 }
 
 }  // namespace

@@ -5,6 +5,10 @@
 
 #include "common/thread_pool.hpp"
 
+#ifdef KVC_HAVE_CUDA
+#include "chapters/04_paged_allocator/paged_kv_cache_cuda.hpp"
+#endif
+
 namespace kvc::ch04 {
 
 PagedKVCache::PagedKVCache(const ModelConfig& config, int num_blocks, int block_size,
@@ -77,8 +81,12 @@ void PagedKVCache::release(int seq_id) {
 std::unique_ptr<PagedKVStrategy> make_paged_cache(const ModelConfig& config,
                                                   const DeviceContext& device, int num_blocks,
                                                   int block_size) {
-  KVC_CHECK(device.device == Device::kCpu,
-            "ch04: the paged cache runs on the CPU so far (its CUDA kernel is a later step)");
+#ifdef KVC_HAVE_CUDA
+  if (device.device == Device::kCuda) {
+    return std::make_unique<PagedKVCacheCuda>(config, num_blocks, block_size, *device.cuda);
+  }
+#endif
+  KVC_CHECK(device.device == Device::kCpu, "ch04: this build has no CUDA support");
   return std::make_unique<PagedKVCache>(config, num_blocks, block_size, device.pool);
 }
 

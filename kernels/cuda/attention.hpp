@@ -1,4 +1,4 @@
-// Attention on the GPU: causal prefill and decode over a contiguous KV cache.
+// Attention on the GPU: causal prefill, and decode over a contiguous or a paged KV cache.
 //
 // Each op has numbered variants (the simple correct one first, the fast ones
 // beside it) selected by number, so benchmarks line them up and tests check
@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include <cuda_runtime_api.h>
@@ -70,5 +71,66 @@ std::size_t attention_decode_workspace_bytes(int variant, const DecodeShape& sha
 void attention_decode(int variant, float* out, const float* q, const void* k_cache,
                       const void* v_cache, const int* lengths, const DecodeShape& shape,
                       void* workspace, cudaStream_t stream);
+
+// ---- decode over a paged cache (chapter 04) ---------------------------------------
+// attention_decode over one layer's pool of blocks: position t of a sequence lives in
+// physical block table[t / block_size], row t % block_size. The metadata is what vLLM's
+// and FlashInfer's paged kernels take: a block table per sequence, and per query token
+// the table it reads and its context length (the tokens of a prefill chunk share one
+// table, each attending to positions 0..pos).
+struct PagedDecodeShape {
+  int n_tokens = 1;            // query tokens (rows of q and out)
+  int block_size = 0;          // positions per block
+  int max_blocks_per_seq = 0;  // columns of block_tables
+  int n_heads = 0;             // query heads
+  int n_kv_heads = 0;          // KV heads (divides n_heads)
+  int head_dim = 0;
+  Dtype cache_dtype = Dtype::f32;
+
+  int max_ctx() const { return max_blocks_per_seq * block_size; }  // positions a table holds
+};
+
+// Variants (see attention_paged.cu):
+//   v1: one block per (token, query head), llama2.c's loop through the block table,
+//       scores in a global workspace row (decode v1 over pages).
+//   v2: one block per (token, KV head) serving the whole GQA group: decode v2's tile loop
+//       with an online softmax and 16-byte loads, each row found through the table.
+constexpr int kPagedDecodeVariants = 2;
+
+// Whether `variant` supports `shape` (v2: the same head_dim rule as decode v2); the reason
+// when not.
+bool attention_decode_paged_supports(int variant, const PagedDecodeShape& shape, std::string* why);
+
+// The variant kBestVariant resolves to for this shape: v2 where it applies, else v1.
+int attention_decode_paged_best_variant(const PagedDecodeShape& shape);
+
+// Bytes of device workspace the variant needs (v1: n_tokens * n_heads * max_ctx() scores).
+std::size_t attention_decode_paged_workspace_bytes(int variant, const PagedDecodeShape& shape);
+
+//   out:             [n_tokens][n_heads][head_dim] (fp32)
+//   q:               [n_tokens][n_heads][head_dim] (fp32)
+//   k_pages:         [num_blocks][block_size][n_kv_heads][head_dim] in shape.cache_dtype
+//                    (v_pages the same), 16-byte aligned for v2
+//   block_tables:    [n_seqs][max_blocks_per_seq] device ints: physical block of each
+//                    logical block of each sequence (entries past a sequence's end unread)
+//   table_rows:      [n_tokens] device ints: the row of block_tables token i reads
+//   context_lengths: [n_tokens] device ints, at most max_ctx(): token i attends to
+//                    positions 0..context_lengths[i]-1 (its own k, v already stored).
+//                    0 skips the token: its out row is left as it is (a caller computes
+//                    those tokens another way, e.g. a prefill from position 0).
+//   workspace:       attention_decode_paged_workspace_bytes(variant, shape) bytes
+void attention_decode_paged(int variant, float* out, const float* q, const void* k_pages,
+                            const void* v_pages, const int* block_tables, const int* table_rows,
+                            const int* context_lengths, const PagedDecodeShape& shape,
+                            void* workspace, cudaStream_t stream);
+
+// Writes n tokens' k, v rows into one layer's pool, rounding to the cache dtype: token i
+// goes to pool row slots[i] = block * block_size + offset.
+//   k, v:             [n][n_kv_heads][head_dim] (fp32)
+//   k_pages, v_pages: [num_blocks * block_size][n_kv_heads][head_dim] in `cache_dtype`
+//   slots:            [n] device int64s (a large pool has more than 2^31 rows)
+void paged_kv_store(void* k_pages, void* v_pages, Dtype cache_dtype, const float* k, const float* v,
+                    const std::int64_t* slots, int n, int n_kv_heads, int head_dim,
+                    cudaStream_t stream);
 
 }  // namespace kvc::cuda

@@ -23,6 +23,9 @@
 //     running v2's tile loop over its slice and writing an unnormalised partial
 //     result with its max and sum; a second small kernel merges the slices.
 //
+// The loops of v1 and v2/v3 live in decode_attention.cuh: the paged kernels of
+// attention_paged.cu run the same ones, reading rows through a block table.
+//
 // Tests:     build/bin/kvc_cuda_tests --gtest_filter='*Decode*'
 // Benchmark: build/bin/bench_cuda_attention --benchmark_filter='decode/v3'
 #include <algorithm>
@@ -33,7 +36,7 @@
 #include "common/check.hpp"
 #include "common/cuda/cuda_check.hpp"
 #include "kernels/cuda/attention.hpp"
-#include "kernels/cuda/device_math.cuh"
+#include "kernels/cuda/decode_attention.cuh"
 
 namespace kvc::cuda {
 namespace {
@@ -62,44 +65,16 @@ __global__ void decode_v1_kernel(float* out, const float* q, const void* k_cache
   const int head = blockIdx.x;
   const int seq = blockIdx.y;
   const int kv_head = head / (n_heads / n_kv_heads);
-  const int length = sequence_length(lengths, seq, max_ctx);
   const std::size_t head_row = static_cast<std::size_t>(seq) * n_heads + head;
-  const float* q_head = q + head_row * head_dim;
-  float* score = scores + head_row * max_ctx;
-  const float scale = 1.0f / sqrtf(static_cast<float>(head_dim));
-
-  float max_score = -FLT_MAX;
-  for (int t = threadIdx.x; t < length; t += blockDim.x) {
-    const T* key = cache_row<T>(k_cache, seq, t, kv_head, max_ctx, n_kv_heads, head_dim);
-    float dot = 0.0f;
-    for (int d = 0; d < head_dim; ++d) dot += q_head[d] * to_float(key[d]);
-    score[t] = dot * scale;
-    max_score = fmaxf(max_score, score[t]);
-  }
-  max_score = block_max(max_score);
-  float sum = 0.0f;
-  for (int t = threadIdx.x; t < length; t += blockDim.x) {
-    score[t] = expf(score[t] - max_score);
-    sum += score[t];
-  }
-  sum = block_sum(sum);  // its __syncthreads also publishes score[] to every thread
-  const float inv_sum = sum > 0.0f ? 1.0f / sum : 0.0f;
-  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    float acc = 0.0f;
-    for (int t = 0; t < length; ++t)
-      acc += score[t] *
-             to_float(cache_row<T>(v_cache, seq, t, kv_head, max_ctx, n_kv_heads, head_dim)[d]);
-    out[head_row * head_dim + d] = acc * inv_sum;
-  }
+  attend_head_by_position<T>(out + head_row * head_dim, q + head_row * head_dim, k_cache, v_cache,
+                             sequence_length(lengths, seq, max_ctx), head_dim,
+                             scores + head_row * max_ctx, [&](const void* cache, int t) {
+                               return cache_row<T>(cache, seq, t, kv_head, max_ctx, n_kv_heads,
+                                                   head_dim);
+                             });
 }
 
 // ---- v2 and v3 ----------------------------------------------------------------------
-
-constexpr int kThreads = 128;
-constexpr int kWarps = kThreads / kWarpSize;
-constexpr int kTileKeys = 256;  // scores held in shared memory per head at a time
-constexpr int kUnroll = 4;      // key rows loaded back to back by each lane: loads in flight
-constexpr int kMaxHeadsPerBlock = 8;
 
 struct DecodeParams {
   float* out;           // [batch][n_heads][head_dim]
@@ -121,176 +96,37 @@ struct DecodeParams {
 };
 
 // One block: sequence blockIdx.z, KV head and chunk of its query heads blockIdx.y,
-// context slice blockIdx.x. kLanesPerKey lanes share one key row, each holding
-// kVec consecutive dimensions (one 16-byte load); kHeadsPerBlock query heads per block.
+// context slice blockIdx.x; the loop itself is grouped::attend_tiles.
 template <typename T, int kLanesPerKey, int kHeadsPerBlock>
-__global__ void __launch_bounds__(kThreads) decode_split_kernel(DecodeParams p) {
-  constexpr int kVec = Vec16<T>::kCount;
-  constexpr int kKeyGroups = kThreads / kLanesPerKey;  // key rows processed side by side
-  constexpr int kPaddedDim = kLanesPerKey * kVec;
-  __shared__ float scores[kHeadsPerBlock][kTileKeys];  // scores, then probabilities, of a tile
-  __shared__ float running_max[kHeadsPerBlock];
-  __shared__ float running_sum[kHeadsPerBlock];
-  __shared__ float tile_rescale[kHeadsPerBlock];
-  __shared__ float warp_out[kWarps][kHeadsPerBlock][kPaddedDim];
-
+__global__ void __launch_bounds__(grouped::kThreads) decode_split_kernel(DecodeParams p) {
+  __shared__ grouped::Shared<T, kLanesPerKey, kHeadsPerBlock> shared;
   const int seq = blockIdx.z;
-  const int head_chunks = (p.group_size + kHeadsPerBlock - 1) / kHeadsPerBlock;
-  const int kv_head = blockIdx.y / head_chunks;
-  const int first_head = kv_head * p.group_size + (blockIdx.y % head_chunks) * kHeadsPerBlock;
-  const int heads_here = min(kHeadsPerBlock, (kv_head + 1) * p.group_size - first_head);
+  const grouped::HeadChunk chunk = grouped::head_chunk<kHeadsPerBlock>(blockIdx.y, p.group_size);
   const int length = sequence_length(p.lengths, seq, p.max_ctx);
   const int begin = blockIdx.x * p.split_len;
   const int end = min(begin + p.split_len, length);
   if (begin >= end) return;  // a slice past this sequence's end: the merge skips it
 
-  const int key_group = threadIdx.x / kLanesPerKey;
-  const int dim0 = (threadIdx.x % kLanesPerKey) * kVec;  // this lane's first dimension
-  const bool lane_has_dims = dim0 < p.head_dim;
+  const std::size_t first_row = static_cast<std::size_t>(seq) * p.n_heads + chunk.first_head;
+  grouped::attend_tiles<T, kLanesPerKey, kHeadsPerBlock>(
+      shared, p.q + first_row * p.head_dim, chunk.heads_here, p.head_dim, p.k_cache, p.v_cache,
+      begin, end, [&](const void* cache, int t) {
+        return cache_row<T>(cache, seq, t, chunk.kv_head, p.max_ctx, p.n_kv_heads, p.head_dim);
+      });
 
-  // This lane's slice of each query, pre-scaled by 1/sqrt(head_dim).
-  const float scale = 1.0f / sqrtf(static_cast<float>(p.head_dim));
-  float q_reg[kHeadsPerBlock][kVec];
-  float acc[kHeadsPerBlock][kVec];
-#pragma unroll
-  for (int g = 0; g < kHeadsPerBlock; ++g) {
-    const float* q_head =
-        p.q + (static_cast<std::size_t>(seq) * p.n_heads + first_head + g) * p.head_dim + dim0;
-#pragma unroll
-    for (int e = 0; e < kVec; ++e) {
-      q_reg[g][e] = (g < heads_here && lane_has_dims) ? q_head[e] * scale : 0.0f;
-      acc[g][e] = 0.0f;
-    }
-  }
-  if (threadIdx.x < kHeadsPerBlock) {
-    running_max[threadIdx.x] = -FLT_MAX;
-    running_sum[threadIdx.x] = 0.0f;
-  }
-
-  // 16 bytes of key/value row t for this lane (zeros past the tile or the head).
-  auto load = [&](const void* cache, int t, bool valid) {
-    if (!valid || !lane_has_dims) return make_uint4(0, 0, 0, 0);
-    const T* row = cache_row<T>(cache, seq, t, kv_head, p.max_ctx, p.n_kv_heads, p.head_dim);
-    return *reinterpret_cast<const uint4*>(row + dim0);
-  };
-
-  for (int tile = begin; tile < end; tile += kTileKeys) {
-    const int tile_len = min(kTileKeys, end - tile);
-
-    // 1. Scores: the kLanesPerKey lanes of a key group each dot their slice, then add up.
-    //    Every lane of a warp runs the same iterations, so the shuffles see full warps.
-    for (int j0 = 0; j0 < tile_len; j0 += kKeyGroups * kUnroll) {
-      uint4 raw[kUnroll];
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int j = j0 + u * kKeyGroups + key_group;
-        raw[u] = load(p.k_cache, tile + j, j < tile_len);
-      }
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        float key[kVec];
-        unpack16<T>(raw[u], key);
-        const int j = j0 + u * kKeyGroups + key_group;
-#pragma unroll
-        for (int g = 0; g < kHeadsPerBlock; ++g) {
-          float dot = 0.0f;
-#pragma unroll
-          for (int e = 0; e < kVec; ++e) dot += q_reg[g][e] * key[e];
-#pragma unroll
-          for (int offset = kLanesPerKey / 2; offset > 0; offset /= 2)
-            dot += __shfl_xor_sync(0xffffffffu, dot, offset);
-          if (threadIdx.x % kLanesPerKey == 0 && j < tile_len) scores[g][j] = dot;
-        }
-      }
-    }
-    __syncthreads();
-
-    // 2. Online softmax, one warp per head: fold the tile's max into the running max,
-    //    turn scores into probabilities, and note how much earlier sums shrink.
-    for (int g = threadIdx.x / kWarpSize; g < heads_here; g += kWarps) {
-      float tile_max = -FLT_MAX;
-      for (int j = threadIdx.x % kWarpSize; j < tile_len; j += kWarpSize)
-        tile_max = fmaxf(tile_max, scores[g][j]);
-      const float new_max = fmaxf(running_max[g], warp_max(tile_max));
-      float tile_sum = 0.0f;
-      for (int j = threadIdx.x % kWarpSize; j < tile_len; j += kWarpSize) {
-        scores[g][j] = expf(scores[g][j] - new_max);
-        tile_sum += scores[g][j];
-      }
-      tile_sum = warp_sum(tile_sum);
-      if (threadIdx.x % kWarpSize == 0) {
-        const float rescale = expf(running_max[g] - new_max);
-        tile_rescale[g] = rescale;
-        running_sum[g] = running_sum[g] * rescale + tile_sum;
-        running_max[g] = new_max;
-      }
-    }
-    __syncthreads();
-
-    // 3. Weighted sum of V rows: each key group accumulates its own keys.
-#pragma unroll
-    for (int g = 0; g < kHeadsPerBlock; ++g) {
-      const float rescale = g < heads_here ? tile_rescale[g] : 0.0f;
-#pragma unroll
-      for (int e = 0; e < kVec; ++e) acc[g][e] *= rescale;
-    }
-    for (int j0 = 0; j0 < tile_len; j0 += kKeyGroups * kUnroll) {
-      uint4 raw[kUnroll];
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int j = j0 + u * kKeyGroups + key_group;
-        raw[u] = load(p.v_cache, tile + j, j < tile_len);
-      }
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int j = j0 + u * kKeyGroups + key_group;
-        if (j >= tile_len) continue;
-        float value[kVec];
-        unpack16<T>(raw[u], value);
-#pragma unroll
-        for (int g = 0; g < kHeadsPerBlock; ++g) {
-          const float prob = g < heads_here ? scores[g][j] : 0.0f;
-#pragma unroll
-          for (int e = 0; e < kVec; ++e) acc[g][e] += prob * value[e];
-        }
-      }
-    }
-    __syncthreads();  // the next tile overwrites scores[]
-  }
-
-  // 4. Add up the key groups: first those in one warp (lanes kLanesPerKey apart),
-  //    then across warps through shared memory.
-#pragma unroll
-  for (int g = 0; g < kHeadsPerBlock; ++g)
-#pragma unroll
-    for (int e = 0; e < kVec; ++e)
-#pragma unroll
-      for (int offset = kWarpSize / 2; offset >= kLanesPerKey; offset /= 2)
-        acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], offset);
-  const int warp = threadIdx.x / kWarpSize;
-  if (threadIdx.x % kWarpSize < kLanesPerKey) {
-#pragma unroll
-    for (int g = 0; g < kHeadsPerBlock; ++g)
-#pragma unroll
-      for (int e = 0; e < kVec; ++e) warp_out[warp][g][dim0 + e] = acc[g][e];
-  }
-  __syncthreads();
-
-  for (int i = threadIdx.x; i < heads_here * p.head_dim; i += kThreads) {
+  for (int i = threadIdx.x; i < chunk.heads_here * p.head_dim; i += grouped::kThreads) {
     const int g = i / p.head_dim;
     const int d = i % p.head_dim;
-    float sum = 0.0f;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) sum += warp_out[w][g][d];
-    const std::size_t head_row = static_cast<std::size_t>(seq) * p.n_heads + first_head + g;
+    const float sum = shared.output(g, d);
+    const std::size_t head_row = first_row + g;
     if (p.partial_out == nullptr) {  // v2: the whole context was ours
-      p.out[head_row * p.head_dim + d] = sum / running_sum[g];
+      p.out[head_row * p.head_dim + d] = sum / shared.running_sum[g];
     } else {  // v3: leave the slice's unnormalised result for the merge
       const std::size_t slice = head_row * p.n_splits + blockIdx.x;
       p.partial_out[slice * p.head_dim + d] = sum;
       if (d == 0) {
-        p.partial_max[slice] = running_max[g];
-        p.partial_sum[slice] = running_sum[g];
+        p.partial_max[slice] = shared.running_max[g];
+        p.partial_sum[slice] = shared.running_sum[g];
       }
     }
   }
@@ -322,24 +158,8 @@ __global__ void decode_merge_kernel(DecodeParams p) {
 
 // ---- host side ---------------------------------------------------------------------
 
-// Lanes sharing a key row: 16-byte vectors per row, rounded up to a power of two.
-int lanes_per_key(const DecodeShape& shape) {
-  const int vectors = static_cast<int>(shape.head_dim * dtype_size(shape.cache_dtype) / 16);
-  int lanes = 1;
-  while (lanes < vectors) lanes *= 2;
-  return lanes;
-}
-
-int heads_per_block(const DecodeShape& shape) {
-  const int group_size = shape.n_heads / shape.n_kv_heads;
-  int heads = 1;
-  while (heads < group_size && heads < kMaxHeadsPerBlock) heads *= 2;
-  return heads;
-}
-
-int head_chunks(const DecodeShape& shape) {
-  const int group_size = shape.n_heads / shape.n_kv_heads;
-  return (group_size + heads_per_block(shape) - 1) / heads_per_block(shape);
+int group_size(const DecodeShape& shape) {
+  return shape.n_heads / shape.n_kv_heads;
 }
 
 int multiprocessor_count() {
@@ -358,13 +178,15 @@ struct SplitPlan {
 
 // Blocks (sequence, KV head, head chunk) that v2 launches; v3 multiplies them by its slices.
 long long blocks_per_slice(const DecodeShape& shape) {
-  return static_cast<long long>(shape.batch) * shape.n_kv_heads * head_chunks(shape);
+  return static_cast<long long>(shape.batch) * shape.n_kv_heads *
+         grouped::head_chunks(group_size(shape));
 }
 
 // Enough slices for about 8 blocks per SM, each of 1 to 4 tiles. Short slices keep the last
 // wave of blocks short too: with long ones, a grid just over a whole number of waves leaves
 // most SMs idle while the last few blocks finish.
 SplitPlan plan_splits(const DecodeShape& shape) {
+  using grouped::kTileKeys;
   constexpr int kMaxSplitLen = 4 * kTileKeys;
   const long long wanted_splits = std::max(
       1LL, (8LL * multiprocessor_count() + blocks_per_slice(shape) - 1) / blocks_per_slice(shape));
@@ -385,44 +207,13 @@ void check_shape(const DecodeShape& s) {
 
 using SplitKernel = void (*)(DecodeParams);
 
-template <typename T, int kLanesPerKey>
-SplitKernel split_kernel_for_lanes(int heads_per_block) {
-  switch (heads_per_block) {
-    case 1:
-      return decode_split_kernel<T, kLanesPerKey, 1>;
-    case 2:
-      return decode_split_kernel<T, kLanesPerKey, 2>;
-    case 4:
-      return decode_split_kernel<T, kLanesPerKey, 4>;
-    default:
-      return decode_split_kernel<T, kLanesPerKey, 8>;
-  }
-}
-
-template <typename T>
-SplitKernel split_kernel_for_dtype(const DecodeShape& shape) {
-  const int heads = heads_per_block(shape);
-  switch (lanes_per_key(shape)) {
-    case 1:
-      return split_kernel_for_lanes<T, 1>(heads);
-    case 2:
-      return split_kernel_for_lanes<T, 2>(heads);
-    case 4:
-      return split_kernel_for_lanes<T, 4>(heads);
-    case 8:
-      return split_kernel_for_lanes<T, 8>(heads);
-    case 16:
-      return split_kernel_for_lanes<T, 16>(heads);
-    default:
-      return split_kernel_for_lanes<T, 32>(heads);
-  }
-}
-
 // The instantiation of decode_split_kernel that serves `shape` (v2 and v3 alike).
 SplitKernel split_kernel(const DecodeShape& shape) {
   SplitKernel kernel = nullptr;
-  dispatch_dtype(shape.cache_dtype,
-                 [&]<typename T>() { kernel = split_kernel_for_dtype<T>(shape); });
+  grouped::dispatch(shape.cache_dtype, shape.head_dim, group_size(shape),
+                    [&]<typename T, int kLanesPerKey, int kHeadsPerBlock>() {
+                      kernel = decode_split_kernel<T, kLanesPerKey, kHeadsPerBlock>;
+                    });
   return kernel;
 }
 
@@ -430,7 +221,7 @@ SplitKernel split_kernel(const DecodeShape& shape) {
 long long resident_blocks(const DecodeShape& shape) {
   int blocks_per_sm = 0;
   KVC_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, split_kernel(shape),
-                                                               kThreads, 0));
+                                                               grouped::kThreads, 0));
   return static_cast<long long>(blocks_per_sm) * multiprocessor_count();
 }
 
@@ -445,12 +236,9 @@ bool attention_decode_supports(int variant, const DecodeShape& shape, std::strin
     return fail("no decode attention variant " + std::to_string(variant) + " (1.." +
                 std::to_string(kDecodeVariants) + ", 0 = best)");
   if (variant == 1 || variant == kBestVariant) return true;
-  const std::size_t row_bytes = shape.head_dim * dtype_size(shape.cache_dtype);
-  if (row_bytes % 16 != 0 || row_bytes / 16 > 32)
-    return fail("decode attention v" + std::to_string(variant) + " needs head_dim * " +
-                std::to_string(dtype_size(shape.cache_dtype)) +
-                " bytes to be a multiple of 16 and at most 512 (head_dim " +
-                std::to_string(shape.head_dim) + ", " + dtype_name(shape.cache_dtype) + ")");
+  if (!grouped::fits(shape.head_dim, shape.cache_dtype))
+    return fail("decode attention v" + std::to_string(variant) + " " +
+                grouped::fit_requirement(shape.head_dim, shape.cache_dtype));
   return true;
 }
 
@@ -508,7 +296,7 @@ void attention_decode(int variant, float* out, const float* q, const void* k_cac
   params.n_heads = shape.n_heads;
   params.n_kv_heads = shape.n_kv_heads;
   params.head_dim = shape.head_dim;
-  params.group_size = shape.n_heads / shape.n_kv_heads;
+  params.group_size = group_size(shape);
   const SplitPlan plan = variant == 3 ? plan_splits(shape) : SplitPlan{shape.max_ctx, 1};
   params.split_len = plan.split_len;
   params.n_splits = plan.n_splits;
@@ -519,11 +307,12 @@ void attention_decode(int variant, float* out, const float* q, const void* k_cac
     params.partial_max = params.partial_out + slices * shape.head_dim;
     params.partial_sum = params.partial_max + slices;
   }
-  const dim3 grid(params.n_splits, shape.n_kv_heads * head_chunks(shape), shape.batch);
-  split_kernel(shape)<<<grid, kThreads, 0, stream>>>(params);
+  const dim3 grid(params.n_splits, shape.n_kv_heads * grouped::head_chunks(params.group_size),
+                  shape.batch);
+  split_kernel(shape)<<<grid, grouped::kThreads, 0, stream>>>(params);
   KVC_CUDA_CHECK_LAUNCH();
   if (variant == 3) {
-    decode_merge_kernel<<<dim3(shape.n_heads, shape.batch), kThreads, 0, stream>>>(params);
+    decode_merge_kernel<<<dim3(shape.n_heads, shape.batch), grouped::kThreads, 0, stream>>>(params);
     KVC_CUDA_CHECK_LAUNCH();
   }
 }

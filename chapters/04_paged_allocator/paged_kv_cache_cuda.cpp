@@ -1,0 +1,148 @@
+#include "chapters/04_paged_allocator/paged_kv_cache_cuda.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include "common/check.hpp"
+#include "common/cuda/cuda_check.hpp"
+
+namespace kvc::ch04 {
+namespace {
+
+// Grows `buffer` to at least `count` elements; the old contents are not kept.
+template <typename T>
+void reserve(cuda::DeviceBuffer<T>& buffer, std::size_t count) {
+  if (buffer.size() < count) buffer = cuda::DeviceBuffer<T>(count);
+}
+
+// Asynchronous upload of `host` into `device`, grown to fit.
+template <typename T>
+void upload(cuda::DeviceBuffer<T>& device, const std::vector<T>& host, cudaStream_t stream) {
+  reserve(device, host.size());
+  cuda::copy_to_device(device.data(), host.data(), host.size(), stream);
+}
+
+}  // namespace
+
+PagedKVCacheCuda::PagedKVCacheCuda(const ModelConfig& config, int num_blocks, int block_size,
+                                   cuda::CudaContext& context)
+    : config_(config),
+      layout_{config.n_layers, num_blocks, block_size, config.n_kv_heads, config.head_dim()},
+      context_(context),
+      blocks_(num_blocks, block_size),  // checks the sizes before the pages are allocated
+      k_pages_(layout_.floats_per_layer() * layout_.n_layers),
+      v_pages_(k_pages_.size()) {}
+
+void PagedKVCacheCuda::copy_block(const BlockCopy& copy) {
+  const std::size_t block_floats = layout_.floats_per_block();
+  for (int l = 0; l < layout_.n_layers; ++l) {
+    const std::size_t layer_start = l * layout_.floats_per_layer();
+    for (cuda::DeviceBuffer<float>* pages : {&k_pages_, &v_pages_}) {
+      KVC_CUDA_CHECK(cudaMemcpyAsync(pages->data() + layer_start + copy.to * block_floats,
+                                     pages->data() + layer_start + copy.from * block_floats,
+                                     block_floats * sizeof(float), cudaMemcpyDeviceToDevice,
+                                     context_.stream()));
+    }
+  }
+}
+
+void PagedKVCacheCuda::place_batch(const Batch& batch) {
+  const int n = batch.size();
+  const cudaStream_t stream = context_.stream();
+
+  // Prefill spans are checked before anything is placed: a bad one changes nothing.
+  prefill_spans_.clear();
+  for (const SequenceSpan& span : sequence_spans(batch)) {
+    if (batch.positions[span.begin] != 0) continue;
+    for (int i = span.begin; i < span.end; ++i) {
+      KVC_CHECK(batch.positions[i] == i - span.begin, "paged KV cache: sequence ", span.seq_id,
+                " prefill positions must be 0, 1, 2, ... in order");
+    }
+    prefill_spans_.push_back(span);
+  }
+
+  // Placing may throw PoolExhausted part way: the copies of the tokens placed so far are
+  // already on the stream, so their blocks hold what their tables say.
+  slots_.resize(n);
+  for (int i = 0; i < n; ++i) {
+    const Placement placement = blocks_.place(batch.seq_ids[i], batch.positions[i]);
+    if (placement.copy) copy_block(*placement.copy);
+    slots_[i] = placement.slot;
+  }
+
+  // One block table row per sequence of the batch, as wide as the longest table.
+  std::map<int, int> row_of;  // sequence id -> its row
+  table_rows_.resize(n);
+  for (int i = 0; i < n; ++i) {
+    table_rows_[i] =
+        row_of.try_emplace(batch.seq_ids[i], static_cast<int>(row_of.size())).first->second;
+  }
+  int max_blocks = 1;
+  for (const auto& [seq, row] : row_of) {
+    max_blocks = std::max(max_blocks, static_cast<int>(blocks_.table(seq)->blocks.size()));
+  }
+  block_tables_.assign(row_of.size() * max_blocks, 0);  // entries past a table's end: unread
+  for (const auto& [seq, row] : row_of) {
+    const std::vector<int>& blocks = blocks_.table(seq)->blocks;
+    std::copy(blocks.begin(), blocks.end(), block_tables_.begin() + std::size_t(row) * max_blocks);
+  }
+
+  context_lengths_.resize(n);
+  for (int i = 0; i < n; ++i) context_lengths_[i] = batch.positions[i] + 1;
+  for (const SequenceSpan& span : prefill_spans_) {
+    std::fill(context_lengths_.begin() + span.begin, context_lengths_.begin() + span.end, 0);
+  }
+  has_decode_tokens_ =
+      std::any_of(context_lengths_.begin(), context_lengths_.end(), [](int l) { return l > 0; });
+
+  upload(d_slots_, slots_, stream);
+  if (!has_decode_tokens_) return;
+  upload(d_block_tables_, block_tables_, stream);
+  upload(d_table_rows_, table_rows_, stream);
+  upload(d_context_lengths_, context_lengths_, stream);
+  decode_shape_ = {.n_tokens = n,
+                   .block_size = layout_.block_size,
+                   .max_blocks_per_seq = max_blocks,
+                   .n_heads = config_.n_heads,
+                   .n_kv_heads = config_.n_kv_heads,
+                   .head_dim = config_.head_dim(),
+                   .cache_dtype = cuda::Dtype::f32};
+  reserve(decode_workspace_,
+          cuda::attention_decode_paged_workspace_bytes(cuda::kBestVariant, decode_shape_));
+}
+
+void PagedKVCacheCuda::attend(int layer, const Batch& batch, const float* q, const float* k,
+                              const float* v, float* out) {
+  if (layer == 0) place_batch(batch);
+  const cudaStream_t stream = context_.stream();
+  const int head_dim = config_.head_dim();
+
+  // Write every token's K, V first: a later chunk's token i attends to tokens < i of its chunk.
+  float* layer_k = k_pages_.data() + layer * layout_.floats_per_layer();
+  float* layer_v = v_pages_.data() + layer * layout_.floats_per_layer();
+  cuda::paged_kv_store(layer_k, layer_v, cuda::Dtype::f32, k, v, d_slots_.data(), batch.size(),
+                       config_.n_kv_heads, head_dim, stream);
+
+  // Prefill from the start: the batch itself holds the whole history, so the causal
+  // kernel runs on it directly (compute-bound, like any GEMM-shaped work).
+  const std::size_t dim = config_.dim, kv_dim = config_.kv_dim();
+  for (const SequenceSpan& span : prefill_spans_) {
+    const std::size_t first = span.begin;
+    cuda::attention_prefill_causal(cuda::kBestVariant, out + first * dim, q + first * dim,
+                                   k + first * kv_dim, v + first * kv_dim, span.end - span.begin,
+                                   config_.n_heads, config_.n_kv_heads, head_dim, stream);
+  }
+  // Every other token, in one launch, through the block tables (prefill tokens skipped).
+  if (has_decode_tokens_) {
+    cuda::attention_decode_paged(
+        cuda::kBestVariant, out, q, layer_k, layer_v, d_block_tables_.data(), d_table_rows_.data(),
+        d_context_lengths_.data(), decode_shape_, decode_workspace_.data(), stream);
+  }
+}
+
+std::size_t PagedKVCacheCuda::kv_bytes_reserved() const {
+  return blocks_.allocator().num_used() * layout_.floats_per_block() * layout_.n_layers * 2 *
+         sizeof(float);
+}
+
+}  // namespace kvc::ch04

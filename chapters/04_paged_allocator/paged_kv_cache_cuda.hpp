@@ -1,0 +1,71 @@
+// Chapter 04 on the GPU: the same paged cache with its pages in device memory.
+//
+// The bookkeeping is the CPU cache's: a BlockManager on the host decides every
+// token's slot and which shared block to copy. Once per forward (at layer 0) the
+// batch's slots, block tables and per-token context lengths go to the device,
+// and every layer reuses them: one store kernel writes the layer's k, v through
+// the slots, one paged decode kernel (kernels/cuda/attention_paged.cu) attends
+// for the whole batch through the tables.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "chapters/04_paged_allocator/paged_kv_cache.hpp"
+#include "common/cuda/device_buffer.hpp"
+#include "engine/cuda/cuda_context.hpp"
+#include "kernels/cuda/attention.hpp"
+
+namespace kvc::ch04 {
+
+class PagedKVCacheCuda final : public PagedKVStrategy {
+ public:
+  // A pool of num_blocks blocks of block_size tokens, fp32. Throws kvc::Error for a block
+  // size outside [1, 256] or fewer than one block.
+  PagedKVCacheCuda(const ModelConfig& config, int num_blocks, int block_size,
+                   cuda::CudaContext& context);
+
+  std::string name() const override { return "04 paged cache, cuda"; }
+  bool keeps_history() const override { return true; }
+  // Throws PoolExhausted (at layer 0) when a token needs a new block and none is free;
+  // the tokens of the batch placed before it stay placed, their copies made.
+  void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
+              float* out) override;
+  // The blocks sequences hold right now (the pool itself is pool_bytes()).
+  std::size_t kv_bytes_reserved() const override;
+  void release(int seq_id) override { blocks_.release(seq_id); }
+
+  BlockManager& blocks() override { return blocks_; }
+  const BlockManager& blocks() const override { return blocks_; }
+  std::size_t pool_bytes() const override { return k_pages_.bytes() + v_pages_.bytes(); }
+  const PagedLayout& layout() const { return layout_; }
+
+ private:
+  // Layer 0's work for the whole forward: place every token (copying shared blocks), then
+  // upload the metadata every layer reads.
+  void place_batch(const Batch& batch);
+  void copy_block(const BlockCopy& copy);
+
+  ModelConfig config_;
+  PagedLayout layout_;
+  cuda::CudaContext& context_;
+  BlockManager blocks_;
+  cuda::DeviceBuffer<float> k_pages_;  // [n_layers][num_blocks][block_size][n_kv_heads][head_dim]
+  cuda::DeviceBuffer<float> v_pages_;  // same
+
+  // The batch, as placed at layer 0. Spans of sequences starting at position 0 run the
+  // causal prefill kernel on the batch's own k, v; every other token runs paged decode.
+  std::vector<SequenceSpan> prefill_spans_;
+  bool has_decode_tokens_ = false;
+  cuda::PagedDecodeShape decode_shape_;
+  // Host copies of the metadata, then the device copies every layer reads.
+  std::vector<std::int64_t> slots_;   // [n] pool row of each token
+  std::vector<int> block_tables_;     // [batch's sequences][max_blocks_per_seq]
+  std::vector<int> table_rows_;       // [n] each token's row of block_tables_
+  std::vector<int> context_lengths_;  // [n] pos + 1, or 0 for a token of a prefill span
+  cuda::DeviceBuffer<std::int64_t> d_slots_;
+  cuda::DeviceBuffer<int> d_block_tables_, d_table_rows_, d_context_lengths_;
+  cuda::DeviceBuffer<std::byte> decode_workspace_;
+};
+
+}  // namespace kvc::ch04

@@ -1,0 +1,248 @@
+// Decode attention over a paged KV pool (chapter 04): attention_decode's
+// contract, but position t of a sequence lives in physical block
+// table[t / block_size], at row t % block_size of that block.
+//
+//   k_pages, v_pages: [num_blocks][block_size][n_kv_heads][head_dim]  (fp32, fp16 or bf16)
+//   block_tables:     [n_seqs][max_blocks_per_seq]
+//   q, out:           [n_tokens][n_heads][head_dim]                   (fp32)
+//   token i reads table row table_rows[i] and attends to positions 0..context_lengths[i]-1
+//
+// Each token is one query: a decode step, or one token of a later prefill chunk
+// (the chunk's tokens share a table and differ in length), so a whole batch of
+// sequences and chunks is one launch.
+//
+// v1: decode v1 through the table, llama2.c's loop. One block per (token, query
+//     head); threads take positions in turn, look up each one's row and write
+//     its score to a global scratch row; softmax; then one thread per output
+//     dimension sums p_t * v_t, looking every row up again. A KV head is read
+//     once per query head of its group.
+// v2: decode v2 through the table. One block per (token, KV head) serves every
+//     query head of the group from one read of K and V, with 16-byte loads and
+//     an online softmax over tiles of 256 positions. Only the row address
+//     changes: each position costs one table lookup (cached: a block's rows
+//     share one entry), and the rows of a block are consecutive, so a block
+//     size of 16 or more reads as contiguously as the unpaged cache.
+// Both run the loops of decode_attention.cuh, the same code as the contiguous
+// kernels, so paged and contiguous results agree to the last bit.
+//
+// The store kernel writes each token's k, v to its slot (block * block_size +
+// offset) before attention reads them.
+//
+// Tests:     build/bin/kvc_cuda_tests --gtest_filter='*Paged*'
+// Benchmark: build/bin/bench_cuda_attention --benchmark_filter='paged'
+#include <cstdint>
+
+#include "common/check.hpp"
+#include "common/cuda/cuda_check.hpp"
+#include "kernels/cuda/attention.hpp"
+#include "kernels/cuda/decode_attention.cuh"
+
+namespace kvc::cuda {
+namespace {
+
+struct PagedParams {
+  float* out;                  // [n_tokens][n_heads][head_dim]
+  const float* q;              // [n_tokens][n_heads][head_dim]
+  const void* k_pages;         // [num_blocks][block_size][n_kv_heads][head_dim]
+  const void* v_pages;         // same
+  const int* block_tables;     // [n_seqs][max_blocks_per_seq]
+  const int* table_rows;       // [n_tokens]
+  const int* context_lengths;  // [n_tokens]
+  int block_size;
+  int max_blocks_per_seq;
+  int n_heads;
+  int n_kv_heads;
+  int head_dim;
+};
+
+// Token i's context length, capped at what its table holds, so no lookup leaves the table row.
+__device__ __forceinline__ int context_length(const PagedParams& p, int token) {
+  return min(p.context_lengths[token], p.max_blocks_per_seq * p.block_size);
+}
+
+// Token i's block table: [max_blocks_per_seq] physical blocks.
+__device__ __forceinline__ const int* block_table(const PagedParams& p, int token) {
+  return p.block_tables + static_cast<std::size_t>(p.table_rows[token]) * p.max_blocks_per_seq;
+}
+
+// The row of position t of KV head kv_head: slot = table[t / block_size] * block_size +
+// t % block_size, and the pool seen as [slots][n_kv_heads][head_dim].
+template <typename T>
+__device__ __forceinline__ const T* paged_row(const void* pages, const int* table, int t,
+                                              int kv_head, const PagedParams& p) {
+  const std::size_t slot =
+      static_cast<std::size_t>(table[t / p.block_size]) * p.block_size + t % p.block_size;
+  return static_cast<const T*>(pages) + (slot * p.n_kv_heads + kv_head) * p.head_dim;
+}
+
+// ---- v1 ---------------------------------------------------------------------------
+
+constexpr int kV1Threads = 256;
+
+// grid (n_tokens, n_heads). scores: [n_tokens][n_heads][max_blocks_per_seq * block_size].
+template <typename T>
+__global__ void paged_decode_v1_kernel(PagedParams p, float* scores) {
+  const int token = blockIdx.x;
+  const int head = blockIdx.y;
+  const int length = context_length(p, token);
+  if (length <= 0) return;  // a skipped token (the whole block leaves: no barrier is missed)
+  const int kv_head = head / (p.n_heads / p.n_kv_heads);
+  const int* table = block_table(p, token);
+  const std::size_t head_row = static_cast<std::size_t>(token) * p.n_heads + head;
+  const std::size_t max_ctx = static_cast<std::size_t>(p.max_blocks_per_seq) * p.block_size;
+  attend_head_by_position<T>(
+      p.out + head_row * p.head_dim, p.q + head_row * p.head_dim, p.k_pages, p.v_pages, length,
+      p.head_dim, scores + head_row * max_ctx,
+      [&](const void* pages, int t) { return paged_row<T>(pages, table, t, kv_head, p); });
+}
+
+// ---- v2 ---------------------------------------------------------------------------
+
+// grid (n_tokens, n_kv_heads * head chunks): token blockIdx.x, KV head and chunk of its query
+// heads blockIdx.y.
+template <typename T, int kLanesPerKey, int kHeadsPerBlock>
+__global__ void __launch_bounds__(grouped::kThreads) paged_decode_v2_kernel(PagedParams p) {
+  __shared__ grouped::Shared<T, kLanesPerKey, kHeadsPerBlock> shared;
+  const int token = blockIdx.x;
+  const int length = context_length(p, token);
+  if (length <= 0) return;  // a skipped token (the whole block leaves: no barrier is missed)
+  const grouped::HeadChunk chunk =
+      grouped::head_chunk<kHeadsPerBlock>(blockIdx.y, p.n_heads / p.n_kv_heads);
+  const int* table = block_table(p, token);
+
+  const std::size_t first_row = static_cast<std::size_t>(token) * p.n_heads + chunk.first_head;
+  grouped::attend_tiles<T, kLanesPerKey, kHeadsPerBlock>(
+      shared, p.q + first_row * p.head_dim, chunk.heads_here, p.head_dim, p.k_pages, p.v_pages, 0,
+      length,
+      [&](const void* pages, int t) { return paged_row<T>(pages, table, t, chunk.kv_head, p); });
+
+  for (int i = threadIdx.x; i < chunk.heads_here * p.head_dim; i += grouped::kThreads) {
+    const int g = i / p.head_dim;
+    const int d = i % p.head_dim;
+    p.out[(first_row + g) * p.head_dim + d] = shared.output(g, d) / shared.running_sum[g];
+  }
+}
+
+// ---- store ------------------------------------------------------------------------
+
+constexpr int kStoreThreads = 256;
+
+// One thread per value of the n rows (grid-stride).
+template <typename T>
+__global__ void paged_kv_store_kernel(T* k_pages, T* v_pages, const float* k, const float* v,
+                                      const std::int64_t* slots, int n, int row_size) {
+  const std::size_t total = static_cast<std::size_t>(n) * row_size;
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < total;
+       i += std::size_t{gridDim.x} * blockDim.x) {
+    const std::size_t token = i / row_size;
+    const std::size_t col = i % row_size;
+    const std::size_t row = static_cast<std::size_t>(slots[token]);
+    k_pages[row * row_size + col] = from_float<T>(k[i]);
+    v_pages[row * row_size + col] = from_float<T>(v[i]);
+  }
+}
+
+// ---- host side ---------------------------------------------------------------------
+
+void check_shape(const PagedDecodeShape& s) {
+  KVC_CHECK(s.n_tokens > 0 && s.block_size > 0 && s.max_blocks_per_seq > 0 && s.n_heads > 0 &&
+                s.n_kv_heads > 0 && s.head_dim > 0 && s.n_heads % s.n_kv_heads == 0,
+            "cuda::attention_decode_paged: bad shape n_tokens=", s.n_tokens,
+            " block_size=", s.block_size, " max_blocks_per_seq=", s.max_blocks_per_seq,
+            " n_heads=", s.n_heads, " n_kv_heads=", s.n_kv_heads, " head_dim=", s.head_dim,
+            " (n_kv_heads must divide n_heads)");
+}
+
+}  // namespace
+
+bool attention_decode_paged_supports(int variant, const PagedDecodeShape& shape, std::string* why) {
+  auto fail = [why](const std::string& reason) {
+    if (why != nullptr) *why = reason;
+    return false;
+  };
+  if (variant < 0 || variant > kPagedDecodeVariants)
+    return fail("no paged decode attention variant " + std::to_string(variant) + " (1.." +
+                std::to_string(kPagedDecodeVariants) + ", 0 = best)");
+  if (variant == 1 || variant == kBestVariant) return true;
+  if (!grouped::fits(shape.head_dim, shape.cache_dtype))
+    return fail("paged decode attention v" + std::to_string(variant) + " " +
+                grouped::fit_requirement(shape.head_dim, shape.cache_dtype));
+  return true;
+}
+
+int attention_decode_paged_best_variant(const PagedDecodeShape& shape) {
+  check_shape(shape);
+  return attention_decode_paged_supports(2, shape, nullptr) ? 2 : 1;
+}
+
+std::size_t attention_decode_paged_workspace_bytes(int variant, const PagedDecodeShape& shape) {
+  check_shape(shape);
+  if (variant == kBestVariant) variant = attention_decode_paged_best_variant(shape);
+  if (variant != 1) return 0;
+  return static_cast<std::size_t>(shape.n_tokens) * shape.n_heads * shape.max_ctx() * sizeof(float);
+}
+
+void attention_decode_paged(int variant, float* out, const float* q, const void* k_pages,
+                            const void* v_pages, const int* block_tables, const int* table_rows,
+                            const int* context_lengths, const PagedDecodeShape& shape,
+                            void* workspace, cudaStream_t stream) {
+  check_shape(shape);
+  std::string why;
+  KVC_CHECK(attention_decode_paged_supports(variant, shape, &why),
+            "cuda::attention_decode_paged: ", why);
+  if (variant == kBestVariant) variant = attention_decode_paged_best_variant(shape);
+  KVC_CHECK(attention_decode_paged_workspace_bytes(variant, shape) == 0 || workspace != nullptr,
+            "cuda::attention_decode_paged: v", variant, " needs a workspace of ",
+            attention_decode_paged_workspace_bytes(variant, shape), " bytes");
+
+  const PagedParams params{.out = out,
+                           .q = q,
+                           .k_pages = k_pages,
+                           .v_pages = v_pages,
+                           .block_tables = block_tables,
+                           .table_rows = table_rows,
+                           .context_lengths = context_lengths,
+                           .block_size = shape.block_size,
+                           .max_blocks_per_seq = shape.max_blocks_per_seq,
+                           .n_heads = shape.n_heads,
+                           .n_kv_heads = shape.n_kv_heads,
+                           .head_dim = shape.head_dim};
+  if (variant == 1) {
+    dispatch_dtype(shape.cache_dtype, [&]<typename T>() {
+      paged_decode_v1_kernel<T><<<dim3(shape.n_tokens, shape.n_heads), kV1Threads, 0, stream>>>(
+          params, static_cast<float*>(workspace));
+    });
+    KVC_CUDA_CHECK_LAUNCH();
+    return;
+  }
+
+  // 16-byte loads need 16-byte aligned rows: the row size is checked above, the bases here.
+  KVC_CHECK(reinterpret_cast<std::uintptr_t>(k_pages) % 16 == 0 &&
+                reinterpret_cast<std::uintptr_t>(v_pages) % 16 == 0,
+            "cuda::attention_decode_paged: v2 needs 16-byte aligned k_pages and v_pages");
+  const int group_size = shape.n_heads / shape.n_kv_heads;
+  const dim3 grid(shape.n_tokens, shape.n_kv_heads * grouped::head_chunks(group_size));
+  grouped::dispatch(shape.cache_dtype, shape.head_dim, group_size,
+                    [&]<typename T, int kLanesPerKey, int kHeadsPerBlock>() {
+                      paged_decode_v2_kernel<T, kLanesPerKey, kHeadsPerBlock>
+                          <<<grid, grouped::kThreads, 0, stream>>>(params);
+                    });
+  KVC_CUDA_CHECK_LAUNCH();
+}
+
+void paged_kv_store(void* k_pages, void* v_pages, Dtype cache_dtype, const float* k, const float* v,
+                    const std::int64_t* slots, int n, int n_kv_heads, int head_dim,
+                    cudaStream_t stream) {
+  KVC_CHECK(n >= 0 && n_kv_heads > 0 && head_dim > 0, "cuda::paged_kv_store: bad shape n=", n,
+            " n_kv_heads=", n_kv_heads, " head_dim=", head_dim);
+  if (n == 0) return;
+  const int row_size = n_kv_heads * head_dim;
+  dispatch_dtype(cache_dtype, [&]<typename T>() {
+    paged_kv_store_kernel<T>
+        <<<grid_for(std::size_t(n) * row_size, kStoreThreads), kStoreThreads, 0, stream>>>(
+            static_cast<T*>(k_pages), static_cast<T*>(v_pages), k, v, slots, n, row_size);
+  });
+  KVC_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace kvc::cuda

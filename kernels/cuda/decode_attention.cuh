@@ -1,0 +1,337 @@
+// The loops of decode attention, written once and shared by the kernels over a
+// contiguous cache (attention_decode.cu) and over a paged pool
+// (attention_paged.cu): they differ only in where position t's K and V rows live.
+//
+// So each loop takes a row locator: a device callable
+//   row_at(cache, t) -> const T*
+// returning the head_dim values of position t, for the block's KV head, in
+// `cache` (the K or the V cache). The loops call it only for positions inside
+// the range they attend to, so a locator may read a block table there.
+#pragma once
+
+#include <cfloat>
+#include <cmath>
+#include <cstddef>
+#include <string>
+
+#include "common/cuda/dtype.hpp"
+#include "kernels/cuda/device_math.cuh"
+
+namespace kvc::cuda {
+
+// ---- v1: one query head per block, llama2.c's loop ------------------------------------
+
+// Attention of one query head over positions 0..length-1: threads take keys in turn and
+// write scores[t], a block softmax, then one thread per output dimension sums p_t * v_t.
+// An empty context gives zeros. Contains barriers: call from every thread of the block.
+//   q_head, out_head: [head_dim] fp32; scores: [length] global scratch of this head
+template <typename T, typename RowAt>
+__device__ __forceinline__ void attend_head_by_position(float* out_head, const float* q_head,
+                                                        const void* k_cache, const void* v_cache,
+                                                        int length, int head_dim, float* scores,
+                                                        RowAt row_at) {
+  const float scale = 1.0f / sqrtf(static_cast<float>(head_dim));
+  float max_score = -FLT_MAX;
+  for (int t = threadIdx.x; t < length; t += blockDim.x) {
+    const T* key = row_at(k_cache, t);
+    float dot = 0.0f;
+    for (int d = 0; d < head_dim; ++d) dot += q_head[d] * to_float(key[d]);
+    scores[t] = dot * scale;
+    max_score = fmaxf(max_score, scores[t]);
+  }
+  max_score = block_max(max_score);
+  float sum = 0.0f;
+  for (int t = threadIdx.x; t < length; t += blockDim.x) {
+    scores[t] = expf(scores[t] - max_score);
+    sum += scores[t];
+  }
+  sum = block_sum(sum);  // its __syncthreads also publishes scores[] to every thread
+  const float inv_sum = sum > 0.0f ? 1.0f / sum : 0.0f;
+  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    float acc = 0.0f;
+    for (int t = 0; t < length; ++t) acc += scores[t] * to_float(row_at(v_cache, t)[d]);
+    out_head[d] = acc * inv_sum;
+  }
+}
+
+// ---- v2: one KV head's group per block, tiles with an online softmax ------------------
+//
+// A block serves up to kHeadsPerBlock query heads of one GQA group from a single read of
+// their KV head. kLanesPerKey lanes share one key row, each loading 16 bytes (kVec
+// consecutive dimensions) at a time; the context streams through in tiles of kTileKeys
+// scores kept in shared memory, with a running max and sum per head (earlier results
+// rescaled when the max grows).
+namespace grouped {
+
+constexpr int kThreads = 128;
+constexpr int kWarps = kThreads / kWarpSize;
+constexpr int kTileKeys = 256;  // scores held in shared memory per head at a time
+constexpr int kUnroll = 4;      // key rows loaded back to back by each lane: loads in flight
+constexpr int kMaxHeadsPerBlock = 8;
+
+// The query heads one block serves: part of the group of KV head kv_head.
+struct HeadChunk {
+  int kv_head;
+  int first_head;  // query heads first_head .. first_head + heads_here - 1
+  int heads_here;
+};
+
+// Chunk `index` of the (KV head, chunk of its group_size query heads) blocks, kHeadsPerBlock
+// heads per chunk.
+template <int kHeadsPerBlock>
+__device__ __forceinline__ HeadChunk head_chunk(int index, int group_size) {
+  const int chunks = (group_size + kHeadsPerBlock - 1) / kHeadsPerBlock;
+  const int kv_head = index / chunks;
+  const int first_head = kv_head * group_size + (index % chunks) * kHeadsPerBlock;
+  return {kv_head, first_head, min(kHeadsPerBlock, (kv_head + 1) * group_size - first_head)};
+}
+
+// The block's shared memory.
+template <typename T, int kLanesPerKey, int kHeadsPerBlock>
+struct Shared {
+  float scores[kHeadsPerBlock][kTileKeys];  // scores, then probabilities, of a tile
+  float running_max[kHeadsPerBlock];
+  float running_sum[kHeadsPerBlock];
+  float tile_rescale[kHeadsPerBlock];
+  float warp_out[kWarps][kHeadsPerBlock][kLanesPerKey * Vec16<T>::kCount];
+
+  // Output dimension d of head g, unnormalised: the accumulators of every warp added up.
+  __device__ __forceinline__ float output(int g, int d) const {
+    float sum = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) sum += warp_out[w][g][d];
+    return sum;
+  }
+};
+
+// Attention of heads_here query heads, which share one KV head, over positions
+// [begin, end) (begin < end). Leaves in `s`, for g < heads_here and d < head_dim, the
+// softmax's running_max[g] and running_sum[g] and the unnormalised output(g, d), after a
+// barrier, so any thread may read them. Contains barriers: call from every thread.
+//   q_heads: [heads_here][head_dim] fp32
+// head_dim * sizeof(T) must be a multiple of 16 and at most kLanesPerKey * 16 bytes, and
+// every row 16-byte aligned.
+template <typename T, int kLanesPerKey, int kHeadsPerBlock, typename RowAt>
+__device__ __forceinline__ void attend_tiles(Shared<T, kLanesPerKey, kHeadsPerBlock>& s,
+                                             const float* q_heads, int heads_here, int head_dim,
+                                             const void* k_cache, const void* v_cache, int begin,
+                                             int end, RowAt row_at) {
+  constexpr int kVec = Vec16<T>::kCount;
+  constexpr int kKeyGroups = kThreads / kLanesPerKey;  // key rows processed side by side
+
+  const int key_group = threadIdx.x / kLanesPerKey;
+  const int dim0 = (threadIdx.x % kLanesPerKey) * kVec;  // this lane's first dimension
+  const bool lane_has_dims = dim0 < head_dim;
+
+  // This lane's slice of each query, pre-scaled by 1/sqrt(head_dim).
+  const float scale = 1.0f / sqrtf(static_cast<float>(head_dim));
+  float q_reg[kHeadsPerBlock][kVec];
+  float acc[kHeadsPerBlock][kVec];
+#pragma unroll
+  for (int g = 0; g < kHeadsPerBlock; ++g) {
+    const float* q_head = q_heads + static_cast<std::size_t>(g) * head_dim + dim0;
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) {
+      q_reg[g][e] = (g < heads_here && lane_has_dims) ? q_head[e] * scale : 0.0f;
+      acc[g][e] = 0.0f;
+    }
+  }
+  if (threadIdx.x < kHeadsPerBlock) {
+    s.running_max[threadIdx.x] = -FLT_MAX;
+    s.running_sum[threadIdx.x] = 0.0f;
+  }
+
+  // 16 bytes of key/value row t for this lane (zeros past the tile or the head).
+  auto load = [&](const void* cache, int t, bool valid) {
+    if (!valid || !lane_has_dims) return make_uint4(0, 0, 0, 0);
+    const T* row = row_at(cache, t);
+    return *reinterpret_cast<const uint4*>(row + dim0);
+  };
+
+  for (int tile = begin; tile < end; tile += kTileKeys) {
+    const int tile_len = min(kTileKeys, end - tile);
+
+    // 1. Scores: the kLanesPerKey lanes of a key group each dot their slice, then add up.
+    //    Every lane of a warp runs the same iterations, so the shuffles see full warps.
+    for (int j0 = 0; j0 < tile_len; j0 += kKeyGroups * kUnroll) {
+      uint4 raw[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int j = j0 + u * kKeyGroups + key_group;
+        raw[u] = load(k_cache, tile + j, j < tile_len);
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        float key[kVec];
+        unpack16<T>(raw[u], key);
+        const int j = j0 + u * kKeyGroups + key_group;
+#pragma unroll
+        for (int g = 0; g < kHeadsPerBlock; ++g) {
+          float dot = 0.0f;
+#pragma unroll
+          for (int e = 0; e < kVec; ++e) dot += q_reg[g][e] * key[e];
+#pragma unroll
+          for (int offset = kLanesPerKey / 2; offset > 0; offset /= 2)
+            dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+          if (threadIdx.x % kLanesPerKey == 0 && j < tile_len) s.scores[g][j] = dot;
+        }
+      }
+    }
+    __syncthreads();
+
+    // 2. Online softmax, one warp per head: fold the tile's max into the running max,
+    //    turn scores into probabilities, and note how much earlier sums shrink.
+    for (int g = threadIdx.x / kWarpSize; g < heads_here; g += kWarps) {
+      float tile_max = -FLT_MAX;
+      for (int j = threadIdx.x % kWarpSize; j < tile_len; j += kWarpSize)
+        tile_max = fmaxf(tile_max, s.scores[g][j]);
+      const float new_max = fmaxf(s.running_max[g], warp_max(tile_max));
+      float tile_sum = 0.0f;
+      for (int j = threadIdx.x % kWarpSize; j < tile_len; j += kWarpSize) {
+        s.scores[g][j] = expf(s.scores[g][j] - new_max);
+        tile_sum += s.scores[g][j];
+      }
+      tile_sum = warp_sum(tile_sum);
+      if (threadIdx.x % kWarpSize == 0) {
+        const float rescale = expf(s.running_max[g] - new_max);
+        s.tile_rescale[g] = rescale;
+        s.running_sum[g] = s.running_sum[g] * rescale + tile_sum;
+        s.running_max[g] = new_max;
+      }
+    }
+    __syncthreads();
+
+    // 3. Weighted sum of V rows: each key group accumulates its own keys.
+#pragma unroll
+    for (int g = 0; g < kHeadsPerBlock; ++g) {
+      const float rescale = g < heads_here ? s.tile_rescale[g] : 0.0f;
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) acc[g][e] *= rescale;
+    }
+    for (int j0 = 0; j0 < tile_len; j0 += kKeyGroups * kUnroll) {
+      uint4 raw[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int j = j0 + u * kKeyGroups + key_group;
+        raw[u] = load(v_cache, tile + j, j < tile_len);
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int j = j0 + u * kKeyGroups + key_group;
+        if (j >= tile_len) continue;
+        float value[kVec];
+        unpack16<T>(raw[u], value);
+#pragma unroll
+        for (int g = 0; g < kHeadsPerBlock; ++g) {
+          const float prob = g < heads_here ? s.scores[g][j] : 0.0f;
+#pragma unroll
+          for (int e = 0; e < kVec; ++e) acc[g][e] += prob * value[e];
+        }
+      }
+    }
+    __syncthreads();  // the next tile overwrites scores[]
+  }
+
+  // 4. Add up the key groups: first those in one warp (lanes kLanesPerKey apart),
+  //    then across warps through shared memory (see Shared::output).
+#pragma unroll
+  for (int g = 0; g < kHeadsPerBlock; ++g)
+#pragma unroll
+    for (int e = 0; e < kVec; ++e)
+#pragma unroll
+      for (int offset = kWarpSize / 2; offset >= kLanesPerKey; offset /= 2)
+        acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], offset);
+  const int warp = threadIdx.x / kWarpSize;
+  if (threadIdx.x % kWarpSize < kLanesPerKey) {
+#pragma unroll
+    for (int g = 0; g < kHeadsPerBlock; ++g)
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) s.warp_out[warp][g][dim0 + e] = acc[g][e];
+  }
+  __syncthreads();
+}
+
+// ---- v2, host side ----
+
+// Whether rows of head_dim values of `dtype` split into 16-byte vectors, one lane each,
+// within one warp.
+inline bool fits(int head_dim, Dtype dtype) {
+  const std::size_t row_bytes = head_dim * dtype_size(dtype);
+  return row_bytes % 16 == 0 && row_bytes / 16 <= kWarpSize;
+}
+
+// Why fits() fails, for an error message: "needs head_dim * 2 bytes to be ... (head_dim 12, fp16)".
+inline std::string fit_requirement(int head_dim, Dtype dtype) {
+  return "needs head_dim * " + std::to_string(dtype_size(dtype)) +
+         " bytes to be a multiple of 16 and at most 512 (head_dim " + std::to_string(head_dim) +
+         ", " + dtype_name(dtype) + ")";
+}
+
+// Lanes sharing a key row: 16-byte vectors per row, rounded up to a power of two.
+inline int lanes_per_key(int head_dim, Dtype dtype) {
+  const int vectors = static_cast<int>(head_dim * dtype_size(dtype) / 16);
+  int lanes = 1;
+  while (lanes < vectors) lanes *= 2;
+  return lanes;
+}
+
+// Query heads per block: the group size rounded up to a power of two, at most kMaxHeadsPerBlock.
+inline int heads_per_block(int group_size) {
+  int heads = 1;
+  while (heads < group_size && heads < kMaxHeadsPerBlock) heads *= 2;
+  return heads;
+}
+
+// Blocks per KV head: chunks of heads_per_block query heads covering its group.
+inline int head_chunks(int group_size) {
+  return (group_size + heads_per_block(group_size) - 1) / heads_per_block(group_size);
+}
+
+template <typename T, int kLanesPerKey, typename Body>
+void dispatch_heads(int heads, Body& body) {
+  switch (heads) {
+    case 1:
+      body.template operator()<T, kLanesPerKey, 1>();
+      return;
+    case 2:
+      body.template operator()<T, kLanesPerKey, 2>();
+      return;
+    case 4:
+      body.template operator()<T, kLanesPerKey, 4>();
+      return;
+    default:
+      body.template operator()<T, kLanesPerKey, 8>();
+      return;
+  }
+}
+
+template <typename T, typename Body>
+void dispatch_lanes(int lanes, int heads, Body& body) {
+  switch (lanes) {
+    case 1:
+      return dispatch_heads<T, 1>(heads, body);
+    case 2:
+      return dispatch_heads<T, 2>(heads, body);
+    case 4:
+      return dispatch_heads<T, 4>(heads, body);
+    case 8:
+      return dispatch_heads<T, 8>(heads, body);
+    case 16:
+      return dispatch_heads<T, 16>(heads, body);
+    default:
+      return dispatch_heads<T, 32>(heads, body);
+  }
+}
+
+// Calls body.template operator()<T, kLanesPerKey, kHeadsPerBlock>() with the template
+// arguments that serve rows of head_dim `dtype` values and groups of group_size query
+// heads (fits(head_dim, dtype) must hold).
+template <typename Body>
+void dispatch(Dtype dtype, int head_dim, int group_size, Body&& body) {
+  const int lanes = lanes_per_key(head_dim, dtype);
+  const int heads = heads_per_block(group_size);
+  dispatch_dtype(dtype, [&]<typename T>() { dispatch_lanes<T>(lanes, heads, body); });
+}
+
+}  // namespace grouped
+}  // namespace kvc::cuda
