@@ -31,6 +31,10 @@ void validate(const std::vector<Request>& requests, const ModelConfig& config,
     KVC_CHECK(q.max_new_tokens >= 1, "request ", r, ": max new tokens must be >= 1, got ",
               q.max_new_tokens);
     KVC_CHECK(q.arrival_step >= 0, "request ", r, ": arrival step must be >= 0");
+    for (int token : q.prompt) {
+      KVC_CHECK(token >= 0 && token < config.vocab_size, "request ", r, ": token ", token,
+                " is outside the model's vocabulary of ", config.vocab_size);
+    }
     // The last sampled token is returned, never fed, as in llama2.c.
     const int positions = prompt + q.max_new_tokens - 1;
     KVC_CHECK(positions <= config.seq_len, "request ", r, ": ", prompt, " prompt tokens + ",

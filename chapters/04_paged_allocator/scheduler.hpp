@@ -80,9 +80,10 @@ struct ServeResult {
 
 // Runs every request to completion over `kv`, a pool of any size that holds
 // at least one completion at its longest. Throws kvc::Error (one line, before
-// any work) for a request with an empty prompt, no completions, no tokens to
-// sample, more positions than the model's context, or more blocks than the
-// whole pool; seq ids 0..total completions - 1 of `kv` are used.
+// any work) for a request with an empty prompt, a token outside the
+// vocabulary, no completions, no tokens to sample, more positions than the
+// model's context, or more blocks than the whole pool. The completions use
+// sequence ids 0 .. (total completions - 1) of `kv`, which must be free.
 ServeResult serve(Engine& engine, PagedKVStrategy& kv, const std::vector<Request>& requests,
                   const SchedulerOptions& options = {});
 

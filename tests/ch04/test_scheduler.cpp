@@ -166,6 +166,8 @@ TEST(Ch04Scheduler, BadRequestsAreOneLineErrorsBeforeAnyWork) {
   EXPECT_EQ(error_of(request(0, 5)), "request 1: the prompt is empty (it needs at least BOS)");
   EXPECT_EQ(error_of(request(3, 5, 0)), "request 1: completions must be >= 1, got 0");
   EXPECT_EQ(error_of(request(3, 0)), "request 1: max new tokens must be >= 1, got 0");
+  EXPECT_EQ(error_of({{1, 512}, 5, 1, {}, 0}),
+            "request 1: token 512 is outside the model's vocabulary of 512");
   EXPECT_EQ(error_of(request(250, 10)),
             "request 1: 250 prompt tokens + 10 new tokens need 259 positions, more than the "
             "model's context of 256");
