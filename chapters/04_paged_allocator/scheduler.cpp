@@ -21,13 +21,16 @@ struct Sequence {
 };
 
 void validate(const std::vector<Request>& requests, const ModelConfig& config,
-              const BlockManager& blocks) {
+              const BlockManager& blocks, int max_running) {
   for (std::size_t r = 0; r < requests.size(); ++r) {
     const Request& q = requests[r];
     const int prompt = static_cast<int>(q.prompt.size());
     KVC_CHECK(prompt > 0, "request ", r, ": the prompt is empty (it needs at least BOS)");
     KVC_CHECK(q.num_completions >= 1, "request ", r, ": completions must be >= 1, got ",
               q.num_completions);
+    KVC_CHECK(q.num_completions <= max_running, "request ", r, ": ", q.num_completions,
+              " completions run together, more than the ", max_running,
+              " sequences a batch may hold");
     KVC_CHECK(q.max_new_tokens >= 1, "request ", r, ": max new tokens must be >= 1, got ",
               q.max_new_tokens);
     KVC_CHECK(q.arrival_step >= 0, "request ", r, ": arrival step must be >= 0");
@@ -54,7 +57,7 @@ class Scheduler {
       : engine_(engine), kv_(kv), requests_(requests), options_(options) {
     KVC_CHECK(options.max_running >= 1, "max running sequences must be >= 1, got ",
               options.max_running);
-    validate(requests, engine.config(), kv.blocks());
+    validate(requests, engine.config(), kv.blocks(), options.max_running);
     for (std::size_t r = 0; r < requests.size(); ++r) {
       const Request& request = requests[r];
       head_of_.push_back(static_cast<int>(sequences_.size()));
@@ -140,14 +143,18 @@ class Scheduler {
   // An empty batch takes the head regardless: validate() made sure it fits alone.
   void admit(StepRecord& record) {
     int spare = free_blocks() - blocks_running_need();
-    while (!waiting_.empty() && static_cast<int>(running_.size()) < options_.max_running) {
+    int sequences = static_cast<int>(running_.size());  // forks to come included
+    while (!waiting_.empty()) {
       const int id = waiting_.front();
       const int need = blocks_for_next_step(id);
+      // A group's head brings its forks along after its first step.
       const int joining =
           sequences_[id].forks_siblings ? requests_[sequences_[id].request].num_completions : 1;
-      const int watermark = static_cast<int>(running_.size()) + joining;
-      if (need > spare || (!running_.empty() && need + watermark > spare)) break;
+      if (sequences + joining > options_.max_running) break;
+      const int watermark = sequences + joining;
+      if (need > spare || (sequences > 0 && need + watermark > spare)) break;
       spare -= need;
+      sequences += joining;
       waiting_.pop_front();
       running_.push_back(id);
       record.joined.push_back(id);

@@ -147,6 +147,24 @@ TEST(Ch04Scheduler, RequestsJoinAndLeaveTheRunningBatch) {
   expect_same_as_alone(engine, tokenizer, prompts, requests, served);
 }
 
+// The cap on the batch counts a group's forks before they exist.
+TEST(Ch04Scheduler, ParallelSamplingGroupsRespectTheBatchCap) {
+  const ModelConfig config = find_synthetic_preset("tiny").config;
+  const Model model = make_synthetic_model(config, 23);
+  const Tokenizer tokenizer = make_synthetic_tokenizer(config.vocab_size);
+  CpuEngine engine(model, nullptr);
+  const std::vector<Prompt> prompts = {{"first group", 12, 2}, {"second group", 12, 2}};
+  const auto requests = make_requests(tokenizer, prompts, {0.0f, 0.9f, 0});
+  PagedKVCache kv(config, 64, 16, nullptr);
+  const ServeResult served =
+      serve(engine, kv, requests,
+            {/*max_running=*/3, [&](const StepRecord& s) { EXPECT_LE(s.running, 3); }});
+  const auto& c = served.completions;
+  EXPECT_EQ(served.peak_running, 2) << "two groups of two never share a batch of three";
+  EXPECT_EQ(c[2].first_step, std::max(c[0].finish_step, c[1].finish_step) + 1);
+  expect_same_as_alone(engine, tokenizer, prompts, requests, served);
+}
+
 TEST(Ch04Scheduler, BadRequestsAreOneLineErrorsBeforeAnyWork) {
   const ModelConfig config = find_synthetic_preset("tiny").config;
   const Model model = make_synthetic_model(config, 19);
@@ -166,6 +184,8 @@ TEST(Ch04Scheduler, BadRequestsAreOneLineErrorsBeforeAnyWork) {
   EXPECT_EQ(error_of(request(0, 5)), "request 1: the prompt is empty (it needs at least BOS)");
   EXPECT_EQ(error_of(request(3, 5, 0)), "request 1: completions must be >= 1, got 0");
   EXPECT_EQ(error_of(request(3, 0)), "request 1: max new tokens must be >= 1, got 0");
+  EXPECT_EQ(error_of(request(3, 5, 65)),
+            "request 1: 65 completions run together, more than the 64 sequences a batch may hold");
   EXPECT_EQ(error_of({{1, 512}, 5, 1, {}, 0}),
             "request 1: token 512 is outside the model's vocabulary of 512");
   EXPECT_EQ(error_of(request(250, 10)),
