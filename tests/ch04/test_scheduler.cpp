@@ -34,6 +34,19 @@ std::vector<Request> make_requests(const Tokenizer& tokenizer, const std::vector
   return requests;
 }
 
+// The tiny generated model with its tokenizer, on a single-threaded CPU engine.
+struct TinyModel {
+  explicit TinyModel(std::uint64_t seed)
+      : config(find_synthetic_preset("tiny").config),
+        model(make_synthetic_model(config, seed)),
+        tokenizer(make_synthetic_tokenizer(config.vocab_size)),
+        engine(model, nullptr) {}
+  ModelConfig config;
+  Model model;
+  Tokenizer tokenizer;
+  CpuEngine engine;
+};
+
 // Every completion against generate() on chapter 02's cache, alone, with the same seed.
 void expect_same_as_alone(Engine& engine, const Tokenizer& tokenizer,
                           const std::vector<Prompt>& prompts, const std::vector<Request>& requests,
@@ -76,10 +89,8 @@ TEST(Ch04Scheduler, ManyPromptsTogetherGiveEachItsTokensAloneOnRealModel) {
 // A pool far too small for the workload: sequences wait, get preempted and
 // recomputed, and still produce exactly their tokens alone.
 TEST(Ch04Scheduler, PreemptionAndRecomputeGiveTheSameTokens) {
-  const ModelConfig config = find_synthetic_preset("tiny").config;
-  const Model model = make_synthetic_model(config, 11);
-  const Tokenizer tokenizer = make_synthetic_tokenizer(config.vocab_size);
-  CpuEngine engine(model, nullptr);
+  TinyModel tiny(11);
+  auto& [config, model, tokenizer, engine] = tiny;
   std::vector<Prompt> prompts;
   for (int r = 0; r < 8; ++r) prompts.push_back({"prompt number " + std::to_string(r), 20 + 5 * r});
   prompts[2].num_completions = 3;
@@ -98,10 +109,8 @@ TEST(Ch04Scheduler, PreemptionAndRecomputeGiveTheSameTokens) {
 // n completions prefill their prompt once and share its blocks; each partial
 // block is copied only when a completion writes to it.
 TEST(Ch04Scheduler, ParallelSamplingSharesThePromptBlocks) {
-  const ModelConfig config = find_synthetic_preset("tiny").config;
-  const Model model = make_synthetic_model(config, 13);
-  const Tokenizer tokenizer = make_synthetic_tokenizer(config.vocab_size);
-  CpuEngine engine(model, nullptr);
+  TinyModel tiny(13);
+  auto& [config, model, tokenizer, engine] = tiny;
   const std::vector<Prompt> prompts = {{"a prompt long enough to fill blocks", 30, 4}};
   const auto requests = make_requests(tokenizer, prompts, {1.0f, 0.9f, 0});
   const int prompt_tokens = static_cast<int>(requests[0].prompt.size());
@@ -122,10 +131,8 @@ TEST(Ch04Scheduler, ParallelSamplingSharesThePromptBlocks) {
 }
 
 TEST(Ch04Scheduler, RequestsJoinAndLeaveTheRunningBatch) {
-  const ModelConfig config = find_synthetic_preset("tiny").config;
-  const Model model = make_synthetic_model(config, 17);
-  const Tokenizer tokenizer = make_synthetic_tokenizer(config.vocab_size);
-  CpuEngine engine(model, nullptr);
+  TinyModel tiny(17);
+  auto& [config, model, tokenizer, engine] = tiny;
   const std::vector<Prompt> prompts = {
       {"first", 20}, {"second", 5, 1, 3}, {"third", 10, 1, 3}, {"late", 4, 1, 100}};
   const auto requests = make_requests(tokenizer, prompts, {0.0f, 0.9f, 0});
@@ -149,10 +156,8 @@ TEST(Ch04Scheduler, RequestsJoinAndLeaveTheRunningBatch) {
 
 // The cap on the batch counts a group's forks before they exist.
 TEST(Ch04Scheduler, ParallelSamplingGroupsRespectTheBatchCap) {
-  const ModelConfig config = find_synthetic_preset("tiny").config;
-  const Model model = make_synthetic_model(config, 23);
-  const Tokenizer tokenizer = make_synthetic_tokenizer(config.vocab_size);
-  CpuEngine engine(model, nullptr);
+  TinyModel tiny(23);
+  auto& [config, model, tokenizer, engine] = tiny;
   const std::vector<Prompt> prompts = {{"first group", 12, 2}, {"second group", 12, 2}};
   const auto requests = make_requests(tokenizer, prompts, {0.0f, 0.9f, 0});
   PagedKVCache kv(config, 64, 16, nullptr);
@@ -166,9 +171,8 @@ TEST(Ch04Scheduler, ParallelSamplingGroupsRespectTheBatchCap) {
 }
 
 TEST(Ch04Scheduler, BadRequestsAreOneLineErrorsBeforeAnyWork) {
-  const ModelConfig config = find_synthetic_preset("tiny").config;
-  const Model model = make_synthetic_model(config, 19);
-  CpuEngine engine(model, nullptr);
+  TinyModel tiny(19);
+  auto& [config, model, tokenizer, engine] = tiny;
   PagedKVCache kv(config, /*num_blocks=*/4, /*block_size=*/16, nullptr);
   auto request = [](int prompt, int new_tokens, int n = 1) {
     return Request{std::vector<int>(prompt, 300), new_tokens, n, {}, 0};
