@@ -3,6 +3,8 @@
 // through joins, preemptions, recomputation and parallel-sampling forks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -168,6 +170,43 @@ TEST(Ch04Scheduler, ParallelSamplingGroupsRespectTheBatchCap) {
   EXPECT_EQ(served.peak_running, 2) << "two groups of two never share a batch of three";
   EXPECT_EQ(c[2].first_step, std::max(c[0].finish_step, c[1].finish_step) + 1);
   expect_same_as_alone(engine, tokenizer, prompts, requests, served);
+}
+
+// Random workloads: prompt lengths, budgets, group sizes, arrivals, block
+// sizes, pool sizes and batch caps drawn at random (fixed seed). Every step
+// keeps the pool's invariants and its cap; every completion equals its run alone.
+TEST(Ch04Scheduler, RandomWorkloadsKeepInvariantsAndTokens) {
+  TinyModel tiny(29);
+  auto& [config, model, tokenizer, engine] = tiny;
+  std::mt19937 rng(2024);
+  auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int total_preemptions = 0;
+  for (int trial = 0; trial < 12; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    std::vector<Prompt> prompts;
+    const int num_requests = uniform(1, 6);
+    for (int r = 0; r < num_requests; ++r) {
+      prompts.push_back({std::string(uniform(1, 20), static_cast<char>('a' + r)), uniform(1, 40),
+                         uniform(1, 3), uniform(0, 10)});
+    }
+    const auto requests = make_requests(tokenizer, prompts, {1.0f, 0.9f, 0});
+    const int block_size = uniform(1, 16);
+    int most_blocks = 0;
+    for (const Request& r : requests) {
+      const int positions = static_cast<int>(r.prompt.size()) + r.max_new_tokens - 1;
+      most_blocks = std::max(most_blocks, blocks_needed(positions, block_size));
+    }
+    const int max_running = uniform(3, 8);
+    PagedKVCache kv(config, most_blocks + uniform(0, 3 * most_blocks), block_size, nullptr);
+    const ServeResult served = serve(engine, kv, requests, {max_running, [&](const StepRecord& s) {
+                                                              EXPECT_LE(s.running, max_running);
+                                                              kv.blocks().check_invariants();
+                                                            }});
+    EXPECT_EQ(kv.blocks().allocator().num_used(), 0);
+    total_preemptions += served.preemptions;
+    expect_same_as_alone(engine, tokenizer, prompts, requests, served);
+  }
+  EXPECT_GT(total_preemptions, 0) << "the workloads should exercise preemption";
 }
 
 TEST(Ch04Scheduler, BadRequestsAreOneLineErrorsBeforeAnyWork) {
