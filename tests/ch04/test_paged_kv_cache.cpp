@@ -2,7 +2,9 @@
 // blocks correctly, and answers an exhausted pool with a result, not a crash.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <random>
 
 #include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
 #include "chapters/04_paged_allocator/paged_kv_cache.hpp"
@@ -111,6 +113,62 @@ TEST(Ch04PagedKVCache, ExhaustedPoolIsAResultNotACrash) {
   kv.release(1);
   feed(model, kv, 1, 0, {1, 300});
   kv.blocks().check_invariants();
+}
+
+// What the scheduler asks before every step: the blocks a sequence's next
+// tokens take, a copy-on-write included.
+TEST(Ch04BlockManager, BlocksToAppendCountsNewBlocksAndCopies) {
+  BlockManager blocks(/*num_blocks=*/16, /*block_size=*/4);
+  EXPECT_EQ(blocks.blocks_to_append(7, 0), 0);
+  EXPECT_EQ(blocks.blocks_to_append(7, 4), 1) << "an unknown sequence starts empty";
+  EXPECT_EQ(blocks.blocks_to_append(7, 5), 2);
+  for (int pos = 0; pos < 6; ++pos) blocks.place(0, pos);  // one full block, one half full
+  EXPECT_EQ(blocks.blocks_to_append(0, 2), 0);
+  EXPECT_EQ(blocks.blocks_to_append(0, 3), 1);
+  blocks.fork(0, 1);
+  EXPECT_EQ(blocks.blocks_to_append(0, 1), 1) << "the shared half-full block gets copied";
+  EXPECT_EQ(blocks.blocks_to_append(0, 3), 2);
+  blocks.place(0, 6);
+  EXPECT_EQ(blocks.blocks_to_append(1, 1), 0) << "after 0 copied it, 1 holds the original alone";
+  for (int pos = 6; pos < 8; ++pos) blocks.place(1, pos);
+  blocks.fork(1, 2);
+  EXPECT_EQ(blocks.blocks_to_append(2, 1), 1) << "a full shared block is never written again";
+  EXPECT_EQ(blocks.blocks_to_append(2, 4), 1);
+}
+
+// The prediction equals what placing then takes, over random forks, growth and releases.
+TEST(Ch04BlockManager, BlocksToAppendPredictsWhatPlacingTakes) {
+  std::mt19937 rng(7);
+  auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (int block_size : {1, 3, 8}) {
+    BlockManager blocks(/*num_blocks=*/400, block_size);
+    std::vector<int> live;
+    int next_id = 0;
+    for (int op = 0; op < 400; ++op) {
+      const int action = uniform(0, 9);
+      if (live.empty() || action < 5) {  // grow a sequence (or start one)
+        const int seq = live.empty() || action == 0 ? next_id++ : live[uniform(0, live.size() - 1)];
+        if (std::find(live.begin(), live.end(), seq) == live.end()) live.push_back(seq);
+        const int n = uniform(1, 2 * block_size);
+        const BlockTable* t = blocks.table(seq);
+        const int first = t ? t->num_tokens : 0;
+        const int predicted = blocks.blocks_to_append(seq, n);
+        const int free_before = blocks.allocator().num_free();
+        for (int pos = first; pos < first + n; ++pos) blocks.place(seq, pos);
+        EXPECT_EQ(free_before - blocks.allocator().num_free(), predicted)
+            << "block size " << block_size << ", sequence " << seq << ", " << n << " tokens";
+      } else if (action < 8) {  // fork
+        const int parent = live[uniform(0, live.size() - 1)];
+        blocks.fork(parent, next_id);
+        live.push_back(next_id++);
+      } else {  // finish
+        const std::size_t i = uniform(0, live.size() - 1);
+        blocks.release(live[i]);
+        live.erase(live.begin() + i);
+      }
+      blocks.check_invariants();
+    }
+  }
 }
 
 TEST(Ch04PagedKVCache, BadConfigurationsAreErrors) {
