@@ -61,7 +61,7 @@ void tour_serving(kvc::Engine& engine, const kvc::Tokenizer& tokenizer, const To
   for (std::size_t i = 0; i < alone.size(); ++i)
     same &= alone[i].tokens == served.completions[i].tokens;
 
-  const double block_bytes = static_cast<double>(kv->pool_bytes()) / num_blocks;
+  const double block_bytes = static_cast<double>(kv->layout().kv_bytes_per_block());
   std::printf(
       "\n%d completions of the prompt at once from one paged pool (chapter 04, ch04_serve):\n"
       "  batched %.1f tok/s vs one at a time %.1f tok/s (%.2fx); same tokens: %s\n"

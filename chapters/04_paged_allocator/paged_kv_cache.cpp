@@ -13,21 +13,18 @@ namespace kvc::ch04 {
 
 PagedKVCache::PagedKVCache(const ModelConfig& config, int num_blocks, int block_size,
                            ThreadPool* pool)
-    : config_(config),
-      layout_{config.n_layers, num_blocks, block_size, config.n_kv_heads, config.head_dim()},
+    : PagedKVStrategy(config, num_blocks, block_size),
+      config_(config),
       pool_(pool),
-      blocks_(num_blocks, block_size) {
-  k_pages_.assign(layout_.floats_per_layer() * layout_.n_layers, 0.0f);
-  v_pages_.assign(k_pages_.size(), 0.0f);
-}
+      k_pages_(layout_.floats_per_layer() * layout_.n_layers, 0.0f),
+      v_pages_(k_pages_.size(), 0.0f) {}
 
 void PagedKVCache::copy_block(const BlockCopy& copy) {
-  const std::size_t block_floats = layout_.floats_per_block();
   for (int l = 0; l < layout_.n_layers; ++l) {
-    const std::size_t layer_start = l * layout_.floats_per_layer();
     for (auto* pages : {&k_pages_, &v_pages_}) {
-      std::memcpy(&(*pages)[layer_start + copy.to * block_floats],
-                  &(*pages)[layer_start + copy.from * block_floats], block_floats * sizeof(float));
+      std::memcpy(&(*pages)[layout_.block_offset(l, copy.to)],
+                  &(*pages)[layout_.block_offset(l, copy.from)],
+                  layout_.floats_per_block() * sizeof(float));
     }
   }
 }
@@ -63,19 +60,6 @@ void PagedKVCache::attend(int layer, const Batch& batch, const float* q, const f
                              scratch.data());
     }
   });
-}
-
-std::size_t PagedKVCache::kv_bytes_reserved() const {
-  return blocks_.allocator().num_used() * layout_.floats_per_block() * layout_.n_layers * 2 *
-         sizeof(float);
-}
-
-std::size_t PagedKVCache::pool_bytes() const {
-  return (k_pages_.size() + v_pages_.size()) * sizeof(float);
-}
-
-void PagedKVCache::release(int seq_id) {
-  blocks_.release(seq_id);
 }
 
 std::unique_ptr<PagedKVStrategy> make_paged_cache(const ModelConfig& config,

@@ -29,6 +29,14 @@ struct PagedLayout {
   int kv_dim() const { return n_kv_heads * head_dim; }
   std::size_t floats_per_block() const { return static_cast<std::size_t>(block_size) * kv_dim(); }
   std::size_t floats_per_layer() const { return floats_per_block() * num_blocks; }
+  // Where `block` of `layer` starts in the K (or V) pages.
+  std::size_t block_offset(int layer, int block) const {
+    return layer * floats_per_layer() + block * floats_per_block();
+  }
+  // One block's K and V in every layer, fp32: what a sequence pays per block it holds.
+  std::size_t kv_bytes_per_block() const {
+    return 2 * floats_per_block() * n_layers * sizeof(float);
+  }
 };
 
 // ---- EXERCISE (exercises/04_paged_allocator/paged_attention_ops.cpp) --------------------
@@ -44,17 +52,34 @@ std::size_t paged_decode_scratch_floats(const PagedLayout& layout, int n_ctx, in
 
 // ---- the strategy -------------------------------------------------------------------------
 
-// A paged cache on any device: a KV strategy whose block bookkeeping the
-// scheduler can read (what fits) and drive (fork, release).
+// A paged cache on any device: the block bookkeeping the scheduler reads
+// (what fits) and drives (fork, release), over pages the device keeps.
+// PagedKVCache (CPU) and PagedKVCacheCuda differ only in where the pages live.
 class PagedKVStrategy : public KVStrategy {
  public:
+  bool keeps_history() const override { return true; }
+  // The blocks sequences hold right now, not the whole pool.
+  std::size_t kv_bytes_reserved() const override {
+    return blocks_.allocator().num_used() * layout_.kv_bytes_per_block();
+  }
+  void release(int seq_id) override { blocks_.release(seq_id); }
+
   // Which blocks each sequence holds. blocks().fork(parent, child) starts a
   // sequence sharing all of parent's blocks (parallel sampling); the first
   // write to a shared block copies it (copy-on-write).
-  virtual BlockManager& blocks() = 0;
-  virtual const BlockManager& blocks() const = 0;
-  // Bytes of the whole pool, held or free.
-  virtual std::size_t pool_bytes() const = 0;
+  BlockManager& blocks() { return blocks_; }
+  const BlockManager& blocks() const { return blocks_; }
+  const PagedLayout& layout() const { return layout_; }
+
+ protected:
+  // Throws kvc::Error for a block size outside [1, 256] or fewer than one
+  // block, before a derived class allocates any pages.
+  PagedKVStrategy(const ModelConfig& config, int num_blocks, int block_size)
+      : layout_{config.n_layers, num_blocks, block_size, config.n_kv_heads, config.head_dim()},
+        blocks_(num_blocks, block_size) {}
+
+  PagedLayout layout_;
+  BlockManager blocks_;
 };
 
 class PagedKVCache final : public PagedKVStrategy {
@@ -64,27 +89,16 @@ class PagedKVCache final : public PagedKVStrategy {
   PagedKVCache(const ModelConfig& config, int num_blocks, int block_size, ThreadPool* pool);
 
   std::string name() const override { return "04 paged cache"; }
-  bool keeps_history() const override { return true; }
   // Throws PoolExhausted when a token needs a new block and none is free;
   // the tokens of the batch placed before it stay placed.
   void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
               float* out) override;
-  // The blocks sequences hold right now (the pool itself is pool_bytes()).
-  std::size_t kv_bytes_reserved() const override;
-  void release(int seq_id) override;
-
-  BlockManager& blocks() override { return blocks_; }
-  const BlockManager& blocks() const override { return blocks_; }
-  std::size_t pool_bytes() const override;
-  const PagedLayout& layout() const { return layout_; }
 
  private:
   void copy_block(const BlockCopy& copy);
 
   ModelConfig config_;
-  PagedLayout layout_;
   ThreadPool* pool_;
-  BlockManager blocks_;
   std::vector<float> k_pages_;       // [n_layers][num_blocks][block_size][n_kv_heads][head_dim]
   std::vector<float> v_pages_;       // same
   std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, placed at layer 0

@@ -26,22 +26,19 @@ void upload(cuda::DeviceBuffer<T>& device, const std::vector<T>& host, cudaStrea
 
 PagedKVCacheCuda::PagedKVCacheCuda(const ModelConfig& config, int num_blocks, int block_size,
                                    cuda::CudaContext& context)
-    : config_(config),
-      layout_{config.n_layers, num_blocks, block_size, config.n_kv_heads, config.head_dim()},
+    : PagedKVStrategy(config, num_blocks, block_size),  // checks the sizes before allocating
+      config_(config),
       context_(context),
-      blocks_(num_blocks, block_size),  // checks the sizes before the pages are allocated
       k_pages_(layout_.floats_per_layer() * layout_.n_layers),
       v_pages_(k_pages_.size()) {}
 
 void PagedKVCacheCuda::copy_block(const BlockCopy& copy) {
-  const std::size_t block_floats = layout_.floats_per_block();
   for (int l = 0; l < layout_.n_layers; ++l) {
-    const std::size_t layer_start = l * layout_.floats_per_layer();
     for (cuda::DeviceBuffer<float>* pages : {&k_pages_, &v_pages_}) {
-      KVC_CUDA_CHECK(cudaMemcpyAsync(pages->data() + layer_start + copy.to * block_floats,
-                                     pages->data() + layer_start + copy.from * block_floats,
-                                     block_floats * sizeof(float), cudaMemcpyDeviceToDevice,
-                                     context_.stream()));
+      KVC_CUDA_CHECK(cudaMemcpyAsync(pages->data() + layout_.block_offset(l, copy.to),
+                                     pages->data() + layout_.block_offset(l, copy.from),
+                                     layout_.floats_per_block() * sizeof(float),
+                                     cudaMemcpyDeviceToDevice, context_.stream()));
     }
   }
 }
@@ -138,11 +135,6 @@ void PagedKVCacheCuda::attend(int layer, const Batch& batch, const float* q, con
         cuda::kBestVariant, out, q, layer_k, layer_v, d_block_tables_.data(), d_table_rows_.data(),
         d_context_lengths_.data(), decode_shape_, decode_workspace_.data(), stream);
   }
-}
-
-std::size_t PagedKVCacheCuda::kv_bytes_reserved() const {
-  return blocks_.allocator().num_used() * layout_.floats_per_block() * layout_.n_layers * 2 *
-         sizeof(float);
 }
 
 }  // namespace kvc::ch04

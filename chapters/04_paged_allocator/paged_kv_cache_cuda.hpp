@@ -26,19 +26,10 @@ class PagedKVCacheCuda final : public PagedKVStrategy {
                    cuda::CudaContext& context);
 
   std::string name() const override { return "04 paged cache, cuda"; }
-  bool keeps_history() const override { return true; }
   // Throws PoolExhausted (at layer 0) when a token needs a new block and none is free;
   // the tokens of the batch placed before it stay placed, their copies made.
   void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
               float* out) override;
-  // The blocks sequences hold right now (the pool itself is pool_bytes()).
-  std::size_t kv_bytes_reserved() const override;
-  void release(int seq_id) override { blocks_.release(seq_id); }
-
-  BlockManager& blocks() override { return blocks_; }
-  const BlockManager& blocks() const override { return blocks_; }
-  std::size_t pool_bytes() const override { return k_pages_.bytes() + v_pages_.bytes(); }
-  const PagedLayout& layout() const { return layout_; }
 
  private:
   // Layer 0's work for the whole forward: place every token (copying shared blocks), then
@@ -47,9 +38,7 @@ class PagedKVCacheCuda final : public PagedKVStrategy {
   void copy_block(const BlockCopy& copy);
 
   ModelConfig config_;
-  PagedLayout layout_;
   cuda::CudaContext& context_;
-  BlockManager blocks_;
   cuda::DeviceBuffer<float> k_pages_;  // [n_layers][num_blocks][block_size][n_kv_heads][head_dim]
   cuda::DeviceBuffer<float> v_pages_;  // same
 
