@@ -7,8 +7,6 @@
 #include <iostream>
 #include <optional>
 
-#include <chrono>
-
 #include "chapters/04_paged_allocator/alone.hpp"
 #include "chapters/04_paged_allocator/scheduler.hpp"
 #include "chapters/stages.hpp"
@@ -32,11 +30,6 @@ struct TourOptions {
   int threads = 0;
 };
 
-double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
-}
-
 // Chapter 04's point: many completions from one paged pool at once, against
 // the same completions one at a time on chapter 02's cache.
 void tour_serving(kvc::Engine& engine, const kvc::Tokenizer& tokenizer, const TourOptions& o,
@@ -53,13 +46,10 @@ void tour_serving(kvc::Engine& engine, const kvc::Tokenizer& tokenizer, const To
   auto kv = ch04::make_paged_cache(engine.config(), engine.context(), num_blocks, kBlockSize);
   const ch04::ServeResult served = ch04::serve(engine, *kv, requests);
 
-  const auto start = std::chrono::steady_clock::now();
-  const auto alone =
+  const ch04::AloneRun alone =
       ch04::generate_each_alone(engine, tokenizer, {o.prompt}, requests, served.completions);
-  const double alone_ms = ms_since(start);
-  bool same = true;
-  for (std::size_t i = 0; i < alone.size(); ++i)
-    same &= alone[i].tokens == served.completions[i].tokens;
+  const bool same = ch04::differing_completions(alone, served.completions).empty();
+  const double alone_ms = alone.wall_ms;
 
   const double block_bytes = static_cast<double>(kv->layout().kv_bytes_per_block());
   std::printf(

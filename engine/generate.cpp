@@ -5,14 +5,10 @@
 #include <numeric>
 
 #include "common/check.hpp"
+#include "common/timing.hpp"
 
 namespace kvc {
 namespace {
-
-double elapsed_ms(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
-      .count();
-}
 
 double mean(std::vector<double>::const_iterator begin, std::vector<double>::const_iterator end) {
   return begin == end ? 0.0 : std::accumulate(begin, end, 0.0) / static_cast<double>(end - begin);
@@ -93,7 +89,7 @@ GenerationResult generate(Engine& engine, const Tokenizer& tokenizer, KVStrategy
   const bool samples = num_prompt <= steps;
   auto start = std::chrono::steady_clock::now();
   feed(0, num_prefill - 1, samples);
-  result.prefill_ms = elapsed_ms(start);
+  result.prefill_ms = ms_since(start);
   for (int p = 1; p <= std::min(num_prompt - 1, steps); ++p)
     emit(result.tokens[p - 1], result.tokens[p]);
 
@@ -108,7 +104,7 @@ GenerationResult generate(Engine& engine, const Tokenizer& tokenizer, KVStrategy
     if (pos >= steps) break;
     start = std::chrono::steady_clock::now();
     feed(kv.keeps_history() ? pos : 0, pos, /*wants_logits=*/true);
-    result.step_ms.push_back(elapsed_ms(start));
+    result.step_ms.push_back(ms_since(start));
   }
   result.positions = samples ? pos : num_prefill;
   result.kv_bytes = kv.kv_bytes_reserved();

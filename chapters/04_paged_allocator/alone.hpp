@@ -11,12 +11,20 @@
 
 namespace kvc::ch04 {
 
-// prompts[r] is the text requests[r].prompt was encoded from. Returns one
-// result per completion, in the same order; its tokens are what the
-// completion must equal.
-std::vector<GenerationResult> generate_each_alone(Engine& engine, const Tokenizer& tokenizer,
-                                                  const std::vector<std::string>& prompts,
-                                                  const std::vector<Request>& requests,
-                                                  const std::vector<Completion>& completions);
+struct AloneRun {
+  std::vector<GenerationResult> results;  // one per completion, in the same order
+  double wall_ms = 0;                     // all of them, one after another
+};
+
+// prompts[r] is the text requests[r].prompt was encoded from. Each result's
+// tokens are what its completion must equal.
+AloneRun generate_each_alone(Engine& engine, const Tokenizer& tokenizer,
+                             const std::vector<std::string>& prompts,
+                             const std::vector<Request>& requests,
+                             const std::vector<Completion>& completions);
+
+// Indices of the completions whose tokens differ from their run alone.
+std::vector<int> differing_completions(const AloneRun& alone,
+                                       const std::vector<Completion>& completions);
 
 }  // namespace kvc::ch04

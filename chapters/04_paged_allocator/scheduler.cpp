@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "common/check.hpp"
+#include "common/timing.hpp"
 #include "common/tokenizer.hpp"
 
 namespace kvc::ch04 {
@@ -15,7 +16,6 @@ namespace {
 // completions, and also its sequence id in the KV pool.
 struct Sequence {
   Sampler sampler;
-  int request = 0;
   int num_cached = 0;           // positions whose K, V sit in the pool
   bool forks_siblings = false;  // the head of a group whose prompt is not yet shared
 };
@@ -38,8 +38,7 @@ void validate(const std::vector<Request>& requests, const ModelConfig& config,
       KVC_CHECK(token >= 0 && token < config.vocab_size, "request ", r, ": token ", token,
                 " is outside the model's vocabulary of ", config.vocab_size);
     }
-    // The last sampled token is returned, never fed, as in llama2.c.
-    const int positions = prompt + q.max_new_tokens - 1;
+    const int positions = q.max_positions();
     KVC_CHECK(positions <= config.seq_len, "request ", r, ": ", prompt, " prompt tokens + ",
               q.max_new_tokens, " new tokens need ", positions,
               " positions, more than the model's context of ", config.seq_len);
@@ -64,7 +63,7 @@ class Scheduler {
       for (int i = 0; i < request.num_completions; ++i) {
         SamplerOptions sampling = request.sampling;
         sampling.seed += i;
-        sequences_.push_back({Sampler(engine.config().vocab_size, sampling), static_cast<int>(r), 0,
+        sequences_.push_back({Sampler(engine.config().vocab_size, sampling), 0,
                               i == 0 && request.num_completions > 1});
         Completion c;
         c.request = static_cast<int>(r);
@@ -96,8 +95,7 @@ class Scheduler {
       ++step_;
     }
     result_.steps = step_;
-    result_.wall_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    result_.wall_ms = ms_since(start);
     return std::move(result_);
   }
 
@@ -112,6 +110,7 @@ class Scheduler {
     return need;
   }
   int free_blocks() const { return kv_.blocks().allocator().num_free(); }
+  const Request& request_of(int id) const { return requests_[result_.completions[id].request]; }
 
   void take_arrivals() {
     while (next_arrival_ < arrival_order_.size() &&
@@ -148,8 +147,7 @@ class Scheduler {
       const int id = waiting_.front();
       const int need = blocks_for_next_step(id);
       // A group's head brings its forks along after its first step.
-      const int joining =
-          sequences_[id].forks_siblings ? requests_[sequences_[id].request].num_completions : 1;
+      const int joining = sequences_[id].forks_siblings ? request_of(id).num_completions : 1;
       if (sequences + joining > options_.max_running) break;
       const int watermark = sequences + joining;
       if (need > spare || (sequences > 0 && need + watermark > spare)) break;
@@ -206,7 +204,7 @@ class Scheduler {
   std::vector<int> fork_siblings(int head) {
     sequences_[head].forks_siblings = false;
     std::vector<int> siblings;
-    const int n = requests_[sequences_[head].request].num_completions;
+    const int n = request_of(head).num_completions;
     for (int sibling = head + 1; sibling < head + n; ++sibling) {
       kv_.blocks().fork(head, sibling);
       sequences_[sibling].num_cached = sequences_[head].num_cached;
@@ -229,7 +227,7 @@ class Scheduler {
     } else {
       c.tokens.push_back(next);
       const int sampled = static_cast<int>(c.tokens.size()) - c.num_prompt_tokens;
-      done = sampled == requests_[c.request].max_new_tokens;
+      done = sampled == request_of(id).max_new_tokens;
     }
     if (done) {
       c.finish_step = step_;

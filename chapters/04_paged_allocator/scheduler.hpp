@@ -33,6 +33,10 @@ struct Request {
   int num_completions = 1;  // n > 1: parallel sampling from one shared prompt
   SamplerOptions sampling;  // completion i samples with seed sampling.seed + i
   int arrival_step = 0;     // the step at which the request reaches the scheduler
+
+  // Positions a completion runs through the model at most: its last sampled
+  // token is returned, never fed, as in llama2.c.
+  int max_positions() const { return static_cast<int>(prompt.size()) + max_new_tokens - 1; }
 };
 
 enum class FinishReason { kMaxTokens, kBos };

@@ -8,7 +8,6 @@
 // each completion alone on chapter 02's cache: the tokens must be identical,
 // and the two throughputs are printed side by side.
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -103,8 +102,7 @@ int serve_main(const ServeOptions& o) {
   int kv_blocks = o.kv_blocks;
   if (kv_blocks == 0) {
     for (const Request& r : requests) {
-      const int positions = static_cast<int>(r.prompt.size()) + r.max_new_tokens - 1;
-      kv_blocks += r.num_completions * blocks_needed(positions, o.block_size);
+      kv_blocks += r.num_completions * blocks_needed(r.max_positions(), o.block_size);
     }
   }
   auto kv = make_paged_cache(model.config, engine->context(), kv_blocks, o.block_size);
@@ -147,17 +145,14 @@ int serve_main(const ServeOptions& o) {
 
   bool same = true;
   if (o.compare) {
-    const auto start = std::chrono::steady_clock::now();
-    const auto alone =
+    const AloneRun alone =
         generate_each_alone(*engine, tokenizer, prompts, requests, served.completions);
-    const double alone_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    for (std::size_t i = 0; i < alone.size(); ++i) {
-      if (alone[i].tokens == served.completions[i].tokens) continue;
+    for (int i : differing_completions(alone, served.completions)) {
       std::fprintf(stderr, "request %d completion %d: tokens differ from chapter 02 alone\n",
                    served.completions[i].request, served.completions[i].index);
       same = false;
     }
+    const double alone_ms = alone.wall_ms;
     const double alone_tps = 1000.0 * served.tokens_sampled / alone_ms;
     std::printf("\none at a time on chapter 02's cache: %.1f tok/s; batched: %.1f tok/s (%.2fx)\n",
                 alone_tps, served.sampled_tokens_per_second(), alone_ms / served.wall_ms);

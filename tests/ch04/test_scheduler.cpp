@@ -55,7 +55,8 @@ void expect_same_as_alone(Engine& engine, const Tokenizer& tokenizer,
                           const ServeResult& served) {
   std::vector<std::string> texts;
   for (const Prompt& p : prompts) texts.push_back(p.text);
-  const auto alone = generate_each_alone(engine, tokenizer, texts, requests, served.completions);
+  const auto alone =
+      generate_each_alone(engine, tokenizer, texts, requests, served.completions).results;
   ASSERT_EQ(alone.size(), served.completions.size());
   for (std::size_t i = 0; i < alone.size(); ++i) {
     const Completion& c = served.completions[i];
@@ -193,8 +194,7 @@ TEST(Ch04Scheduler, RandomWorkloadsKeepInvariantsAndTokens) {
     const int block_size = uniform(1, 16);
     int most_blocks = 0;
     for (const Request& r : requests) {
-      const int positions = static_cast<int>(r.prompt.size()) + r.max_new_tokens - 1;
-      most_blocks = std::max(most_blocks, blocks_needed(positions, block_size));
+      most_blocks = std::max(most_blocks, blocks_needed(r.max_positions(), block_size));
     }
     const int max_running = uniform(3, 8);
     PagedKVCache kv(config, most_blocks + uniform(0, 3 * most_blocks), block_size, nullptr);
