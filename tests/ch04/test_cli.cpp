@@ -22,10 +22,6 @@ class Ch04Cli : public ::testing::Test {
     return run_command(program_path(program) + " " + *checkpoint_ + " -z " + *tokenizer_ + " " +
                        args);
   }
-  static std::string read(const std::string& path) {
-    std::ifstream in(path);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
 
   std::optional<std::string> checkpoint_, tokenizer_;
 };
@@ -41,7 +37,7 @@ TEST_F(Ch04Cli, ServeMatchesEachCompletionAloneEvenWhenPreempting) {
   EXPECT_NE(r.out.find("step    0: running  "), std::string::npos) << "the --trace timeline";
   EXPECT_NE(r.out.find("preempted ["), std::string::npos) << "40 blocks cannot hold 16 completions";
   EXPECT_NE(r.out.find("tokens identical to each completion alone: yes"), std::string::npos);
-  const std::string report = read(json);
+  const std::string report = read_file(json);
   for (const char* key :
        {"\"completions\": 16", "\"kv_blocks\": 40", "\"identical_to_alone\": true", "\"speedup\"",
         "\"batched_tokens_per_second\""}) {

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "tests/support/cli_expectations.hpp"
 
@@ -44,8 +43,7 @@ TEST_P(ChapterCli, WritesJsonReport) {
   const std::string json = temp_path("report.json");
   const auto r = run(model_args() + " -t 0 -n 32 --threads 1 --json " + json);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  std::ifstream in(json);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string text = read_file(json);
   for (const char* key : {"\"tokens_per_second\"", "\"prefill_ms\"", "\"decode_ms\"",
                           "\"kv_bytes\"", "\"steps\": 32", "\"tokens\": [1,"}) {
     EXPECT_NE(text.find(key), std::string::npos) << key << " missing in " << text;

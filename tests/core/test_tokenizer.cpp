@@ -8,7 +8,6 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -18,20 +17,17 @@
 #include <vector>
 
 #include "common/check.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using kvc::Tokenizer;
 
-fs::path models_dir() {
-  if (const char* from_env = std::getenv("KVC_MODELS_DIR")) return from_env;
-  return KVC_MODELS_DIR;
-}
+using kvc::testing::read_file;
 
-std::string read_bytes(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+fs::path models_dir() {
+  return kvc::testing::models_dir();
 }
 
 // A file in the temp directory, removed when the test ends.
@@ -258,7 +254,7 @@ TEST(TokenizerFile, TruncatedFiles) {
   const Tokenizer tokenizer = make_tokenizer({{" ", 0.0f}, {"hello", 0.0f}});
   const TempFile whole("whole.bin");
   tokenizer.save(whole.path());
-  const std::string bytes = read_bytes(whole.path());
+  const std::string bytes = read_file(whole.path());
   const int vocab_size = tokenizer.vocab_size();
 
   const TempFile cut("cut.bin");
@@ -332,7 +328,7 @@ TEST_P(RealTokenizer, LoadsTheLlamaLayout) {
 TEST_P(RealTokenizer, SaveReproducesTheFileByteForByte) {
   const TempFile copy("copy.bin");
   tokenizer_->save(copy.path());
-  EXPECT_TRUE(read_bytes(copy.path()) == read_bytes(path_));
+  EXPECT_TRUE(read_file(copy.path()) == read_file(path_));
 }
 
 TEST_P(RealTokenizer, RoundTripsTextAndLeavesNoMergeablePair) {

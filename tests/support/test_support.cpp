@@ -9,7 +9,6 @@
 #include <sstream>
 
 namespace kvc::testing {
-namespace {
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -17,6 +16,8 @@ std::string read_file(const std::string& path) {
   s << in.rdbuf();
   return s.str();
 }
+
+namespace {
 
 std::vector<std::string> split_tabs(const std::string& line) {
   std::vector<std::string> fields;

@@ -53,6 +53,9 @@ struct CommandResult {
 };
 CommandResult run_command(const std::string& command);
 
+// The whole file's bytes; empty when it cannot be read.
+std::string read_file(const std::string& path);
+
 // A fresh path under the system temp folder (the file is not created).
 std::string temp_path(const std::string& name);
 
