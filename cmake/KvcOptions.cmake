@@ -36,5 +36,6 @@ endif()
 
 target_include_directories(kvc_project_options INTERFACE ${CMAKE_SOURCE_DIR})
 target_compile_definitions(kvc_project_options INTERFACE
-  KVC_MODELS_DIR="${CMAKE_SOURCE_DIR}/../shared/models"
+  KVC_MODELS_DIR="${CMAKE_SOURCE_DIR}/models"
+  KVC_REFERENCE_DIR="${CMAKE_SOURCE_DIR}/tests/data/llama2c"
   $<$<BOOL:${KVC_HAVE_CUDA}>:KVC_HAVE_CUDA=1>)

@@ -74,12 +74,9 @@ int convert(const Options& o) {
 
 // ---- evaluation ----------------------------------------------------------------
 
-// The reference stories beside the real model: $KVC_MODELS_DIR/reference/*.txt,
-// else the build's default models folder.
+// llama2.c's reference stories, committed with the project (tests/data/llama2c/*.txt).
 std::vector<std::string> default_text_paths() {
-  const char* env = std::getenv("KVC_MODELS_DIR");
-  const std::filesystem::path dir =
-      std::filesystem::path(env && *env ? env : KVC_MODELS_DIR) / "reference";
+  const std::filesystem::path dir = KVC_REFERENCE_DIR;
   std::vector<std::string> paths;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
@@ -219,8 +216,8 @@ int main(int argc, char** argv) {
       ->excludes(kv_heads);
   evaluation->add_option("-z,--tokenizer", o.tokenizer_path, "tokenizer.bin");
   evaluation->add_option("--text", o.text_paths,
-                         "texts for perplexity (default: the reference stories in "
-                         "$KVC_MODELS_DIR/reference)");
+                         "texts for perplexity (default: llama2.c's reference stories in "
+                         "tests/data/llama2c)");
   evaluation->add_option("--prompt", o.prompts, "prompts for greedy agreement")
       ->capture_default_str();
   evaluation->add_option("-n,--steps", o.steps, "positions per greedy run, prompt included")

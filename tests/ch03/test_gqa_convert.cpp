@@ -202,10 +202,9 @@ TEST_F(UnsharedModel, SyntheticModelGivesTheSameLogitsAndTokens) {
 
 TEST_F(UnsharedModel, Stories260KGivesTheSameGreedyTokens) {
   const auto real = testing::load_real_model();
-  if (!real) GTEST_SKIP() << testing::missing_model_message("stories260K.bin");
-  const Model& gqa = real->model;
+  const Model& gqa = real.model;
   const Model mha = convert_kv_heads(gqa, gqa.config.n_heads);
-  const Tokenizer& tokenizer = real->tokenizer;
+  const Tokenizer& tokenizer = real.tokenizer;
   for (const std::string prompt : {"", "Lily and Tom went to the beach", "The cat"}) {
     const auto tokens = greedy_tokens(gqa, tokenizer, prompt, 256);
     EXPECT_GT(tokens.size(), 100u);

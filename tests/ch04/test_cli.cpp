@@ -16,14 +16,13 @@ class Ch04Cli : public ::testing::Test {
   void SetUp() override {
     checkpoint_ = model_file("stories260K.bin");
     tokenizer_ = model_file("tok512.bin");
-    if (!checkpoint_ || !tokenizer_) GTEST_SKIP() << missing_model_message("stories260K.bin");
   }
   CommandResult run(const std::string& program, const std::string& args) const {
-    return run_command(program_path(program) + " " + *checkpoint_ + " -z " + *tokenizer_ + " " +
+    return run_command(program_path(program) + " " + checkpoint_ + " -z " + tokenizer_ + " " +
                        args);
   }
 
-  std::optional<std::string> checkpoint_, tokenizer_;
+  std::string checkpoint_, tokenizer_;
 };
 
 TEST_F(Ch04Cli, ServeMatchesEachCompletionAloneEvenWhenPreempting) {

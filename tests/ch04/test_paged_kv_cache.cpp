@@ -31,9 +31,8 @@ std::vector<float> feed(const Model& model, KVStrategy& kv, int seq, int first,
 
 TEST(Ch04PagedKVCache, SameTokensAsChapter02OnRealModelForEveryBlockSize) {
   const auto real = testing::load_real_model();
-  if (!real) GTEST_SKIP() << testing::missing_model_message("stories260K.bin");
-  const Model& model = real->model;
-  const Tokenizer& tokenizer = real->tokenizer;
+  const Model& model = real.model;
+  const Tokenizer& tokenizer = real.tokenizer;
   ThreadPool pool(2);
   CpuEngine engine(model, &pool);
   const GenerationOptions options{"Lily and Tom went to the beach", 200, {1.0f, 0.9f, 42}};

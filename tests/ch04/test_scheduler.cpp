@@ -67,15 +67,14 @@ void expect_same_as_alone(Engine& engine, const Tokenizer& tokenizer,
 
 TEST(Ch04Scheduler, ManyPromptsTogetherGiveEachItsTokensAloneOnRealModel) {
   const auto real = testing::load_real_model();
-  if (!real) GTEST_SKIP() << testing::missing_model_message("stories260K.bin");
   ThreadPool pool(2);
-  CpuEngine engine(real->model, &pool);
+  CpuEngine engine(real.model, &pool);
   const std::vector<Prompt> prompts = {
       {"Once upon a time", 120},         {"Lily and Tom went to the beach", 60},
       {"The little dog", 200, 3},        {"One day", 90},
       {"Sam had a red ball", 150, 1, 5}, {"The sun was", 40, 2, 20}};
-  const auto requests = make_requests(real->tokenizer, prompts, {1.0f, 0.9f, 0});
-  PagedKVCache kv(real->model.config, /*num_blocks=*/200, /*block_size=*/16, &pool);
+  const auto requests = make_requests(real.tokenizer, prompts, {1.0f, 0.9f, 0});
+  PagedKVCache kv(real.model.config, /*num_blocks=*/200, /*block_size=*/16, &pool);
   int max_running = 0;
   const ServeResult served = serve(engine, kv, requests, {64, [&](const StepRecord& step) {
                                                             max_running =
@@ -86,7 +85,7 @@ TEST(Ch04Scheduler, ManyPromptsTogetherGiveEachItsTokensAloneOnRealModel) {
   EXPECT_EQ(served.preemptions, 0) << "the pool holds everything at once";
   EXPECT_EQ(max_running, 9);
   EXPECT_EQ(kv.blocks().allocator().num_used(), 0) << "every block returned";
-  expect_same_as_alone(engine, real->tokenizer, prompts, requests, served);
+  expect_same_as_alone(engine, real.tokenizer, prompts, requests, served);
 }
 
 // A pool far too small for the workload: sequences wait, get preempted and

@@ -57,9 +57,7 @@ void expect_load_error(const std::string& path, const std::string& fragment) {
 }
 
 TEST(Checkpoint, LoadsRealStories260K) {
-  const auto path = testing::model_file("stories260K.bin");
-  if (!path) GTEST_SKIP() << testing::missing_model_message("stories260K.bin");
-  const Model m = load_checkpoint(*path);
+  const Model m = load_checkpoint(testing::model_file("stories260K.bin"));
   EXPECT_EQ(m.config.dim, 64);
   EXPECT_EQ(m.config.hidden_dim, 172);
   EXPECT_EQ(m.config.n_layers, 5);

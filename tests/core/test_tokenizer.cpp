@@ -26,10 +26,6 @@ using kvc::Tokenizer;
 
 using kvc::testing::read_file;
 
-fs::path models_dir() {
-  return kvc::testing::models_dir();
-}
-
 // A file in the temp directory, removed when the test ends.
 class TempFile {
  public:
@@ -301,13 +297,12 @@ TEST(TokenizerFile, BadPieceLengths) {
 }
 
 // ---------------------------------------------------------------------------
-// The real vocabularies (skipped when ../shared/models is absent).
+// The real vocabularies, committed in models/.
 
 class RealTokenizer : public ::testing::TestWithParam<std::pair<const char*, int>> {
  protected:
   void SetUp() override {
-    path_ = models_dir() / GetParam().first;
-    if (!fs::exists(path_)) GTEST_SKIP() << "model file not found: " << path_;
+    path_ = kvc::testing::model_file(GetParam().first);
     tokenizer_.emplace(path_.string(), GetParam().second);
   }
 
@@ -369,9 +364,7 @@ INSTANTIATE_TEST_SUITE_P(Vocabularies, RealTokenizer,
                          [](const auto& info) { return std::to_string(info.param.second); });
 
 TEST(RealTokenizerTok512, EmojiFallsBackToBytes) {
-  const fs::path path = models_dir() / "tok512.bin";
-  if (!fs::exists(path)) GTEST_SKIP() << "model file not found: " << path;
-  const Tokenizer tokenizer(path.string(), 512);
+  const Tokenizer tokenizer(kvc::testing::model_file("tok512.bin"), 512);
   const std::string emoji = "\xF0\x9F\x98\x80";  // 😀
   ASSERT_EQ(tokenizer.lookup(emoji), -1);
   std::vector<int> expected = {kvc::kBosToken, tokenizer.lookup(" ")};
@@ -381,9 +374,7 @@ TEST(RealTokenizerTok512, EmojiFallsBackToBytes) {
 
 TEST(RealTokenizerLlama, HelloWorldMatchesSentencePiece) {
   // Llama 2's SentencePiece model encodes "Hello world" as [1, 15043, 3186].
-  const fs::path path = models_dir() / "tokenizer.bin";
-  if (!fs::exists(path)) GTEST_SKIP() << "model file not found: " << path;
-  const Tokenizer tokenizer(path.string(), 32000);
+  const Tokenizer tokenizer(kvc::testing::model_file("tokenizer.bin"), 32000);
   EXPECT_EQ(tokenizer.encode("Hello world", true, false), std::vector<int>({1, 15043, 3186}));
 }
 

@@ -31,9 +31,8 @@ GenerationResult run_on(Engine& engine, const Stage& stage, const Tokenizer& tok
 TEST_P(EveryStageOnCuda, SameTokensAsCpuOnRealModel) {
   KVC_SKIP_WITHOUT_GPU();
   const auto real = load_real_model();
-  if (!real) GTEST_SKIP() << missing_model_message("stories260K.bin");
-  const Model& model = real->model;
-  const Tokenizer& tokenizer = real->tokenizer;
+  const Model& model = real.model;
+  const Tokenizer& tokenizer = real.tokenizer;
   ThreadPool pool(0);
   CpuEngine cpu(model, &pool);
   cuda::CudaEngine gpu(model, cuda::Dtype::f32);
@@ -71,13 +70,11 @@ INSTANTIATE_TEST_SUITE_P(Chapters, EveryStageOnCuda, ::testing::ValuesIn(course_
 TEST(CudaCli, DeviceCudaRunsOrExplains) {
   const auto checkpoint = model_file("stories260K.bin");
   const auto tokenizer_path = model_file("tok512.bin");
-  if (!checkpoint || !tokenizer_path) GTEST_SKIP() << missing_model_message("stories260K.bin");
   const auto cases = reference_cases();
   for (const char* program :
        {"ch01_naive_attention", "ch02_contiguous_kv_cache", "ch03_gqa", "ch04_paged_allocator"}) {
-    const auto r =
-        run_command(program_path(program) + " " + *checkpoint + " -z " + *tokenizer_path +
-                    " --device cuda -t 0 -n 200 -i 'Lily and Tom went to the beach'");
+    const auto r = run_command(program_path(program) + " " + checkpoint + " -z " + tokenizer_path +
+                               " --device cuda -t 0 -n 200 -i 'Lily and Tom went to the beach'");
     std::string why;
     if (!cuda::cuda_device_available(&why)) {
       EXPECT_NE(r.exit_code, 0);

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/check.hpp"
+
 namespace kvc::testing {
 
 std::string read_file(const std::string& path) {
@@ -31,36 +33,40 @@ std::vector<std::string> split_tabs(const std::string& line) {
 }  // namespace
 
 std::string models_dir() {
-  if (const char* env = std::getenv("KVC_MODELS_DIR"); env && *env) return env;
   return KVC_MODELS_DIR;
 }
 
-std::optional<std::string> model_file(const std::string& file) {
-  const std::string path = models_dir() + "/" + file;
-  if (!std::filesystem::exists(path)) return std::nullopt;
+std::string reference_dir() {
+  return KVC_REFERENCE_DIR;
+}
+
+namespace {
+
+std::string existing_file(const std::string& path) {
+  KVC_CHECK(std::filesystem::is_regular_file(path), path,
+            " is missing: it is part of the repository (git checkout -- models tests/data)");
   return path;
 }
 
-std::string missing_model_message(const std::string& file) {
-  return file + " not found in " + models_dir() +
-         " (set KVC_MODELS_DIR to the folder holding the real model files)";
+}  // namespace
+
+std::string model_file(const std::string& file) {
+  return existing_file(models_dir() + "/" + file);
 }
 
-std::optional<RealModel> load_real_model() {
-  const auto checkpoint = model_file("stories260K.bin");
-  const auto tokenizer = model_file("tok512.bin");
-  if (!checkpoint || !tokenizer) return std::nullopt;
-  Model model = load_checkpoint(*checkpoint);
-  Tokenizer loaded(*tokenizer, model.config.vocab_size);
-  return RealModel{std::move(model), std::move(loaded)};
+RealModel load_real_model() {
+  Model model = load_checkpoint(model_file("stories260K.bin"));
+  Tokenizer tokenizer(model_file("tok512.bin"), model.config.vocab_size);
+  return RealModel{std::move(model), std::move(tokenizer)};
 }
 
 std::vector<ReferenceCase> reference_cases() {
   std::vector<ReferenceCase> cases;
-  const std::string dir = models_dir() + "/reference";
-  std::ifstream tsv(dir + "/cases.tsv");
+  const std::string dir = reference_dir();
+  std::ifstream tsv(existing_file(dir + "/cases.tsv"));
   std::string line;
-  if (!std::getline(tsv, line)) return cases;  // header: name temperature topp seed steps prompt
+  KVC_CHECK(std::getline(tsv, line), dir,
+            "/cases.tsv is empty");  // header: name temperature topp seed steps prompt
   while (std::getline(tsv, line)) {
     if (line.empty()) continue;
     const auto fields = split_tabs(line);
@@ -72,9 +78,10 @@ std::vector<ReferenceCase> reference_cases() {
     c.seed = std::stoull(fields[3]);
     c.steps = std::stoi(fields[4]);
     c.prompt = fields.size() > 5 ? fields[5] : "";
-    c.expected_stdout = read_file(dir + "/" + c.name + ".txt");
+    c.expected_stdout = read_file(existing_file(dir + "/" + c.name + ".txt"));
     cases.push_back(std::move(c));
   }
+  KVC_CHECK(!cases.empty(), dir, "/cases.tsv lists no cases");
   return cases;
 }
 

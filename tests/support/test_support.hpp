@@ -2,7 +2,6 @@
 // reference cases, and running a program to capture its output.
 #pragma once
 
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,23 +10,19 @@
 
 namespace kvc::testing {
 
-// The folder with stories260K.bin, tok512.bin and reference/: $KVC_MODELS_DIR,
-// else ../shared/models beside the source tree.
+// The project's models/ folder (stories260K.bin, tok512.bin, tokenizer.bin).
 std::string models_dir();
 
-// Full path of `file` in models_dir(), or nullopt when it does not exist
-// (callers GTEST_SKIP with the returned message).
-std::optional<std::string> model_file(const std::string& file);
-std::string missing_model_message(const std::string& file);
+// Full path of `file` in models_dir(). Throws kvc::Error when it is missing:
+// the files are part of the repository, so a test that needs one fails, never skips.
+std::string model_file(const std::string& file);
 
-// The real model of the oracle tests: stories260K.bin with tok512.bin, or
-// nullopt when either file is absent (skip with
-// missing_model_message("stories260K.bin")).
+// The real model of the oracle tests: stories260K.bin with tok512.bin.
 struct RealModel {
   Model model;
   Tokenizer tokenizer;
 };
-std::optional<RealModel> load_real_model();
+RealModel load_real_model();
 
 // One row of reference/cases.tsv: what llama2.c's run printed for these arguments.
 struct ReferenceCase {
@@ -39,7 +34,9 @@ struct ReferenceCase {
   std::string prompt;
   std::string expected_stdout;  // reference/<name>.txt
 };
-// Empty when the reference folder is absent.
+// llama2.c's reference outputs in tests/data/llama2c/; throws kvc::Error when
+// cases.tsv or one of its outputs is missing.
+std::string reference_dir();
 std::vector<ReferenceCase> reference_cases();
 
 // A program of this build: test binaries and programs share <build>/bin.
