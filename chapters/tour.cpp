@@ -110,8 +110,8 @@ int run_tour(const TourOptions& o) {
   tour_serving(engine, *tokenizer, o, contiguous_bytes);
   std::printf(
       "\nNext: the real TinyStories model, byte-for-byte like llama2.c's run:\n"
-      "  build/bin/ch02_contiguous_kv_cache ../shared/models/stories260K.bin "
-      "-z ../shared/models/tok512.bin -t 0 -i \"Once upon a time\"\n"
+      "  build/bin/ch02_contiguous_kv_cache models/stories260K.bin "
+      "-z models/tok512.bin -t 0 -i \"Once upon a time\"\n"
       "Then read chapters/01_naive_attention/README.md.\n");
   return 0;
 }

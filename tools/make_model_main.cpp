@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "Writes a llama2.c checkpoint with deterministic random weights (same preset, overrides\n"
       "and seed -> the same bytes), and optionally a matching tokenizer.bin. For vocab 32000\n"
-      "the real Llama 2 tokenizer (e.g. ../shared/models/tokenizer.bin) works as well."};
+      "the real Llama 2 tokenizer (e.g. models/tokenizer.bin) works as well."};
   bool list = false;
   std::string preset_name;
   std::string out_path;
