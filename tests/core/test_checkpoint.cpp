@@ -136,7 +136,7 @@ TEST(Checkpoint, BadFilesGiveOneLineReasons) {
   const std::int32_t absurd = 1 << 30;
   std::memcpy(corrupt.data(), &absurd, sizeof(absurd));
   write_bytes(huge, corrupt);
-  expect_load_error(huge, "out of range");
+  expect_load_error(huge, "dim 1073741824 is outside [1, 65536]");
 
   save_checkpoint(good, m, CheckpointFormat::kVersion1);
   bytes = read_bytes(good);

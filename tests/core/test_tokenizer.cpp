@@ -277,23 +277,30 @@ TEST(TokenizerFile, WrongVocabSize) {
 }
 
 TEST(TokenizerFile, BadPieceLengths) {
+  // Three tokens (ids 0..2 are the specials every vocabulary has): "abcd" of
+  // the given length, then two empty pieces.
   auto file_with_length = [](std::int32_t max_length, std::int32_t length) {
     std::string bytes(reinterpret_cast<const char*>(&max_length), sizeof(max_length));
     const float score = 0.0f;
+    const std::int32_t empty = 0;
     bytes.append(reinterpret_cast<const char*>(&score), sizeof(score));
     bytes.append(reinterpret_cast<const char*>(&length), sizeof(length));
     bytes.append("abcd");
+    for (int id = 1; id < 3; ++id) {
+      bytes.append(reinterpret_cast<const char*>(&score), sizeof(score));
+      bytes.append(reinterpret_cast<const char*>(&empty), sizeof(empty));
+    }
     return bytes;
   };
   const TempFile file("lengths.bin");
   file.write(file_with_length(4, -1));
-  EXPECT_NE(error_of([&] { Tokenizer(file.path(), 1); }).find("negative length"),
+  EXPECT_NE(error_of([&] { Tokenizer(file.path(), 3); }).find("negative length"),
             std::string::npos);
   file.write(file_with_length(2, 4));
-  EXPECT_NE(error_of([&] { Tokenizer(file.path(), 1); }).find("more than max_token_length"),
+  EXPECT_NE(error_of([&] { Tokenizer(file.path(), 3); }).find("more than max_token_length"),
             std::string::npos);
   file.write(file_with_length(4, 4));
-  EXPECT_EQ(Tokenizer(file.path(), 1).piece(0), "abcd");
+  EXPECT_EQ(Tokenizer(file.path(), 3).piece(0), "abcd");
 }
 
 // ---------------------------------------------------------------------------
