@@ -210,6 +210,37 @@ TEST(RequestLengths, RejectsBadTokens) {
   EXPECT_THROW(parse_request_lengths(" , # nothing\n"), Error);
 }
 
+TEST(RequestLengths, ErrorsNameTheLineAndQuoteShortly) {
+  auto error_of = [](const std::string& text) {
+    try {
+      parse_request_lengths(text);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of("1\n2\n# three\n4 x5\n").find("line 4: request length 'x5'"),
+            std::string::npos);
+  const std::string garbage = error_of("7 " + std::string(100000, '9'));
+  EXPECT_NE(garbage.find("line 1"), std::string::npos) << garbage;
+  EXPECT_LT(garbage.size(), 200u) << garbage;
+  EXPECT_NE(error_of("2147483648").find("not a positive integer"), std::string::npos);
+  EXPECT_EQ(parse_request_lengths("2147483647"), (std::vector<int>{2147483647}));
+}
+
+TEST(RequestLengths, DirectoryAndEndlessFilesAreOneLineErrors) {
+  auto error_of = [](const std::string& path) {
+    try {
+      read_request_lengths_file(path);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of(::testing::TempDir()).find("is a directory"), std::string::npos);
+  EXPECT_NE(error_of("/dev/zero").find("larger than the limit"), std::string::npos);
+}
+
 TEST(RequestLengths, ReadsAFileAndNamesAnUnreadableOne) {
   const std::filesystem::path path = std::filesystem::path(::testing::TempDir()) / "lengths.txt";
   {

@@ -102,5 +102,27 @@ TEST(Ch02ContiguousKVCache, TracksLengthsAndRejectsGapsAndUnknownSlots) {
   EXPECT_EQ(cache.length(1), 0);
 }
 
+// A header whose contiguous cache no machine holds: a one-line error naming the
+// bytes and the shape behind them, before any allocation.
+TEST(ContiguousKVCache, AbsurdContextFailsUpFrontNamingTheCause) {
+  ModelConfig c{.dim = 4096,
+                .hidden_dim = 4,
+                .n_layers = ModelLimits::kMaxLayers,
+                .n_heads = 32,
+                .n_kv_heads = 8,
+                .vocab_size = 3,
+                .seq_len = ModelLimits::kMaxSeqLen};
+  try {
+    ContiguousKVCache cache(c, 1, nullptr);
+    FAIL() << "a 128 TiB cache was allocated";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("128.00 TiB"), std::string::npos) << message;
+    EXPECT_NE(message.find("seq_len 4194304"), std::string::npos) << message;
+    EXPECT_NE(message.find("4096 layers"), std::string::npos) << message;
+    EXPECT_NE(message.find("8 KV heads"), std::string::npos) << message;
+  }
+}
+
 }  // namespace
 }  // namespace kvc::ch02
