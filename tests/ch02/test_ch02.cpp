@@ -7,6 +7,7 @@
 #include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
 #include "common/check.hpp"
 #include "kernels/cpu/ops.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace kvc::ch02 {
 namespace {
@@ -105,13 +106,7 @@ TEST(Ch02ContiguousKVCache, TracksLengthsAndRejectsGapsAndUnknownSlots) {
 // A header whose contiguous cache no machine holds: a one-line error naming the
 // bytes and the shape behind them, before any allocation.
 TEST(ContiguousKVCache, AbsurdContextFailsUpFrontNamingTheCause) {
-  ModelConfig c{.dim = 4096,
-                .hidden_dim = 4,
-                .n_layers = ModelLimits::kMaxLayers,
-                .n_heads = 32,
-                .n_kv_heads = 8,
-                .vocab_size = 3,
-                .seq_len = ModelLimits::kMaxSeqLen};
+  const ModelConfig c = testing::config_beyond_any_memory();
   try {
     ContiguousKVCache cache(c, 1, nullptr);
     FAIL() << "a 128 TiB cache was allocated";

@@ -180,13 +180,7 @@ TEST(Ch04PagedKVCache, BadConfigurationsAreErrors) {
 }
 
 TEST(PagedKVCache, AbsurdPoolFailsUpFrontNamingTheCause) {
-  ModelConfig c{.dim = 4096,
-                .hidden_dim = 4,
-                .n_layers = ModelLimits::kMaxLayers,
-                .n_heads = 32,
-                .n_kv_heads = 8,
-                .vocab_size = 3,
-                .seq_len = ModelLimits::kMaxSeqLen};
+  const ModelConfig c = testing::config_beyond_any_memory();
   try {
     PagedKVCache cache(c, 1 << 18, 16, nullptr);
     FAIL() << "a 128 TiB pool was allocated";

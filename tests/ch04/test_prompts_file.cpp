@@ -8,19 +8,12 @@
 #include <vector>
 
 #include "common/check.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace kvc::ch04 {
 namespace {
 
-template <typename Action>
-std::string error_of(Action action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 TEST(PromptsFile, OnePromptPerNonEmptyLine) {
   EXPECT_EQ(parse_prompts("Once upon a time\n\nThe dog\r\nlast line without newline"),

@@ -8,21 +8,10 @@
 #include <string>
 
 #include "common/check.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace kvc {
 namespace {
-
-ModelConfig absurd_config() {
-  ModelConfig c;
-  c.dim = 4096;
-  c.hidden_dim = 4;
-  c.n_layers = ModelLimits::kMaxLayers;
-  c.n_heads = 32;
-  c.n_kv_heads = 8;
-  c.vocab_size = 3;
-  c.seq_len = ModelLimits::kMaxSeqLen;
-  return c;
-}
 
 std::string error_of(const ModelConfig& c, std::int64_t positions, std::uint64_t memory) {
   try {
@@ -34,7 +23,7 @@ std::string error_of(const ModelConfig& c, std::int64_t positions, std::uint64_t
 }
 
 TEST(KvMemory, CountsKAndVFloatsOfEveryLayer) {
-  ModelConfig c = absurd_config();
+  ModelConfig c = testing::config_beyond_any_memory();
   c.n_layers = 5;
   // 5 layers x 100 positions x 8 KV heads x head_dim 128; K and V in fp32: 8x that in bytes.
   EXPECT_EQ(checked_kv_floats(c, 100, 5u * 100 * 8 * 128 * 8, "t", "p"), 5u * 100 * 8 * 128);
@@ -43,7 +32,8 @@ TEST(KvMemory, CountsKAndVFloatsOfEveryLayer) {
 
 TEST(KvMemory, TooLargeNamesTheBytesAndTheirCause) {
   // 2 x 4 bytes x 4096 layers x 4194304 positions x 8 heads x 128 = 128 TiB.
-  const std::string message = error_of(absurd_config(), ModelLimits::kMaxSeqLen, 1ull << 40);
+  const std::string message =
+      error_of(testing::config_beyond_any_memory(), ModelLimits::kMaxSeqLen, 1ull << 40);
   EXPECT_NE(message.find("test cache"), std::string::npos) << message;
   EXPECT_NE(message.find("128.00 TiB"), std::string::npos) << message;
   EXPECT_NE(message.find("4096 layers"), std::string::npos) << message;
@@ -54,14 +44,17 @@ TEST(KvMemory, TooLargeNamesTheBytesAndTheirCause) {
 }
 
 TEST(KvMemory, ProductsBeyond64BitsAndNegativePositionsAreErrors) {
-  EXPECT_NE(error_of(absurd_config(), INT64_MAX, UINT64_MAX).find("more than 2^64"),
-            std::string::npos);
-  EXPECT_NE(error_of(absurd_config(), -1, UINT64_MAX), "");
+  EXPECT_NE(
+      error_of(testing::config_beyond_any_memory(), INT64_MAX, UINT64_MAX).find("more than 2^64"),
+      std::string::npos);
+  EXPECT_NE(error_of(testing::config_beyond_any_memory(), -1, UINT64_MAX), "");
 }
 
 TEST(KvMemory, HostCheckRejectsWhatNoMachineHolds) {
-  EXPECT_THROW(checked_host_kv_floats(absurd_config(), ModelLimits::kMaxSeqLen, "t", "p"), Error);
-  ModelConfig small = absurd_config();
+  EXPECT_THROW(checked_host_kv_floats(testing::config_beyond_any_memory(), ModelLimits::kMaxSeqLen,
+                                      "t", "p"),
+               Error);
+  ModelConfig small = testing::config_beyond_any_memory();
   small.n_layers = 2;
   EXPECT_EQ(checked_host_kv_floats(small, 16, "t", "p"), 2u * 16 * 8 * 128);
 }

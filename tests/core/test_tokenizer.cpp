@@ -48,16 +48,7 @@ class TempFile {
   fs::path path_;
 };
 
-// The message of the kvc::Error that `action` throws ("" when it throws none).
-template <typename Action>
-std::string error_of(Action action) {
-  try {
-    action();
-  } catch (const kvc::Error& error) {
-    return error.what();
-  }
-  return "";
-}
+using kvc::testing::error_of;
 
 // llama2.c's layout: <unk>, <s>, </s>, the 256 byte pieces, then `extra`.
 Tokenizer make_tokenizer(const std::vector<std::pair<std::string, float>>& extra) {
