@@ -250,7 +250,12 @@ Model load_checkpoint_bytes(std::string_view bytes, const std::string& name) {
 
 Model load_checkpoint(const std::string& path) {
   std::error_code ec;
-  KVC_CHECK(!std::filesystem::is_directory(path, ec), "checkpoint '", path, "': is a directory");
+  const auto status = std::filesystem::status(path, ec);
+  KVC_CHECK(!ec, "checkpoint '", path, "': cannot open (", ec.message(), ")");
+  KVC_CHECK(!std::filesystem::is_directory(status), "checkpoint '", path, "': is a directory");
+  // The loader reads by the size the file reports: a device or pipe has none.
+  KVC_CHECK(std::filesystem::is_regular_file(status), "checkpoint '", path,
+            "': not a regular file");
   const auto file_bytes = std::filesystem::file_size(path, ec);
   KVC_CHECK(!ec, "checkpoint '", path, "': cannot open (", ec.message(), ")");
   std::ifstream in(path, std::ios::binary);

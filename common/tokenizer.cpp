@@ -198,6 +198,8 @@ void Tokenizer::merge_pairs(std::vector<int>& tokens) const {
   // The symbols as a doubly linked list over their original indices, so a merge
   // is O(1) and only the two pairs beside it need new candidates: O(n log n) in
   // all instead of llama2.c's rescan of every pair after every merge.
+  KVC_CHECK(tokens.size() < static_cast<std::size_t>(std::numeric_limits<int>::max()),
+            "tokenizer: text of ", tokens.size(), " code points is too long to encode");
   const int n = static_cast<int>(tokens.size());
   std::vector<int> prev(n), next(n);
   std::vector<bool> alive(n, true);

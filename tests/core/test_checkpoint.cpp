@@ -298,8 +298,9 @@ TEST(CheckpointHeader, RandomHeaderBytesGiveErrorsOrValidModels) {
   EXPECT_GT(rejected, 0);
 }
 
-TEST(Checkpoint, DirectoryIsAOneLineError) {
+TEST(Checkpoint, DirectoryAndDeviceAreOneLineErrors) {
   expect_load_error(std::filesystem::temp_directory_path().string(), "is a directory");
+  expect_load_error("/dev/zero", "not a regular file");
 }
 
 TEST(ModelConfig, ParameterCountOfStories260K) {
