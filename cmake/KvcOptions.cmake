@@ -34,6 +34,17 @@ if(KVC_SANITIZE)
   target_link_options(kvc_project_options INTERFACE -fsanitize=${KVC_SANITIZE})
 endif()
 
+# Fuzzing: every project object is instrumented for libFuzzer's coverage and
+# checked by ASan + UBSan; only the fuzz targets link libFuzzer's main.
+if(KVC_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "KVC_FUZZ needs clang: configure with CC=clang CXX=clang++")
+  endif()
+  target_compile_options(kvc_project_options INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -g>)
+  target_link_options(kvc_project_options INTERFACE -fsanitize=address,undefined)
+endif()
+
 target_include_directories(kvc_project_options INTERFACE ${CMAKE_SOURCE_DIR})
 target_compile_definitions(kvc_project_options INTERFACE
   KVC_MODELS_DIR="${CMAKE_SOURCE_DIR}/models"

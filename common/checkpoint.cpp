@@ -1,14 +1,16 @@
 #include "common/checkpoint.hpp"
 
+#include <algorithm>
 #include <array>
+#include <climits>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "common/check.hpp"
+#include "common/checked_math.hpp"
 
 namespace kvc {
 namespace {
@@ -39,22 +41,33 @@ constexpr std::array<Tensor, kNumTensors> kVersion1Order = {
     kRmsAtt, kRmsFfn, kRmsFinal, kEmbedding, kWq, kWk, kWv, kWo, kW1, kW2, kW3, kClassifier};
 
 // Number of floats in each tensor (all layers together); 0 for a shared classifier.
+// validate() bounds every field so these fit in 64 bits; the checks keep that true
+// if a limit is ever raised.
 std::array<std::size_t, kNumTensors> tensor_sizes(const ModelConfig& c) {
   const std::size_t d = c.dim, h = c.hidden_dim, L = c.n_layers, kv = c.kv_dim(), V = c.vocab_size;
+  const auto mul = [](std::size_t a, std::size_t b) {
+    return checked_mul(a, b, "checkpoint tensor size");
+  };
   std::array<std::size_t, kNumTensors> sizes{};
-  sizes[kEmbedding] = V * d;
-  sizes[kRmsAtt] = L * d;
-  sizes[kWq] = L * d * d;
-  sizes[kWk] = L * kv * d;
-  sizes[kWv] = L * kv * d;
-  sizes[kWo] = L * d * d;
-  sizes[kRmsFfn] = L * d;
-  sizes[kW1] = L * h * d;
-  sizes[kW2] = L * d * h;
-  sizes[kW3] = L * h * d;
+  sizes[kEmbedding] = mul(V, d);
+  sizes[kRmsAtt] = mul(L, d);
+  sizes[kWq] = mul(L, mul(d, d));
+  sizes[kWk] = mul(L, mul(kv, d));
+  sizes[kWv] = sizes[kWk];
+  sizes[kWo] = sizes[kWq];
+  sizes[kRmsFfn] = sizes[kRmsAtt];
+  sizes[kW1] = mul(L, mul(h, d));
+  sizes[kW2] = sizes[kW1];
+  sizes[kW3] = sizes[kW1];
   sizes[kRmsFinal] = d;
-  sizes[kClassifier] = c.shared_classifier ? 0 : V * d;
+  sizes[kClassifier] = c.shared_classifier ? 0 : sizes[kEmbedding];
   return sizes;
+}
+
+std::size_t total_floats(const ModelConfig& c) {
+  std::size_t total = 0;
+  for (std::size_t s : tensor_sizes(c)) total = checked_add(total, s, "checkpoint size");
+  return total;
 }
 
 // Offset of each tensor inside Model::storage.
@@ -72,7 +85,7 @@ std::array<std::size_t, kNumTensors> storage_offsets(const ModelConfig& c) {
 // Legacy files carry precomputed RoPE tables, [seq_len][head_dim/2] cos then sin; nobody reads
 // them.
 std::size_t legacy_rope_table_floats(const ModelConfig& c) {
-  return static_cast<std::size_t>(c.seq_len) * c.head_dim();
+  return checked_mul<std::size_t>(c.seq_len, c.head_dim(), "legacy RoPE table size");
 }
 
 void bind_pointers(Model& m) {
@@ -131,10 +144,7 @@ Model make_model(const ModelConfig& config) {
   validate(config);
   Model m;
   m.config = config;
-  const auto sizes = tensor_sizes(config);
-  std::size_t total = 0;
-  for (std::size_t s : sizes) total += s;
-  m.storage.assign(total, 0.0f);
+  m.storage.assign(total_floats(config), 0.0f);
   bind_pointers(m);
   return m;
 }
@@ -146,81 +156,120 @@ std::span<float> writable(Model& model, const float* tensor, std::size_t count) 
 }
 
 std::size_t checkpoint_file_size(const ModelConfig& config, CheckpointFormat format) {
-  std::size_t floats = 0;
-  for (std::size_t s : tensor_sizes(config)) floats += s;
+  std::size_t floats = total_floats(config);
+  std::size_t header = kVersion1HeaderBytes;
   if (format == CheckpointFormat::kLegacy) {
-    return kLegacyHeaderBytes + (floats + legacy_rope_table_floats(config)) * sizeof(float);
+    floats = checked_add(floats, legacy_rope_table_floats(config), "checkpoint size");
+    header = kLegacyHeaderBytes;
   }
-  return kVersion1HeaderBytes + floats * sizeof(float);
+  return checked_add(header, checked_mul(floats, sizeof(float), "checkpoint size"),
+                     "checkpoint size");
+}
+
+CheckpointHeader parse_checkpoint_header(std::string_view head, std::uint64_t file_bytes,
+                                         const std::string& name) {
+  KVC_CHECK(file_bytes >= kLegacyHeaderBytes && head.size() >= kLegacyHeaderBytes, "checkpoint '",
+            name, "': file is ", file_bytes, " bytes, too small to hold a header");
+  std::uint32_t magic = 0;
+  std::memcpy(&magic, head.data(), sizeof(magic));
+  CheckpointHeader parsed;
+  parsed.format = magic == kVersion1Magic ? CheckpointFormat::kVersion1 : CheckpointFormat::kLegacy;
+
+  std::array<std::int32_t, 7> fields{};
+  if (parsed.format == CheckpointFormat::kVersion1) {
+    KVC_CHECK(file_bytes >= kVersion1HeaderBytes && head.size() >= kVersion1HeaderBytes,
+              "checkpoint '", name, "': version-1 header is truncated (", file_bytes, " bytes)");
+    std::int32_t version = 0;
+    std::memcpy(&version, head.data() + 4, sizeof(version));
+    KVC_CHECK(version == 1, "checkpoint '", name, "': unsupported version ", version,
+              " (only fp32 version 1 and the legacy format are supported)");
+    std::memcpy(fields.data(), head.data() + 8, sizeof(fields));
+    const auto shared = static_cast<std::uint8_t>(head[8 + sizeof(fields)]);
+    KVC_CHECK(shared <= 1, "checkpoint '", name, "': corrupt shared_classifier flag ", int{shared});
+    parsed.config = config_from_header(fields);
+    parsed.config.shared_classifier = shared == 1;
+  } else {
+    std::memcpy(fields.data(), head.data(), sizeof(fields));
+    parsed.config = config_from_header(fields);
+    // llama2.c's convention: a negative vocab_size means the classifier has its own weights.
+    // INT32_MIN has no positive counterpart; it stays negative and fails validate().
+    parsed.config.shared_classifier = fields[5] > 0;
+    if (fields[5] < 0 && fields[5] != INT32_MIN) parsed.config.vocab_size = -fields[5];
+  }
+  try {
+    validate(parsed.config);
+  } catch (const Error& e) {
+    KVC_FAIL("checkpoint '", name, "': ", e.what(), ", not a llama2.c checkpoint?");
+  }
+  const std::size_t expected = checkpoint_file_size(parsed.config, parsed.format);
+  KVC_CHECK(file_bytes == expected, "checkpoint '", name, "': header (", describe(parsed.config),
+            ", ", parsed.config.shared_classifier ? "shared" : "separate", " classifier) implies ",
+            expected, " bytes, file has ", file_bytes,
+            file_bytes < expected ? " (truncated?)" : " (trailing data?)");
+  return parsed;
+}
+
+namespace {
+
+// Reads every tensor of `m` in the file order of `format`. read(dst, bytes)
+// fills dst from the next bytes; skip(bytes) passes over bytes nobody uses.
+template <typename Read, typename Skip>
+void read_tensors(Model& m, CheckpointFormat format, Read read, Skip skip) {
+  const auto sizes = tensor_sizes(m.config);
+  const auto offsets = storage_offsets(m.config);
+  const auto& order = format == CheckpointFormat::kLegacy ? kLegacyOrder : kVersion1Order;
+  for (Tensor t : order) {
+    if (format == CheckpointFormat::kLegacy && t == kClassifier) {
+      skip(legacy_rope_table_floats(m.config) * sizeof(float));
+    }
+    read(m.storage.data() + offsets[t], sizes[t] * sizeof(float));
+  }
+}
+
+std::size_t header_bytes(CheckpointFormat format) {
+  return format == CheckpointFormat::kLegacy ? kLegacyHeaderBytes : kVersion1HeaderBytes;
+}
+
+}  // namespace
+
+Model load_checkpoint_bytes(std::string_view bytes, const std::string& name) {
+  const CheckpointHeader header = parse_checkpoint_header(
+      bytes.substr(0, std::min(bytes.size(), kVersion1HeaderBytes)), bytes.size(), name);
+  Model m = make_model(header.config);
+  // parse_checkpoint_header checked that bytes.size() is exactly what the tensors need.
+  std::size_t at = header_bytes(header.format);
+  read_tensors(
+      m, header.format,
+      [&](float* dst, std::size_t n) {
+        std::memcpy(dst, bytes.data() + at, n);
+        at += n;
+      },
+      [&](std::size_t n) { at += n; });
+  return m;
 }
 
 Model load_checkpoint(const std::string& path) {
   std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  KVC_CHECK(!ec, "checkpoint '", path, "': cannot open (", ec.message(), ")");
+  KVC_CHECK(!std::filesystem::is_directory(status), "checkpoint '", path, "': is a directory");
+  // The loader reads by the size the file reports: a device or pipe has none.
+  KVC_CHECK(std::filesystem::is_regular_file(status), "checkpoint '", path,
+            "': not a regular file");
   const auto file_bytes = std::filesystem::file_size(path, ec);
   KVC_CHECK(!ec, "checkpoint '", path, "': cannot open (", ec.message(), ")");
-  KVC_CHECK(file_bytes >= kLegacyHeaderBytes, "checkpoint '", path, "': file is ", file_bytes,
-            " bytes, too small to hold a header");
   std::ifstream in(path, std::ios::binary);
   KVC_CHECK(in.is_open(), "checkpoint '", path, "': cannot open for reading");
 
-  std::uint32_t magic = 0;
-  read_exact(in, &magic, sizeof(magic), path);
-  const CheckpointFormat format =
-      magic == kVersion1Magic ? CheckpointFormat::kVersion1 : CheckpointFormat::kLegacy;
-
-  std::array<std::int32_t, 7> header{};
-  ModelConfig config;
-  if (format == CheckpointFormat::kVersion1) {
-    KVC_CHECK(file_bytes >= kVersion1HeaderBytes, "checkpoint '", path,
-              "': version-1 header is truncated (", file_bytes, " bytes)");
-    std::int32_t version = 0;
-    read_exact(in, &version, sizeof(version), path);
-    KVC_CHECK(version == 1, "checkpoint '", path, "': unsupported version ", version,
-              " (only fp32 version 1 and the legacy format are supported)");
-    read_exact(in, header.data(), sizeof(header), path);
-    std::uint8_t shared = 0;
-    read_exact(in, &shared, sizeof(shared), path);
-    KVC_CHECK(shared <= 1, "checkpoint '", path, "': corrupt shared_classifier flag ", int{shared});
-    config = config_from_header(header);
-    config.shared_classifier = shared == 1;
-    in.seekg(kVersion1HeaderBytes);
-  } else {
-    in.seekg(0);
-    read_exact(in, header.data(), sizeof(header), path);
-    config = config_from_header(header);
-    // llama2.c's convention: a negative vocab_size means the classifier has its own weights.
-    config.shared_classifier = config.vocab_size > 0;
-    config.vocab_size = std::abs(config.vocab_size);
-  }
-
-  // Bound the header before any size arithmetic so a corrupt file cannot overflow it.
-  constexpr int kMaxDim = 1 << 20;
-  for (int v : header) {
-    KVC_CHECK(std::abs(v) <= kMaxDim * 4, "checkpoint '", path,
-              "': header value out of range, not a llama2.c checkpoint? (", describe(config), ")");
-  }
-  try {
-    validate(config);
-  } catch (const Error& e) {
-    KVC_FAIL("checkpoint '", path, "': ", e.what());
-  }
-  const std::size_t expected = checkpoint_file_size(config, format);
-  KVC_CHECK(file_bytes == expected, "checkpoint '", path, "': file is ", file_bytes,
-            " bytes but its header (", describe(config), ", ",
-            config.shared_classifier ? "shared" : "separate", " classifier) needs ", expected,
-            file_bytes < expected ? " (truncated?)" : " (trailing data?)");
-
-  Model m = make_model(config);
-  const auto sizes = tensor_sizes(config);
-  const auto offsets = storage_offsets(config);
-  const auto& order = format == CheckpointFormat::kLegacy ? kLegacyOrder : kVersion1Order;
-  for (Tensor t : order) {
-    if (format == CheckpointFormat::kLegacy && t == kClassifier) {
-      in.seekg(static_cast<std::streamoff>(legacy_rope_table_floats(config) * sizeof(float)),
-               std::ios::cur);
-    }
-    read_exact(in, m.storage.data() + offsets[t], sizes[t] * sizeof(float), path);
-  }
+  std::string head(std::min<std::uintmax_t>(file_bytes, kVersion1HeaderBytes), '\0');
+  read_exact(in, head.data(), head.size(), path);
+  const CheckpointHeader header = parse_checkpoint_header(head, file_bytes, path);
+  // Only now, with the size checked against the file, is the allocation known to be sane.
+  Model m = make_model(header.config);
+  in.seekg(static_cast<std::streamoff>(header_bytes(header.format)));
+  read_tensors(
+      m, header.format, [&](float* dst, std::size_t n) { read_exact(in, dst, n, path); },
+      [&](std::size_t n) { in.seekg(static_cast<std::streamoff>(n), std::ios::cur); });
   return m;
 }
 

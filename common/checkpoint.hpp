@@ -23,8 +23,10 @@
 // wv, wo, w1, w2, w3, [classifier].
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config.hpp"
@@ -70,9 +72,25 @@ Model make_model(const ModelConfig& config);
 std::span<float> writable(Model& model, const float* tensor, std::size_t count);
 
 // Reads a checkpoint, detecting the format from its first bytes. Throws
-// kvc::Error with a one-line reason: missing/empty file, bad magic or version,
-// impossible header values, or a file size that does not match the header.
+// kvc::Error with a one-line reason: missing/empty file, a directory, bad magic
+// or version, header values outside ModelLimits, or a file size that does not
+// match the header ("header implies N bytes, file has M").
 Model load_checkpoint(const std::string& path);
+
+// The same from bytes already in memory (fuzzing, tests); `name` stands for
+// the path in messages.
+Model load_checkpoint_bytes(std::string_view bytes, const std::string& name = "<memory>");
+
+// What a checkpoint's header says, checked: every field within ModelLimits,
+// and `file_bytes` exactly the size the header implies. `head` is the file's
+// first bytes (at least the header's). Both loaders start here, before any
+// allocation. Throws kvc::Error naming `name`.
+struct CheckpointHeader {
+  ModelConfig config;
+  CheckpointFormat format = CheckpointFormat::kLegacy;
+};
+CheckpointHeader parse_checkpoint_header(std::string_view head, std::uint64_t file_bytes,
+                                         const std::string& name);
 
 // Writes `model` in the given format.
 void save_checkpoint(const std::string& path, const Model& model, CheckpointFormat format);

@@ -24,12 +24,23 @@ std::string describe(const ModelConfig& c) {
   return s.str();
 }
 
+namespace {
+
+void check_range(const char* name, int value, int limit) {
+  KVC_CHECK(value >= 1 && value <= limit, "model config: ", name, " ", value, " is outside [1, ",
+            limit, "]");
+}
+
+}  // namespace
+
 void validate(const ModelConfig& c) {
-  KVC_CHECK(c.dim > 0 && c.hidden_dim > 0 && c.n_layers > 0 && c.n_heads > 0 && c.n_kv_heads > 0 &&
-                c.vocab_size > 0 && c.seq_len > 0,
-            "model config has a non-positive size: dim=", c.dim, " hidden_dim=", c.hidden_dim,
-            " n_layers=", c.n_layers, " n_heads=", c.n_heads, " n_kv_heads=", c.n_kv_heads,
-            " vocab_size=", c.vocab_size, " seq_len=", c.seq_len);
+  check_range("dim", c.dim, ModelLimits::kMaxDim);
+  check_range("hidden_dim", c.hidden_dim, ModelLimits::kMaxHiddenDim);
+  check_range("n_layers", c.n_layers, ModelLimits::kMaxLayers);
+  check_range("n_heads", c.n_heads, ModelLimits::kMaxHeads);
+  check_range("n_kv_heads", c.n_kv_heads, ModelLimits::kMaxHeads);
+  check_range("vocab_size", c.vocab_size, ModelLimits::kMaxVocab);
+  check_range("seq_len", c.seq_len, ModelLimits::kMaxSeqLen);
   KVC_CHECK(c.dim % c.n_heads == 0, "model config: dim ", c.dim, " is not divisible by n_heads ",
             c.n_heads);
   KVC_CHECK(c.n_heads % c.n_kv_heads == 0, "model config: n_heads ", c.n_heads,

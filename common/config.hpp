@@ -28,8 +28,22 @@ struct ModelConfig {
 // "dim 288, hidden 768, 6 layers, 6 heads, 6 kv heads, vocab 32000, seq_len 256"
 std::string describe(const ModelConfig& config);
 
-// Throws kvc::Error naming the first inconsistency (non-positive sizes,
-// dim not divisible by n_heads, n_heads not divisible by n_kv_heads, odd head_dim).
+// The largest shape a model may declare. The checkpoint loader, make_model and
+// the synthetic generator all check them through validate(), so nothing writes
+// a checkpoint that its own loader rejects. Each is far above any real model
+// (Llama-3-405B: dim 16384, hidden 53248, 126 layers, 128 heads, vocab 128256,
+// context 131072) and small enough that every tensor size fits in 64 bits.
+struct ModelLimits {
+  static constexpr int kMaxDim = 1 << 16;
+  static constexpr int kMaxHiddenDim = 1 << 20;
+  static constexpr int kMaxLayers = 1 << 12;
+  static constexpr int kMaxHeads = 1 << 12;
+  static constexpr int kMaxVocab = 1 << 22;
+  static constexpr int kMaxSeqLen = 1 << 22;
+};
+
+// Throws kvc::Error naming the first problem: a size outside [1, its limit],
+// dim not divisible by n_heads, n_heads not divisible by n_kv_heads, odd head_dim.
 void validate(const ModelConfig& config);
 
 }  // namespace kvc

@@ -2,14 +2,17 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <iterator>
+#include <limits>
+#include <queue>
 #include <utility>
 
 #include "common/check.hpp"
+#include "common/read_file.hpp"
 
 namespace kvc {
 
@@ -42,58 +45,69 @@ class FieldReader {
   std::string_view rest_;
 };
 
-std::string read_whole_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  KVC_CHECK(file, "tokenizer file ", path, ": cannot open it");
-  std::string bytes{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-  KVC_CHECK(!file.bad(), "tokenizer file ", path, ": read error");
-  return bytes;
-}
-
 bool is_utf8_continuation(char byte) {
   return (static_cast<unsigned char>(byte) & 0xC0) == 0x80;
 }
 
 }  // namespace
 
-Tokenizer::Tokenizer(const std::string& path, int vocab_size) {
-  KVC_CHECK(vocab_size > 0, "tokenizer file ", path, ": vocab_size must be positive, got ",
-            vocab_size);
-  const std::string bytes = read_whole_file(path);
-  KVC_CHECK(!bytes.empty(), "tokenizer file ", path, ": file is empty");
+Tokenizer::Tokenizer(const std::string& path, int vocab_size)
+    : Tokenizer(
+          from_bytes(read_file_bounded(path, kMaxFileBytes, "tokenizer file"), vocab_size, path)) {}
+
+Tokenizer Tokenizer::from_bytes(std::string_view bytes, int vocab_size, const std::string& name) {
+  KVC_CHECK(vocab_size >= kFirstOrdinaryToken, "tokenizer file '", name, "': vocab_size ",
+            vocab_size, " is too small: ids 0..2 are <unk>, <s>, </s>");
+  KVC_CHECK(!bytes.empty(), "tokenizer file '", name, "': file is empty");
 
   FieldReader reader(bytes);
   std::int32_t header_max_length = 0;
-  KVC_CHECK(reader.read(header_max_length), "tokenizer file ", path,
-            ": truncated in the 4-byte max_token_length header");
-  KVC_CHECK(header_max_length >= 0, "tokenizer file ", path, ": negative max_token_length ",
+  KVC_CHECK(reader.read(header_max_length), "tokenizer file '", name,
+            "': truncated in the 4-byte max_token_length header");
+  KVC_CHECK(header_max_length >= 0, "tokenizer file '", name, "': negative max_token_length ",
             header_max_length);
 
-  pieces_.resize(vocab_size);
-  scores_.resize(vocab_size);
+  // Grown as tokens are read, so a wrong vocab_size costs nothing before the file runs out.
+  std::vector<std::string> pieces;
+  std::vector<float> scores;
   for (int id = 0; id < vocab_size; ++id) {
-    KVC_CHECK(!reader.at_end(), "tokenizer file ", path, ": holds only ", id,
+    KVC_CHECK(!reader.at_end(), "tokenizer file '", name, "': holds only ", id,
               " tokens, expected vocab_size ", vocab_size);
     std::int32_t length = 0;
-    KVC_CHECK(reader.read(scores_[id]) && reader.read(length), "tokenizer file ", path,
-              ": truncated in token ", id);
-    KVC_CHECK(length >= 0, "tokenizer file ", path, ": token ", id, " has negative length ",
+    float score = 0;
+    KVC_CHECK(reader.read(score) && reader.read(length), "tokenizer file '", name,
+              "': truncated in token ", id);
+    KVC_CHECK(length >= 0, "tokenizer file '", name, "': token ", id, " has negative length ",
               length);
-    KVC_CHECK(length <= header_max_length, "tokenizer file ", path, ": token ", id, " has length ",
-              length, ", more than max_token_length ", header_max_length);
-    KVC_CHECK(reader.read_piece(static_cast<std::size_t>(length), pieces_[id]), "tokenizer file ",
-              path, ": truncated in token ", id);
+    KVC_CHECK(length <= header_max_length, "tokenizer file '", name, "': token ", id,
+              " has length ", length, ", more than max_token_length ", header_max_length);
+    std::string piece;
+    KVC_CHECK(reader.read_piece(static_cast<std::size_t>(length), piece), "tokenizer file '", name,
+              "': truncated in token ", id);
+    pieces.push_back(std::move(piece));
+    scores.push_back(score);
   }
-  KVC_CHECK(reader.at_end(), "tokenizer file ", path, ": holds more than vocab_size ", vocab_size,
+  KVC_CHECK(reader.at_end(), "tokenizer file '", name, "': holds more than vocab_size ", vocab_size,
             " tokens");
-  build_index();
+  try {
+    return Tokenizer(std::move(pieces), std::move(scores));
+  } catch (const Error& e) {
+    KVC_FAIL("tokenizer file '", name, "': ", e.what());
+  }
 }
 
 Tokenizer::Tokenizer(std::vector<std::string> pieces, std::vector<float> scores)
     : pieces_(std::move(pieces)), scores_(std::move(scores)) {
-  KVC_CHECK(!pieces_.empty(), "tokenizer: no pieces given");
   KVC_CHECK(pieces_.size() == scores_.size(), "tokenizer: ", pieces_.size(), " pieces but ",
             scores_.size(), " scores");
+  KVC_CHECK(pieces_.size() >= kFirstOrdinaryToken, "tokenizer: ", pieces_.size(),
+            " pieces, too few: ids 0..2 are <unk>, <s>, </s>");
+  KVC_CHECK(pieces_.size() <= static_cast<std::size_t>(std::numeric_limits<int>::max()),
+            "tokenizer: too many pieces");
+  for (std::size_t id = 0; id < scores_.size(); ++id) {
+    KVC_CHECK(std::isfinite(scores_[id]), "tokenizer: token ", id, " has score ", scores_[id],
+              ", not a finite number");
+  }
   build_index();
 }
 
@@ -156,27 +170,78 @@ void Tokenizer::append_code_points(std::string_view text, std::vector<int>& toke
   }
 }
 
-void Tokenizer::merge_pairs(std::vector<int>& tokens) const {
-  std::string merged;
-  while (true) {
-    // llama2.c's threshold: a piece scoring -1e10 or less never merges.
-    float best_score = -1e10f;
-    int best_id = -1;
-    std::size_t best_index = 0;
-    for (std::size_t i = 0; i + 1 < tokens.size(); ++i) {
-      merged.assign(pieces_[tokens[i]]);
-      merged += pieces_[tokens[i + 1]];
-      const int id = lookup(merged);
-      if (id >= 0 && scores_[id] > best_score) {  // strict: the first pair wins ties
-        best_score = scores_[id];
-        best_id = id;
-        best_index = i;
-      }
-    }
-    if (best_id < 0) return;
-    tokens[best_index] = best_id;
-    tokens.erase(tokens.begin() + static_cast<std::ptrdiff_t>(best_index) + 1);
+namespace {
+
+// One candidate merge of two adjacent symbols, as it was when queued. It is
+// stale once either symbol has merged with another since.
+struct Candidate {
+  float score;
+  int left;   // symbol index; symbols keep their original order, so a smaller
+  int right;  // left index is further left in the text
+  int left_token;
+  int right_token;
+  int merged_token;
+};
+
+// Pops the highest score first; on equal scores the leftmost pair, as
+// llama2.c's scan (strict '>', first pair wins) does.
+struct LowerPriority {
+  bool operator()(const Candidate& a, const Candidate& b) const {
+    if (a.score != b.score) return a.score < b.score;
+    return a.left > b.left;
   }
+};
+
+}  // namespace
+
+void Tokenizer::merge_pairs(std::vector<int>& tokens) const {
+  // The symbols as a doubly linked list over their original indices, so a merge
+  // is O(1) and only the two pairs beside it need new candidates: O(n log n) in
+  // all instead of llama2.c's rescan of every pair after every merge.
+  KVC_CHECK(tokens.size() < static_cast<std::size_t>(std::numeric_limits<int>::max()),
+            "tokenizer: text of ", tokens.size(), " code points is too long to encode");
+  const int n = static_cast<int>(tokens.size());
+  std::vector<int> prev(n), next(n);
+  std::vector<bool> alive(n, true);
+  for (int i = 0; i < n; ++i) {
+    prev[i] = i - 1;
+    next[i] = i + 1 < n ? i + 1 : -1;
+  }
+  std::priority_queue<Candidate, std::vector<Candidate>, LowerPriority> queue;
+  std::string merged;
+  const auto consider = [&](int left, int right) {
+    if (left < 0 || right < 0) return;
+    const std::string& a = pieces_[tokens[left]];
+    const std::string& b = pieces_[tokens[right]];
+    if (a.size() + b.size() > static_cast<std::size_t>(max_token_length_)) return;
+    merged.assign(a);
+    merged += b;
+    const int id = lookup(merged);
+    // llama2.c's threshold: a piece scoring -1e10 or less never merges.
+    if (id >= 0 && scores_[id] > -1e10f) {
+      queue.push({scores_[id], left, right, tokens[left], tokens[right], id});
+    }
+  };
+  for (int i = 0; i + 1 < n; ++i) consider(i, i + 1);
+
+  while (!queue.empty()) {
+    const Candidate c = queue.top();
+    queue.pop();
+    const bool stale = !alive[c.left] || !alive[c.right] || next[c.left] != c.right ||
+                       tokens[c.left] != c.left_token || tokens[c.right] != c.right_token;
+    if (stale) continue;
+    tokens[c.left] = c.merged_token;
+    alive[c.right] = false;
+    next[c.left] = next[c.right];
+    if (next[c.left] >= 0) prev[next[c.left]] = c.left;
+    consider(prev[c.left], c.left);
+    consider(c.left, next[c.left]);
+  }
+  int kept = 0;
+  for (int i = 0; i < n; ++i) {
+    if (alive[i]) tokens[kept++] = tokens[i];
+  }
+  tokens.resize(kept);
 }
 
 std::string Tokenizer::decode(int prev_token, int token) const {

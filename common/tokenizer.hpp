@@ -17,14 +17,24 @@ namespace kvc {
 
 inline constexpr int kBosToken = 1;
 inline constexpr int kEosToken = 2;
+// Ids below this are <unk>, <s>, </s>: a vocabulary needs at least these three.
+inline constexpr int kFirstOrdinaryToken = 3;
 
 class Tokenizer {
  public:
+  // The most a tokenizer file may hold (the 32K vocabulary is ~430 KB): a
+  // loader never reads /dev/zero until memory runs out.
+  static constexpr std::size_t kMaxFileBytes = std::size_t{64} << 20;
+
   // Reads `path`, expecting exactly `vocab_size` tokens. Throws kvc::Error with
-  // a one-line reason on a missing, empty, truncated or inconsistent file.
+  // a one-line reason on a missing, empty, truncated, oversized or inconsistent
+  // file, a directory, vocab_size < 3 or a score that is NaN or infinite.
   Tokenizer(const std::string& path, int vocab_size);
+  // The same from the file's bytes; `name` stands for the path in messages.
+  static Tokenizer from_bytes(std::string_view bytes, int vocab_size, const std::string& name);
   // Builds a tokenizer from pieces and scores directly (used by the synthetic
-  // model generator and by tests).
+  // model generator and by tests). Throws kvc::Error on fewer than 3 pieces or
+  // a score that is not finite.
   Tokenizer(std::vector<std::string> pieces, std::vector<float> scores);
 
   int vocab_size() const { return static_cast<int>(pieces_.size()); }
@@ -35,7 +45,8 @@ class Tokenizer {
   // llama2.c's encode(): optional BOS, a dummy-space piece when text is not
   // empty, UTF-8 code points looked up (byte fallback: byte + 3), then greedy
   // merging of the adjacent pair whose merged piece has the highest score
-  // (first such pair on ties), optional EOS.
+  // (first such pair on ties), optional EOS. The same tokens as llama2.c's
+  // quadratic loop, in O(n log n).
   std::vector<int> encode(std::string_view text, bool bos, bool eos) const;
 
   // llama2.c's decode(): the piece for `token` after `prev_token`; a piece after
@@ -64,7 +75,8 @@ class Tokenizer {
   void build_index();
   // Appends one token per UTF-8 code point, or one byte-fallback token per byte.
   void append_code_points(std::string_view text, std::vector<int>& tokens) const;
-  // Repeatedly merges the adjacent pair whose merged piece scores highest.
+  // Repeatedly merges the adjacent pair whose merged piece scores highest
+  // (leftmost on ties), with a priority queue of candidate pairs: O(n log n).
   void merge_pairs(std::vector<int>& tokens) const;
 
   std::vector<std::string> pieces_;  // pieces_[id]: the token's bytes

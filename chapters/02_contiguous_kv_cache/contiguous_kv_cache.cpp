@@ -1,8 +1,11 @@
 #include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <string>
 
 #include "common/check.hpp"
+#include "common/kv_memory.hpp"
 #include "common/thread_pool.hpp"
 
 #ifdef KVC_HAVE_CUDA
@@ -43,7 +46,9 @@ ContiguousKVCache::ContiguousKVCache(const ModelConfig& config, int max_seqs, Th
       layout_{config.n_layers, config.seq_len, config.n_kv_heads, config.head_dim()},
       pool_(pool),
       lengths_(max_seqs) {
-  const std::size_t floats = layout_.floats_per_slot() * max_seqs;
+  const std::size_t floats = checked_host_kv_floats(
+      config, std::int64_t{max_seqs} * config.seq_len, "ch02 contiguous KV cache",
+      std::to_string(max_seqs) + " sequence(s) x seq_len " + std::to_string(config.seq_len));
   k_cache_.assign(floats, 0.0f);
   v_cache_.assign(floats, 0.0f);
 }

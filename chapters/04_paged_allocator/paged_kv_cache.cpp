@@ -1,8 +1,12 @@
 #include "chapters/04_paged_allocator/paged_kv_cache.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <string>
 
+#include "common/checked_math.hpp"
+#include "common/kv_memory.hpp"
 #include "common/thread_pool.hpp"
 
 #ifdef KVC_HAVE_CUDA
@@ -16,7 +20,11 @@ PagedKVCache::PagedKVCache(const ModelConfig& config, int num_blocks, int block_
     : PagedKVStrategy(config, num_blocks, block_size),
       config_(config),
       pool_(pool),
-      k_pages_(layout_.floats_per_layer() * layout_.n_layers, 0.0f),
+      k_pages_(
+          checked_host_kv_floats(
+              config, std::int64_t{num_blocks} * block_size, "ch04 paged KV pool",
+              std::to_string(num_blocks) + " blocks x " + std::to_string(block_size) + " tokens"),
+          0.0f),
       v_pages_(k_pages_.size(), 0.0f) {}
 
 void PagedKVCache::copy_block(const BlockCopy& copy) {
@@ -77,8 +85,9 @@ std::unique_ptr<PagedKVStrategy> make_paged_cache(const ModelConfig& config,
 std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
                                           int block_size, int max_seqs) {
   KVC_CHECK(block_size >= 1, "paged KV cache: block size must be positive, got ", block_size);
-  return make_paged_cache(config, device, max_seqs * blocks_needed(config.seq_len, block_size),
-                          block_size);
+  const int num_blocks =
+      checked_mul(max_seqs, blocks_needed(config.seq_len, block_size), "paged KV pool blocks");
+  return make_paged_cache(config, device, num_blocks, block_size);
 }
 
 }  // namespace kvc::ch04

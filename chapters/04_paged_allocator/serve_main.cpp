@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "chapters/04_paged_allocator/alone.hpp"
+#include "chapters/04_paged_allocator/prompts_file.hpp"
 #include "chapters/04_paged_allocator/scheduler.hpp"
 #include "common/checkpoint.hpp"
 #include "common/cli.hpp"
@@ -53,17 +54,6 @@ const std::vector<std::string> kDefaultPrompts = {
     "In a small house,",  "Max the cat wanted",
 };
 
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  KVC_CHECK(in, "cannot open prompts file '", path, "'");
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  KVC_CHECK(!lines.empty(), "prompts file '", path, "' has no prompts");
-  return lines;
-}
-
 std::string list(const std::vector<int>& ids) {
   std::string out;
   for (int id : ids) out += (out.empty() ? "" : " ") + std::to_string(id);
@@ -87,7 +77,7 @@ int serve_main(const ServeOptions& o) {
 
   std::vector<std::string> prompts = o.prompts;
   if (!o.prompts_file.empty()) {
-    for (std::string& line : read_lines(o.prompts_file)) prompts.push_back(std::move(line));
+    for (std::string& line : read_prompts_file(o.prompts_file)) prompts.push_back(std::move(line));
   }
   if (prompts.empty()) prompts = kDefaultPrompts;
   std::vector<Request> requests;

@@ -11,6 +11,7 @@
 #include "chapters/02_contiguous_kv_cache/kv_calculator/kv_presets.hpp"
 #include "chapters/02_contiguous_kv_cache/kv_calculator/request_lengths.hpp"
 #include "common/check.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace kvc {
 namespace {
@@ -208,6 +209,29 @@ TEST(RequestLengths, RejectsBadTokens) {
   EXPECT_THROW(parse_request_lengths("12x"), Error);
   EXPECT_THROW(parse_request_lengths("99999999999999"), Error);
   EXPECT_THROW(parse_request_lengths(" , # nothing\n"), Error);
+}
+
+using testing::error_of;
+
+TEST(RequestLengths, ErrorsNameTheLineAndQuoteShortly) {
+  const auto parse_error = [](const std::string& text) {
+    return error_of([&] { parse_request_lengths(text); });
+  };
+  EXPECT_NE(parse_error("1\n2\n# three\n4 x5\n").find("line 4: request length 'x5'"),
+            std::string::npos);
+  const std::string garbage = parse_error("7 " + std::string(100000, '9'));
+  EXPECT_NE(garbage.find("line 1"), std::string::npos) << garbage;
+  EXPECT_LT(garbage.size(), 200u) << garbage;
+  EXPECT_NE(parse_error("2147483648").find("not a positive integer"), std::string::npos);
+  EXPECT_EQ(parse_request_lengths("2147483647"), (std::vector<int>{2147483647}));
+}
+
+TEST(RequestLengths, DirectoryAndEndlessFilesAreOneLineErrors) {
+  const auto read_error = [](const std::string& path) {
+    return error_of([&] { read_request_lengths_file(path); });
+  };
+  EXPECT_NE(read_error(::testing::TempDir()).find("is a directory"), std::string::npos);
+  EXPECT_NE(read_error("/dev/zero").find("larger than the limit"), std::string::npos);
 }
 
 TEST(RequestLengths, ReadsAFileAndNamesAnUnreadableOne) {

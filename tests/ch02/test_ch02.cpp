@@ -7,6 +7,7 @@
 #include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
 #include "common/check.hpp"
 #include "kernels/cpu/ops.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace kvc::ch02 {
 namespace {
@@ -100,6 +101,22 @@ TEST(Ch02ContiguousKVCache, TracksLengthsAndRejectsGapsAndUnknownSlots) {
 
   cache.release(1);
   EXPECT_EQ(cache.length(1), 0);
+}
+
+// A header whose contiguous cache no machine holds: a one-line error naming the
+// bytes and the shape behind them, before any allocation.
+TEST(ContiguousKVCache, AbsurdContextFailsUpFrontNamingTheCause) {
+  const ModelConfig c = testing::config_beyond_any_memory();
+  try {
+    ContiguousKVCache cache(c, 1, nullptr);
+    FAIL() << "a 128 TiB cache was allocated";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("128.00 TiB"), std::string::npos) << message;
+    EXPECT_NE(message.find("seq_len 4194304"), std::string::npos) << message;
+    EXPECT_NE(message.find("4096 layers"), std::string::npos) << message;
+    EXPECT_NE(message.find("8 KV heads"), std::string::npos) << message;
+  }
 }
 
 }  // namespace

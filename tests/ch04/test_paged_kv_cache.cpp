@@ -179,5 +179,20 @@ TEST(Ch04PagedKVCache, BadConfigurationsAreErrors) {
   EXPECT_THROW(kv.blocks().fork(3, 4), Error);
 }
 
+TEST(PagedKVCache, AbsurdPoolFailsUpFrontNamingTheCause) {
+  const ModelConfig c = testing::config_beyond_any_memory();
+  try {
+    PagedKVCache cache(c, 1 << 18, 16, nullptr);
+    FAIL() << "a 128 TiB pool was allocated";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("128.00 TiB"), std::string::npos) << message;
+    EXPECT_NE(message.find("262144 blocks x 16 tokens"), std::string::npos) << message;
+  }
+  // max_seqs x blocks per sequence beyond int: an error, not a wrapped pool size.
+  DeviceContext cpu;
+  EXPECT_THROW(make_strategy(c, cpu, 1, 1 << 20), Error);
+}
+
 }  // namespace
 }  // namespace kvc::ch04

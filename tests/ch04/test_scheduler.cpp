@@ -215,7 +215,8 @@ TEST(Ch04Scheduler, BadRequestsAreOneLineErrorsBeforeAnyWork) {
   auto request = [](int prompt, int new_tokens, int n = 1) {
     return Request{std::vector<int>(prompt, 300), new_tokens, n, {}, 0};
   };
-  auto error_of = [&](const Request& r) {
+  // clang 14 cannot capture a structured binding; an init-capture can refer to it.
+  auto error_of = [&, &engine = engine](const Request& r) {
     try {
       serve(engine, kv, {request(3, 5), r});
     } catch (const Error& e) {

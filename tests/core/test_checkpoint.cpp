@@ -1,11 +1,15 @@
 // The llama2.c checkpoint loader: the real model, both formats, and bad files.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <string>
+#include <string_view>
 
 #include "common/check.hpp"
 #include "common/checkpoint.hpp"
@@ -136,7 +140,7 @@ TEST(Checkpoint, BadFilesGiveOneLineReasons) {
   const std::int32_t absurd = 1 << 30;
   std::memcpy(corrupt.data(), &absurd, sizeof(absurd));
   write_bytes(huge, corrupt);
-  expect_load_error(huge, "out of range");
+  expect_load_error(huge, "dim 1073741824 is outside [1, 65536]");
 
   save_checkpoint(good, m, CheckpointFormat::kVersion1);
   bytes = read_bytes(good);
@@ -149,6 +153,154 @@ TEST(Checkpoint, BadFilesGiveOneLineReasons) {
   for (const auto& path : {empty, good, truncated, trailing, bad_heads, huge, bad_version}) {
     std::filesystem::remove(path);
   }
+}
+
+// ---------------------------------------------------------------------------
+// Crafted headers: every one must be a kvc::Error, never a crash or a huge
+// allocation (these run under ASan/UBSan in the fuzz build too).
+
+// A header (legacy: 7 ints; version 1: magic, version, 7 ints, shared flag,
+// padding) followed by `payload_bytes` zero bytes.
+std::string header_bytes(CheckpointFormat format, const std::array<std::int32_t, 7>& fields,
+                         std::size_t payload_bytes = 0, std::uint8_t shared = 1) {
+  std::string bytes;
+  auto append = [&](const void* p, std::size_t n) { bytes.append(static_cast<const char*>(p), n); };
+  if (format == CheckpointFormat::kVersion1) {
+    const std::uint32_t magic = 0x616b3432;
+    const std::int32_t version = 1;
+    append(&magic, 4);
+    append(&version, 4);
+    append(fields.data(), sizeof(fields));
+    append(&shared, 1);
+    bytes.resize(256, '\0');
+  } else {
+    append(fields.data(), sizeof(fields));
+  }
+  bytes.resize(bytes.size() + payload_bytes, '\0');
+  return bytes;
+}
+
+std::string load_error(std::string_view bytes) {
+  try {
+    load_checkpoint_bytes(bytes, "crafted.bin");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+constexpr std::array<std::int32_t, 7> kSmallFields = {16, 24, 2, 4, 2, 10, 8};
+
+TEST(CheckpointHeader, EveryFieldAtIntMinZeroNegativeOrHuge) {
+  int cases = 0;
+  for (auto format : {CheckpointFormat::kLegacy, CheckpointFormat::kVersion1}) {
+    for (std::size_t field = 0; field < 7; ++field) {
+      for (std::int32_t value : {INT32_MIN, INT32_MIN + 1, -1, 0, INT32_MAX, 1 << 30, 1 << 23}) {
+        auto fields = kSmallFields;
+        fields[field] = value;
+        // Large enough for the valid small model, so only the header is wrong.
+        const std::string message = load_error(header_bytes(format, fields, 1 << 16));
+        EXPECT_NE(message, "") << "field " << field << " = " << value;
+        EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+        ++cases;
+      }
+    }
+  }
+  EXPECT_EQ(cases, 2 * 7 * 7);
+}
+
+TEST(CheckpointHeader, ProductsOfLargeFieldsNameTheImpliedAndActualSizes) {
+  // Each field at its limit: the tensors would be ~2^46 floats. The file is
+  // 256 bytes, so the loader must say so before allocating anything.
+  const std::array<std::int32_t, 7> fields = {ModelLimits::kMaxDim,    ModelLimits::kMaxHiddenDim,
+                                              ModelLimits::kMaxLayers, ModelLimits::kMaxHeads,
+                                              ModelLimits::kMaxHeads,  ModelLimits::kMaxVocab,
+                                              ModelLimits::kMaxSeqLen};
+  for (auto format : {CheckpointFormat::kLegacy, CheckpointFormat::kVersion1}) {
+    const std::string message = load_error(header_bytes(format, fields));
+    EXPECT_NE(message.find("implies"), std::string::npos) << message;
+    EXPECT_NE(message.find("file has"), std::string::npos) << message;
+  }
+  // The legacy vocab field INT32_MIN would be UB under std::abs; it must be rejected.
+  auto separate = kSmallFields;
+  separate[5] = INT32_MIN;
+  EXPECT_NE(load_error(header_bytes(CheckpointFormat::kLegacy, separate)).find("vocab_size"),
+            std::string::npos);
+}
+
+TEST(CheckpointHeader, SeqLenLimitIsSharedByWriterAndLoader) {
+  ModelConfig c = small_config(true);
+  c.seq_len = ModelLimits::kMaxSeqLen;
+  // Version 1 has no RoPE tables, so a model at the limit is a small file: it round-trips.
+  const Model at_limit = make_model(c);
+  const std::string path = temp_path("seq_limit.bin");
+  save_checkpoint(path, at_limit, CheckpointFormat::kVersion1);
+  EXPECT_EQ(load_checkpoint(path).config.seq_len, ModelLimits::kMaxSeqLen);
+  std::filesystem::remove(path);
+  // One past it: make_model (and so every writer) refuses, as the loader does.
+  c.seq_len = ModelLimits::kMaxSeqLen + 1;
+  EXPECT_THROW(make_model(c), Error);
+  auto fields = kSmallFields;
+  fields[6] = ModelLimits::kMaxSeqLen + 1;
+  EXPECT_NE(load_error(header_bytes(CheckpointFormat::kVersion1, fields)).find("seq_len 4194305"),
+            std::string::npos);
+}
+
+TEST(CheckpointHeader, TruncatedHeadersAndBadFlags) {
+  const std::string v1 = header_bytes(CheckpointFormat::kVersion1, kSmallFields);
+  for (std::size_t size : {0, 3, 27, 28, 100, 255}) {
+    EXPECT_NE(load_error(v1.substr(0, size)), "") << size;
+  }
+  EXPECT_NE(load_error(header_bytes(CheckpointFormat::kVersion1, kSmallFields, 0, 7))
+                .find("shared_classifier"),
+            std::string::npos);
+}
+
+TEST(CheckpointHeader, BytesLoaderMatchesTheFileLoader) {
+  for (auto format : {CheckpointFormat::kLegacy, CheckpointFormat::kVersion1}) {
+    for (bool shared : {true, false}) {
+      const Model original = random_model(small_config(shared));
+      const std::string path = temp_path("bytes.bin");
+      save_checkpoint(path, original, format);
+      const auto bytes = read_bytes(path);
+      const Model from_bytes = load_checkpoint_bytes({bytes.data(), bytes.size()});
+      EXPECT_EQ(from_bytes.storage, original.storage);
+      EXPECT_EQ(from_bytes.config.shared_classifier, shared);
+      std::filesystem::remove(path);
+    }
+  }
+}
+
+TEST(CheckpointHeader, RandomHeaderBytesGiveErrorsOrValidModels) {
+  // Random bytes over the header of a valid file: each load either succeeds
+  // with the file's exact size or throws kvc::Error (ASan/UBSan watch the rest).
+  const Model m = random_model(small_config(false));
+  const std::string path = temp_path("mutate.bin");
+  int loaded = 0, rejected = 0;
+  for (auto format : {CheckpointFormat::kLegacy, CheckpointFormat::kVersion1}) {
+    save_checkpoint(path, m, format);
+    const auto original = read_bytes(path);
+    std::mt19937 rng(3);
+    for (int trial = 0; trial < 1000; ++trial) {
+      auto bytes = original;
+      const int flips = 1 + static_cast<int>(rng() % 4);
+      for (int f = 0; f < flips; ++f) bytes[rng() % 40] = static_cast<char>(rng());
+      try {
+        load_checkpoint_bytes({bytes.data(), bytes.size()});
+        ++loaded;
+      } catch (const Error&) {
+        ++rejected;
+      }
+    }
+  }
+  std::filesystem::remove(path);
+  EXPECT_EQ(loaded + rejected, 2000);
+  EXPECT_GT(rejected, 0);
+}
+
+TEST(Checkpoint, DirectoryAndDeviceAreOneLineErrors) {
+  expect_load_error(std::filesystem::temp_directory_path().string(), "is a directory");
+  expect_load_error("/dev/zero", "not a regular file");
 }
 
 TEST(ModelConfig, ParameterCountOfStories260K) {

@@ -6,17 +6,21 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <optional>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/check.hpp"
+#include "tests/support/reference_encode.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace {
@@ -44,16 +48,7 @@ class TempFile {
   fs::path path_;
 };
 
-// The message of the kvc::Error that `action` throws ("" when it throws none).
-template <typename Action>
-std::string error_of(Action action) {
-  try {
-    action();
-  } catch (const kvc::Error& error) {
-    return error.what();
-  }
-  return "";
-}
+using kvc::testing::error_of;
 
 // llama2.c's layout: <unk>, <s>, </s>, the 256 byte pieces, then `extra`.
 Tokenizer make_tokenizer(const std::vector<std::pair<std::string, float>>& extra) {
@@ -131,6 +126,71 @@ TEST(TokenizerRules, HigherScoringMergeWins) {
   const Tokenizer tie = with(-2.0f, -2.0f);
   EXPECT_EQ(tie.encode("abc", false, false),
             std::vector<int>({tie.lookup(" "), tie.lookup("ab"), tie.lookup("c")}));
+}
+
+TEST(TokenizerRules, TiesGoToTheLeftmostPairEvenWhenItFormedLater) {
+  // After "ab" merges, "abc" (formed by that merge) and "cd" (there from the
+  // start) score the same. llama2.c rescans left to right, so "abc" wins;
+  // an encoder that broke ties by age would merge "cd" instead.
+  const Tokenizer tokenizer = make_tokenizer({{" ", 0.0f},
+                                              {"a", 0.0f},
+                                              {"b", 0.0f},
+                                              {"c", 0.0f},
+                                              {"d", 0.0f},
+                                              {"ab", 5.0f},
+                                              {"abc", 1.0f},
+                                              {"cd", 1.0f}});
+  const std::vector<int> expected = {tokenizer.lookup(" "), tokenizer.lookup("abc"),
+                                     tokenizer.lookup("d")};
+  EXPECT_EQ(tokenizer.encode("abcd", false, false), expected);
+  EXPECT_EQ(kvc::testing::reference_encode(tokenizer, "abcd", false, false), expected);
+}
+
+// Random vocabularies over a 4-letter alphabet with few distinct scores (many
+// ties), duplicate and empty pieces, and random texts: the fast encode must
+// give exactly llama2.c's tokens.
+TEST(TokenizerRules, FastEncodeMatchesLlama2cOnRandomVocabularies) {
+  std::mt19937 rng(7);
+  const std::string alphabet = "ab c";
+  const float score_choices[] = {-1e10f, -1.0f, 0.0f, 0.0f, 1.0f, 2.0f};
+  auto random_string = [&](int max_length) {
+    std::string text(std::uniform_int_distribution<int>(0, max_length)(rng), ' ');
+    for (char& ch : text) ch = alphabet[std::uniform_int_distribution<int>(0, 3)(rng)];
+    return text;
+  };
+  int compared = 0;
+  for (int vocab = 0; vocab < 200; ++vocab) {
+    std::vector<std::pair<std::string, float>> extra = {{" ", 0.0f}};
+    for (char ch : alphabet) extra.emplace_back(std::string(1, ch), 0.0f);
+    const int pieces = std::uniform_int_distribution<int>(0, 40)(rng);
+    for (int i = 0; i < pieces; ++i) {
+      extra.emplace_back(random_string(5), score_choices[rng() % std::size(score_choices)]);
+    }
+    const Tokenizer tokenizer = make_tokenizer(extra);
+    for (int t = 0; t < 20; ++t) {
+      const std::string text = random_string(40);
+      ASSERT_EQ(tokenizer.encode(text, true, false),
+                kvc::testing::reference_encode(tokenizer, text, true, false))
+          << "text '" << text << "' in vocabulary " << vocab;
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 200 * 20);
+}
+
+TEST(TokenizerRules, RejectsFewerThanThreePiecesAndNonFiniteScores) {
+  EXPECT_NE(error_of([] {
+              Tokenizer({"<unk>", "<s>"}, {0.0f, 0.0f});
+            }).find("too few"),
+            std::string::npos);
+  for (const float bad :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+        -std::numeric_limits<float>::infinity()}) {
+    EXPECT_NE(error_of([&] {
+                make_tokenizer({{" ", bad}});
+              }).find("not a finite number"),
+              std::string::npos);
+  }
 }
 
 TEST(TokenizerRules, MergesRepeatUntilNoPairIsInTheVocabulary) {
@@ -277,23 +337,77 @@ TEST(TokenizerFile, WrongVocabSize) {
 }
 
 TEST(TokenizerFile, BadPieceLengths) {
+  // Three tokens (ids 0..2 are the specials every vocabulary has): "abcd" of
+  // the given length, then two empty pieces.
   auto file_with_length = [](std::int32_t max_length, std::int32_t length) {
     std::string bytes(reinterpret_cast<const char*>(&max_length), sizeof(max_length));
     const float score = 0.0f;
+    const std::int32_t empty = 0;
     bytes.append(reinterpret_cast<const char*>(&score), sizeof(score));
     bytes.append(reinterpret_cast<const char*>(&length), sizeof(length));
     bytes.append("abcd");
+    for (int id = 1; id < 3; ++id) {
+      bytes.append(reinterpret_cast<const char*>(&score), sizeof(score));
+      bytes.append(reinterpret_cast<const char*>(&empty), sizeof(empty));
+    }
     return bytes;
   };
   const TempFile file("lengths.bin");
   file.write(file_with_length(4, -1));
-  EXPECT_NE(error_of([&] { Tokenizer(file.path(), 1); }).find("negative length"),
+  EXPECT_NE(error_of([&] { Tokenizer(file.path(), 3); }).find("negative length"),
             std::string::npos);
   file.write(file_with_length(2, 4));
-  EXPECT_NE(error_of([&] { Tokenizer(file.path(), 1); }).find("more than max_token_length"),
+  EXPECT_NE(error_of([&] { Tokenizer(file.path(), 3); }).find("more than max_token_length"),
             std::string::npos);
   file.write(file_with_length(4, 4));
-  EXPECT_EQ(Tokenizer(file.path(), 1).piece(0), "abcd");
+  EXPECT_EQ(Tokenizer(file.path(), 3).piece(0), "abcd");
+}
+
+// A tokenizer file of `pieces` (each with score `score`), as save() writes it.
+std::string tokenizer_bytes(const std::vector<std::string>& pieces, float score) {
+  std::int32_t max_length = 0;
+  for (const std::string& piece : pieces) {
+    max_length = std::max(max_length, static_cast<std::int32_t>(piece.size()));
+  }
+  std::string bytes(reinterpret_cast<const char*>(&max_length), sizeof(max_length));
+  for (const std::string& piece : pieces) {
+    const auto length = static_cast<std::int32_t>(piece.size());
+    bytes.append(reinterpret_cast<const char*>(&score), sizeof(score));
+    bytes.append(reinterpret_cast<const char*>(&length), sizeof(length));
+    bytes.append(piece);
+  }
+  return bytes;
+}
+
+TEST(TokenizerFile, VocabularyOfFewerThanThreeTokens) {
+  // Ids 0..2 are special: a smaller vocabulary would be read out of bounds.
+  for (int vocab_size : {-1, 0, 1, 2}) {
+    const std::vector<std::string> pieces(std::max(vocab_size, 0), "x");
+    const std::string message = error_of(
+        [&] { Tokenizer::from_bytes(tokenizer_bytes(pieces, 0.0f), vocab_size, "t.bin"); });
+    EXPECT_NE(message.find("too small"), std::string::npos) << message;
+  }
+}
+
+TEST(TokenizerFile, NonFiniteScores) {
+  const TempFile file("nan.bin");
+  for (const float bad :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+        -std::numeric_limits<float>::infinity()}) {
+    file.write(tokenizer_bytes({"<unk>", "<s>", "</s>"}, bad));
+    const std::string message = error_of([&] { Tokenizer(file.path(), 3); });
+    EXPECT_NE(message.find("not a finite number"), std::string::npos) << message;
+    EXPECT_NE(message.find(file.path().string()), std::string::npos) << message;
+  }
+}
+
+TEST(TokenizerFile, DirectoryAndEndlessFilesAreOneLineErrors) {
+  const std::string directory = fs::temp_directory_path().string();
+  const std::string message = error_of([&] { Tokenizer(directory, 512); });
+  EXPECT_NE(message.find("is a directory"), std::string::npos) << message;
+  // /dev/zero never ends: the loader stops at its bound instead of reading until memory runs out.
+  const std::string endless = error_of([] { Tokenizer("/dev/zero", 512); });
+  EXPECT_NE(endless.find("larger than the limit"), std::string::npos) << endless;
 }
 
 // ---------------------------------------------------------------------------
@@ -347,6 +461,30 @@ TEST_P(RealTokenizer, RoundTripsTextAndLeavesNoMergeablePair) {
       const std::string pair = tokenizer_->piece(tokens[i]) + tokenizer_->piece(tokens[i + 1]);
       EXPECT_EQ(tokenizer_->lookup(pair), -1) << "'" << pair << "' could still merge in " << text;
     }
+  }
+}
+
+// Random texts drawn from the vocabulary's own pieces, spaces, UTF-8 and raw
+// bytes: the fast encode gives exactly llama2.c's tokens on the real vocabularies.
+TEST_P(RealTokenizer, FastEncodeMatchesLlama2cOnRandomTexts) {
+  std::mt19937 rng(11);
+  const std::vector<std::string> extras = {
+      " ",    "  ",   "\n", ".", ",", "\xC3\xA9", "\xE2\x80\x9C", "\xF0\x9F\x98\x80",
+      "\x80", "\xFF", "\t"};
+  for (int t = 0; t < 150; ++t) {
+    std::string text;
+    const int parts = std::uniform_int_distribution<int>(0, 60)(rng);
+    for (int p = 0; p < parts; ++p) {
+      if (rng() % 3 == 0) {
+        text += extras[rng() % extras.size()];
+      } else {
+        const int id = std::uniform_int_distribution<int>(259, tokenizer_->vocab_size() - 1)(rng);
+        text += tokenizer_->piece(id);
+      }
+    }
+    ASSERT_EQ(tokenizer_->encode(text, true, false),
+              kvc::testing::reference_encode(*tokenizer_, text, true, false))
+        << "text '" << text << "'";
   }
 }
 

@@ -54,6 +54,16 @@ std::string model_file(const std::string& file) {
   return existing_file(models_dir() + "/" + file);
 }
 
+ModelConfig config_beyond_any_memory() {
+  return ModelConfig{.dim = 4096,
+                     .hidden_dim = 4,
+                     .n_layers = ModelLimits::kMaxLayers,
+                     .n_heads = 32,
+                     .n_kv_heads = 8,
+                     .vocab_size = 3,
+                     .seq_len = ModelLimits::kMaxSeqLen};
+}
+
 RealModel load_real_model() {
   Model model = load_checkpoint(model_file("stories260K.bin"));
   Tokenizer tokenizer(model_file("tok512.bin"), model.config.vocab_size);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/check.hpp"
 #include "common/checkpoint.hpp"
 #include "common/tokenizer.hpp"
 
@@ -23,6 +24,22 @@ struct RealModel {
   Tokenizer tokenizer;
 };
 RealModel load_real_model();
+
+// A valid header whose KV cache holds 128 TiB at full context (4096 layers x
+// seq_len 4194304 x 8 KV heads x head_dim 128 x K and V x 4 bytes): more than
+// any machine has, so every cache must refuse it before allocating.
+ModelConfig config_beyond_any_memory();
+
+// The message of the kvc::Error that `action` throws ("" when it throws none).
+template <typename Action>
+std::string error_of(Action action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 // One row of reference/cases.tsv: what llama2.c's run printed for these arguments.
 struct ReferenceCase {

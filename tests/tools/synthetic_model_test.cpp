@@ -277,5 +277,15 @@ TEST(SyntheticTokenizer, TooSmallVocabularyIsAnError) {
   EXPECT_THROW(make_synthetic_tokenizer(kMinSyntheticVocabSize - 1), Error);
 }
 
+// The generator and the loader share ModelLimits: what one refuses, so does the other.
+TEST(SyntheticModel, RefusesShapesTheLoaderWouldReject) {
+  ModelConfig c = find_synthetic_preset("tiny").config;
+  c.seq_len = ModelLimits::kMaxSeqLen + 1;
+  EXPECT_THROW(make_synthetic_model(c, 1), Error);
+  c = find_synthetic_preset("tiny").config;
+  c.n_layers = ModelLimits::kMaxLayers + 1;
+  EXPECT_THROW(make_synthetic_model(c, 1), Error);
+}
+
 }  // namespace
 }  // namespace kvc

@@ -1,0 +1,28 @@
+// What a KV cache will cost, checked before it is allocated: a header with a
+// huge seq_len, many layers or many KV heads fails up front with the bytes and
+// their cause, not with "out of memory" halfway through setup.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "common/config.hpp"
+
+namespace kvc {
+
+// Floats of K (or of V) for `positions` token positions in every layer:
+//   n_layers x positions x n_kv_heads x head_dim
+// Throws kvc::Error when K and V together (2 x that x 4 bytes) do not fit in
+// 64 bits or exceed `memory_bytes`. The message starts with `what`, gives the
+// bytes and the product they come from, and `positions_cause` (how the
+// positions were counted, e.g. "1 sequence x seq_len 4194304").
+std::size_t checked_kv_floats(const ModelConfig& config, std::int64_t positions,
+                              std::uint64_t memory_bytes, std::string_view what,
+                              std::string_view positions_cause);
+
+// The same against this machine's physical memory, for caches kept on the host.
+std::size_t checked_host_kv_floats(const ModelConfig& config, std::int64_t positions,
+                                   std::string_view what, std::string_view positions_cause);
+
+}  // namespace kvc

@@ -1,0 +1,63 @@
+// The KV cache's size is checked before anything is allocated: a header with a
+// huge context, many layers or many KV heads is a one-line error naming them.
+#include "common/kv_memory.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+
+#include "common/check.hpp"
+#include "tests/support/test_support.hpp"
+
+namespace kvc {
+namespace {
+
+std::string error_of(const ModelConfig& c, std::int64_t positions, std::uint64_t memory) {
+  try {
+    checked_kv_floats(c, positions, memory, "test cache", "1 sequence x seq_len 4194304");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(KvMemory, CountsKAndVFloatsOfEveryLayer) {
+  ModelConfig c = testing::config_beyond_any_memory();
+  c.n_layers = 5;
+  // 5 layers x 100 positions x 8 KV heads x head_dim 128; K and V in fp32: 8x that in bytes.
+  EXPECT_EQ(checked_kv_floats(c, 100, 5u * 100 * 8 * 128 * 8, "t", "p"), 5u * 100 * 8 * 128);
+  EXPECT_NE(error_of(c, 100, 5u * 100 * 8 * 128 * 8 - 1), "");
+}
+
+TEST(KvMemory, TooLargeNamesTheBytesAndTheirCause) {
+  // 2 x 4 bytes x 4096 layers x 4194304 positions x 8 heads x 128 = 128 TiB.
+  const std::string message =
+      error_of(testing::config_beyond_any_memory(), ModelLimits::kMaxSeqLen, 1ull << 40);
+  EXPECT_NE(message.find("test cache"), std::string::npos) << message;
+  EXPECT_NE(message.find("128.00 TiB"), std::string::npos) << message;
+  EXPECT_NE(message.find("4096 layers"), std::string::npos) << message;
+  EXPECT_NE(message.find("4194304 positions"), std::string::npos) << message;
+  EXPECT_NE(message.find("8 KV heads"), std::string::npos) << message;
+  EXPECT_NE(message.find("seq_len 4194304"), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+}
+
+TEST(KvMemory, ProductsBeyond64BitsAndNegativePositionsAreErrors) {
+  EXPECT_NE(
+      error_of(testing::config_beyond_any_memory(), INT64_MAX, UINT64_MAX).find("more than 2^64"),
+      std::string::npos);
+  EXPECT_NE(error_of(testing::config_beyond_any_memory(), -1, UINT64_MAX), "");
+}
+
+TEST(KvMemory, HostCheckRejectsWhatNoMachineHolds) {
+  EXPECT_THROW(checked_host_kv_floats(testing::config_beyond_any_memory(), ModelLimits::kMaxSeqLen,
+                                      "t", "p"),
+               Error);
+  ModelConfig small = testing::config_beyond_any_memory();
+  small.n_layers = 2;
+  EXPECT_EQ(checked_host_kv_floats(small, 16, "t", "p"), 2u * 16 * 8 * 128);
+}
+
+}  // namespace
+}  // namespace kvc
