@@ -74,7 +74,8 @@ std::span<float> writable(Model& model, const float* tensor, std::size_t count);
 // impossible header values, or a file size that does not match the header.
 Model load_checkpoint(const std::string& path);
 
-// Writes `model` in the given format.
+// Writes `model` in the given format, through an OutputFile (common/output_file.hpp):
+// the file appears whole or not at all; throws kvc::Error naming the path and the reason.
 void save_checkpoint(const std::string& path, const Model& model, CheckpointFormat format);
 
 // The exact file size a checkpoint of this config and format must have.

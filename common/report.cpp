@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iomanip>
 #include <sstream>
 
 #include "common/check.hpp"
+#include "common/output_file.hpp"
 
 namespace kvc {
 void Table::add_row(std::vector<std::string> cells) {
@@ -57,6 +57,12 @@ std::string format_fixed(double value, int decimals) {
   std::ostringstream s;
   s << std::fixed << std::setprecision(decimals) << value;
   return s.str();
+}
+
+std::string format_general(double value) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", value);
+  return text;
 }
 
 std::string format_bytes(double bytes) {
@@ -164,10 +170,7 @@ std::string JsonObject::str() const {
 }
 
 void JsonObject::save(const std::string& path) const {
-  std::ofstream out(path);
-  KVC_CHECK(out.is_open(), "cannot write JSON to '", path, "'");
-  out << str();
-  KVC_CHECK(out.good(), "failed writing JSON to '", path, "'");
+  write_output_file(path, str());
 }
 
 }  // namespace kvc
