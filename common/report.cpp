@@ -61,14 +61,14 @@ std::string format_fixed(double value, int decimals) {
 
 std::string format_general(double value) {
   char text[32];
-  std::snprintf(text, sizeof(text), "%g", value);
+  std::snprintf(text, sizeof(text), "%.10g", value);
   return text;
 }
 
 std::string format_bytes(double bytes) {
-  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   int unit = 0;
-  while (std::fabs(bytes) >= 1024.0 && unit < 4) {
+  while (std::fabs(bytes) >= 1024.0 && unit < 6) {
     bytes /= 1024.0;
     ++unit;
   }
