@@ -58,15 +58,15 @@ bool same_file(const std::string& a, const std::string& b) {
 
 OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
   KVC_CHECK(!path_.empty(), "output path is empty");
+  std::error_code ec;
+  KVC_CHECK(!fs::is_directory(path_, ec), in_quotes(path_), " is a directory");
   if (is_stream(path_)) {
     fd_ = ::open(path_.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
     if (fd_ < 0) fail("open", errno);
   } else {
     // A symlink stays a symlink: the file it points to is replaced.
-    std::error_code ec;
     target_ = fs::is_symlink(path_, ec) ? fs::weakly_canonical(path_, ec).string() : path_;
     if (ec) target_ = path_;
-    KVC_CHECK(!fs::is_directory(target_, ec), in_quotes(path_), " is a directory");
     temp_path_ = target_ + ".tmp.XXXXXX";
     fd_ = ::mkstemp(temp_path_.data());
     if (fd_ < 0) {

@@ -1,0 +1,145 @@
+// OutputFile and the path checks: a destination changes only on commit(), whole;
+// failures name the path and the reason; outputs never land on inputs.
+#include "common/output_file.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "common/check.hpp"
+#include "common/checkpoint.hpp"
+#include "common/tokenizer.hpp"
+#include "tests/support/test_support.hpp"
+
+namespace kvc::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// What failed with kvc::Error, or "" when nothing did.
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& error) {
+    return error.what();
+  }
+  return "";
+}
+
+class OutputFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = temp_path("outputs");
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::vector<std::string> files() const {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      names.push_back(entry.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(OutputFileTest, DestinationChangesOnlyOnCommitAndWhole) {
+  const std::string path = dir_ + "/out.txt";
+  std::ofstream(path) << "old";
+  {
+    OutputFile out(path);
+    std::string big(200'000, 'x');  // more than one buffer
+    out.write(big);
+    EXPECT_EQ(read_file(path), "old") << "written before commit";
+    EXPECT_EQ(files().size(), 2u) << "the temporary file sits beside the destination";
+    out.commit();
+  }
+  EXPECT_EQ(read_file(path), std::string(200'000, 'x'));
+  EXPECT_EQ(files(), std::vector<std::string>{"out.txt"});
+}
+
+TEST_F(OutputFileTest, AbandonedWriteLeavesTheOldFileAndNoTemporary) {
+  const std::string path = dir_ + "/out.txt";
+  std::ofstream(path) << "old";
+  {
+    OutputFile out(path);
+    out.write("new contents");
+  }
+  EXPECT_EQ(read_file(path), "old");
+  EXPECT_EQ(files(), std::vector<std::string>{"out.txt"});
+}
+
+TEST_F(OutputFileTest, ReplacedFileKeepsItsPermissionsAndSymlinksStay) {
+  const std::string path = dir_ + "/out.txt", link = dir_ + "/link.txt";
+  std::ofstream(path) << "old";
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  fs::create_symlink(path, link);
+  write_output_file(link, "new");
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(read_file(path), "new");
+  EXPECT_EQ(fs::status(path).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+}
+
+TEST_F(OutputFileTest, FailuresNameThePathAndTheReason) {
+  EXPECT_EQ(error_of([] { write_output_file("/dev/full", "x"); }),
+            "cannot write '/dev/full': No space left on device");
+  EXPECT_NE(error_of([&] {
+              write_output_file(dir_ + "/missing/x.json", "x");
+            }).find("No such file or directory"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { write_output_file(dir_, "x"); }).find("is a directory"),
+            std::string::npos);
+  // Every writer of the project goes through it.
+  const Model model = make_model({8, 16, 1, 2, 1, 8, 4});
+  EXPECT_NE(error_of([&] {
+              save_checkpoint("/dev/full", model, CheckpointFormat::kLegacy);
+            }).find("No space left on device"),
+            std::string::npos);
+  const Tokenizer tokenizer(model_file("tok512.bin"), 512);
+  EXPECT_NE(error_of([&] { tokenizer.save("/dev/full"); }).find("No space left on device"),
+            std::string::npos);
+  write_output_file("/dev/null", "a stream is written in place");
+  EXPECT_TRUE(fs::is_character_file("/dev/null"));
+}
+
+TEST_F(OutputFileTest, OutputsMayNotBeInputsOrEachOther) {
+  const std::string input = dir_ + "/in.bin", hard_link = dir_ + "/hard.bin",
+                    soft_link = dir_ + "/soft.bin";
+  std::ofstream(input) << "input";
+  fs::create_hard_link(input, hard_link);
+  fs::create_symlink(input, soft_link);
+  for (const std::string& out : {input, hard_link, soft_link,
+                                 dir_ + "/../" + fs::path(dir_).filename().string() + "/in.bin"}) {
+    EXPECT_NE(error_of([&] {
+                check_outputs({out}, {"", input});
+              }).find("is the input"),
+              std::string::npos)
+        << out;
+  }
+  EXPECT_NE(error_of([&] {
+              check_outputs({dir_ + "/a", dir_ + "/./a"}, {});
+            }).find("are the same file"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { check_outputs({dir_}, {}); }).find("is a directory"), std::string::npos);
+  EXPECT_NE(error_of([&] { check_outputs({dir_ + "/no/x"}, {}); }).find("does not exist"),
+            std::string::npos);
+  EXPECT_EQ(error_of([&] { check_outputs({"", dir_ + "/a", "/dev/null"}, {input, ""}); }), "");
+  EXPECT_EQ(read_file(input), "input");
+}
+
+TEST_F(OutputFileTest, ReadableFileNamesFoldersAndMissingFiles) {
+  EXPECT_EQ(error_of([&] { check_readable_file(dir_); }), "'" + dir_ + "' is a directory");
+  EXPECT_EQ(error_of([&] { check_readable_file(dir_ + "/none"); }),
+            "cannot read '" + dir_ + "/none': No such file or directory");
+  EXPECT_EQ(error_of([] { check_readable_file(model_file("tok512.bin")); }), "");
+}
+
+}  // namespace
+}  // namespace kvc::testing
