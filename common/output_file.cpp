@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -51,7 +53,54 @@ mode_t permissions_for(const std::string& target) {
 bool same_file(const std::string& a, const std::string& b) {
   std::error_code ec;
   if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec) && !ec;
-  return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec) && !ec;
+  return fs::weakly_canonical(fs::absolute(a), ec) == fs::weakly_canonical(fs::absolute(b), ec) &&
+         !ec;
+}
+
+// The temporary files being written, so that a signal that ends the program
+// (Ctrl-C, kill, the file-size limit) removes them as well. The handler only
+// reads these slots and calls unlink(), both async-signal-safe.
+constexpr int kMaxOpenOutputs = 8;
+std::atomic<const char*> g_temp_paths[kMaxOpenOutputs];
+
+extern "C" void remove_temp_files_and_reraise(int signal_number) {
+  for (auto& slot : g_temp_paths) {
+    if (const char* path = slot.load()) ::unlink(path);
+  }
+  std::signal(signal_number, SIG_DFL);
+  std::raise(signal_number);
+}
+
+// Signals the program neither ignores nor handles itself get the cleanup.
+void install_signal_cleanup_once() {
+  static const bool installed = [] {
+    for (const int signal_number : {SIGINT, SIGTERM, SIGHUP, SIGXFSZ}) {
+      struct sigaction current {};
+      if (::sigaction(signal_number, nullptr, &current) != 0) continue;
+      if ((current.sa_flags & SA_SIGINFO) != 0 || current.sa_handler != SIG_DFL) continue;
+      struct sigaction cleanup {};
+      cleanup.sa_handler = remove_temp_files_and_reraise;
+      sigemptyset(&cleanup.sa_mask);
+      ::sigaction(signal_number, &cleanup, nullptr);
+    }
+    return true;
+  }();
+  (void)installed;
+}
+
+// The slot now holding `path`, or -1 when all are taken (the file is then
+// still removed on every failure, only not on a signal).
+int register_temp_path(const char* path) {
+  install_signal_cleanup_once();
+  for (int i = 0; i < kMaxOpenOutputs; ++i) {
+    const char* empty = nullptr;
+    if (g_temp_paths[i].compare_exchange_strong(empty, path)) return i;
+  }
+  return -1;
+}
+
+void unregister_temp_path(int slot) {
+  if (slot >= 0) g_temp_paths[slot].store(nullptr);
 }
 
 }  // namespace
@@ -74,6 +123,7 @@ OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
       temp_path_.clear();
       fail("create a file beside", error_number);
     }
+    signal_slot_ = register_temp_path(temp_path_.c_str());
     if (::fchmod(fd_, permissions_for(target_)) != 0) fail("write", errno);
   }
   buffer_.reserve(kBufferBytes);
@@ -82,12 +132,15 @@ OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
 OutputFile::~OutputFile() {
   if (fd_ >= 0) ::close(fd_);
   if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
+  unregister_temp_path(signal_slot_);
 }
 
 void OutputFile::fail(const char* action, int error_number) {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
+  unregister_temp_path(signal_slot_);
+  signal_slot_ = -1;
   temp_path_.clear();
   KVC_FAIL("cannot ", action, " ", in_quotes(path_), ": ", std::strerror(error_number));
 }
@@ -125,6 +178,8 @@ void OutputFile::commit() {
   if (::close(fd) != 0) fail("write", errno);
   if (temp_path_.empty()) return;
   if (::rename(temp_path_.c_str(), target_.c_str()) != 0) fail("replace", errno);
+  unregister_temp_path(signal_slot_);
+  signal_slot_ = -1;
   temp_path_.clear();
 }
 

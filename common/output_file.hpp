@@ -4,8 +4,10 @@
 // OutputFile writes to a temporary file in the destination's folder
 // ("<path>.tmp.XXXXXX"), and commit() flushes, fsyncs and closes it, checking
 // each step, then renames it over the destination in one atomic step. Until
-// commit() succeeds the destination is untouched; on any failure, or when the
-// OutputFile is destroyed without commit(), the temporary file is removed.
+// commit() succeeds the destination is untouched; on any failure, when the
+// OutputFile is destroyed without commit(), or when SIGINT, SIGTERM, SIGHUP or
+// SIGXFSZ ends the program (unless it handles or ignores them itself), the
+// temporary file is removed.
 // Errors are kvc::Error naming the path and the system's reason ("cannot write
 // 'x.json': No space left on device").
 //
@@ -43,6 +45,7 @@ class OutputFile {
   std::string target_;     // what rename() replaces: path_ with symlinks resolved
   std::string temp_path_;  // empty when writing in place
   int fd_ = -1;
+  int signal_slot_ = -1;      // where a fatal signal's handler finds temp_path_
   std::vector<char> buffer_;  // small writes gathered into large ones
 };
 

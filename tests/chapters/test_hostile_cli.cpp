@@ -160,6 +160,13 @@ TEST_F(HostileCli, FailedWritesAreErrorsAndLeaveNothingHalfWritten) {
       "File too large");
   EXPECT_FALSE(fs::exists(dir_ + "/m.bin"));
   EXPECT_EQ(read_file(previous), "the previous contents");
+  // Killed by the limit's signal instead: its handler removes the temporary file
+  // (TearDown checks), and the old file stays whole.
+  EXPECT_NE(run_command("{ ulimit -f 64; " + program("kvc_make_model") + " --preset tour --out " +
+                        previous + "; }")
+                .exit_code,
+            0);
+  EXPECT_EQ(read_file(previous), "the previous contents");
   fs::remove(previous);
 }
 

@@ -19,6 +19,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// `error` names `phrase`, or the assertion shows what it said instead.
+::testing::AssertionResult mentions(const std::string& error, const std::string& phrase) {
+  if (error.find(phrase) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "error \"" << error << "\" lacks \"" << phrase << "\"";
+}
+
 // What failed with kvc::Error, or "" when nothing did.
 template <typename Fn>
 std::string error_of(Fn&& fn) {
@@ -90,46 +96,50 @@ TEST_F(OutputFileTest, ReplacedFileKeepsItsPermissionsAndSymlinksStay) {
 TEST_F(OutputFileTest, FailuresNameThePathAndTheReason) {
   EXPECT_EQ(error_of([] { write_output_file("/dev/full", "x"); }),
             "cannot write '/dev/full': No space left on device");
-  EXPECT_NE(error_of([&] {
-              write_output_file(dir_ + "/missing/x.json", "x");
-            }).find("No such file or directory"),
-            std::string::npos);
-  EXPECT_NE(error_of([&] { write_output_file(dir_, "x"); }).find("is a directory"),
-            std::string::npos);
+  EXPECT_TRUE(mentions(error_of([&] { write_output_file(dir_ + "/missing/x.json", "x"); }),
+                       "No such file or directory"));
+  EXPECT_TRUE(mentions(error_of([&] { write_output_file(dir_, "x"); }), "is a directory"));
   // Every writer of the project goes through it.
   const Model model = make_model({8, 16, 1, 2, 1, 8, 4});
-  EXPECT_NE(error_of([&] {
-              save_checkpoint("/dev/full", model, CheckpointFormat::kLegacy);
-            }).find("No space left on device"),
-            std::string::npos);
+  EXPECT_TRUE(
+      mentions(error_of([&] { save_checkpoint("/dev/full", model, CheckpointFormat::kLegacy); }),
+               "No space left on device"));
   const Tokenizer tokenizer(model_file("tok512.bin"), 512);
-  EXPECT_NE(error_of([&] { tokenizer.save("/dev/full"); }).find("No space left on device"),
-            std::string::npos);
+  EXPECT_TRUE(mentions(error_of([&] { tokenizer.save("/dev/full"); }), "No space left on device"));
   write_output_file("/dev/null", "a stream is written in place");
   EXPECT_TRUE(fs::is_character_file("/dev/null"));
 }
 
 TEST_F(OutputFileTest, OutputsMayNotBeInputsOrEachOther) {
-  const std::string input = dir_ + "/in.bin", hard_link = dir_ + "/hard.bin",
-                    soft_link = dir_ + "/soft.bin";
+  const std::string input = dir_ + "/in.bin";
+  const std::string hard_link = dir_ + "/hard.bin", soft_link = dir_ + "/soft.bin";
+  const std::string dotted = dir_ + "/../" + fs::path(dir_).filename().string() + "/in.bin";
   std::ofstream(input) << "input";
   fs::create_hard_link(input, hard_link);
   fs::create_symlink(input, soft_link);
-  for (const std::string& out : {input, hard_link, soft_link,
-                                 dir_ + "/../" + fs::path(dir_).filename().string() + "/in.bin"}) {
-    EXPECT_NE(error_of([&] {
-                check_outputs({out}, {"", input});
-              }).find("is the input"),
-              std::string::npos)
+  for (const std::string& out : {input, hard_link, soft_link, dotted}) {
+    EXPECT_TRUE(mentions(error_of([&] {
+                           check_outputs({out}, {"", input});
+                         }),
+                         "is the input"))
         << out;
   }
-  EXPECT_NE(error_of([&] {
-              check_outputs({dir_ + "/a", dir_ + "/./a"}, {});
-            }).find("are the same file"),
-            std::string::npos);
-  EXPECT_NE(error_of([&] { check_outputs({dir_}, {}); }).find("is a directory"), std::string::npos);
-  EXPECT_NE(error_of([&] { check_outputs({dir_ + "/no/x"}, {}); }).find("does not exist"),
-            std::string::npos);
+  EXPECT_TRUE(mentions(error_of([&] {
+                         check_outputs({dir_ + "/a", dir_ + "/./a"}, {});
+                       }),
+                       "are the same file"));
+  // Relative and absolute spellings of one new file, before it exists.
+  const std::string relative = fs::relative(dir_ + "/new.bin").string();
+  EXPECT_TRUE(mentions(error_of([&] {
+                         check_outputs({relative, "./" + relative}, {});
+                       }),
+                       "are the same file"));
+  EXPECT_TRUE(mentions(error_of([&] {
+                         check_outputs({relative, dir_ + "/new.bin"}, {});
+                       }),
+                       "are the same file"));
+  EXPECT_TRUE(mentions(error_of([&] { check_outputs({dir_}, {}); }), "is a directory"));
+  EXPECT_TRUE(mentions(error_of([&] { check_outputs({dir_ + "/no/x"}, {}); }), "does not exist"));
   EXPECT_EQ(error_of([&] { check_outputs({"", dir_ + "/a", "/dev/null"}, {input, ""}); }), "");
   EXPECT_EQ(read_file(input), "input");
 }
