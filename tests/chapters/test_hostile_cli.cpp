@@ -250,6 +250,11 @@ TEST_F(HostileCli, HugeSizesAreRefusedOrReportedSanely) {
                                               " --completions 256 --max-new-tokens 1048576 "
                                               "--block-size 1 --max-running 256"),
                         "more than the model's context");
+  // A pool bigger than the machine is refused up front, naming its size.
+  for (const char* name : {"ch04_serve", "ch04_paged_allocator"}) {
+    expect_one_line_error(run(name, model_args(name) + " --kv-blocks 1073741824 --block-size 256"),
+                          "320.00 TiB of K and V, more than this machine's");
+  }
   // Reports stay true at the edges: no negative sizes, nothing above 100%, no SIGFPE.
   for (const char* args :
        {"--context 2147483647", "--context 2147483647 --gpu-gib 1048576 --model llama-2-70b",
