@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <vector>
 
 #include "tests/support/cli_expectations.hpp"
 
@@ -213,18 +215,22 @@ TEST_F(HostileCli, NumbersOutOfRangeGetShortSpecificMessages) {
       run("ch04_paged_allocator", model_args("ch04_paged_allocator") + " --kv-blocks 99999999999"),
       "--kv-blocks");
   expect_short(run("kvc_convert_gqa", "--evaluate --threads 5000 " + checkpoint_), "--threads");
-  expect_short(run("kvc_tour", "--threads 5000"), "--threads");
-  expect_short(run("kvc_tour", "-s -5"), "--seed");
-  expect_short(run("kvc_tour", "-t nan"), "--temperature");
-  expect_short(run("kvc_make_model", "--preset tour --out x.bin --seed -5"), "--seed");
-  expect_short(run("kvc_make_model", "--preset tour --out x.bin --seq-len 1e30"), "--seq-len");
-  expect_short(run("kv_calculator", "--gpu-gib 1e300"), "--gpu-gib");
-  expect_short(run("kv_calculator", "--gpu-gib 0"), "--gpu-gib");
-  expect_short(run("kv_calculator", "--reserve nan"), "--reserve");
-  expect_short(run("kv_calculator", "--context 2147483648"), "--context");
-  expect_short(run("ch04_fragmentation", "--requests 2000000000"), "--requests");
-  expect_short(run("ch04_fragmentation", "--seed -5"), "--seed");
-  expect_short(run("ch04_fragmentation", "--block-sizes 0"), "--block-sizes");
+  // {program, arguments, what the message names}
+  const std::vector<std::array<const char*, 3>> cases = {
+      {"kvc_tour", "--threads 5000", "--threads"},
+      {"kvc_tour", "-s -5", "--seed"},
+      {"kvc_tour", "-t nan", "--temperature"},
+      {"kvc_make_model", "--preset tour --out x.bin --seed -5", "--seed"},
+      {"kvc_make_model", "--preset tour --out x.bin --seq-len 1e30", "--seq-len"},
+      {"kv_calculator", "--gpu-gib 1e300", "--gpu-gib"},
+      {"kv_calculator", "--gpu-gib 0", "--gpu-gib"},
+      {"kv_calculator", "--reserve nan", "--reserve"},
+      {"kv_calculator", "--context 2147483648", "--context"},
+      {"ch04_fragmentation", "--requests 2000000000", "--requests"},
+      {"ch04_fragmentation", "--seed -5", "--seed"},
+      {"ch04_fragmentation", "--block-sizes 0", "--block-sizes"},
+  };
+  for (const auto& [name, args, flag] : cases) expect_short(run(name, args), flag);
 }
 
 TEST_F(HostileCli, TinyTemperaturesSampleGreedily) {
