@@ -27,7 +27,8 @@ std::string in_quotes(const std::string& path) {
 // Devices and pipes, and the /dev and /proc names for them (/dev/stdout is a
 // symlink to whatever stdout is): renaming a file over one would replace it.
 bool is_stream(const std::string& path) {
-  const std::string absolute = fs::absolute(path).lexically_normal().string();
+  std::error_code ec;
+  const std::string absolute = fs::absolute(path, ec).lexically_normal().string();
   if (absolute.rfind("/dev/", 0) == 0 || absolute.rfind("/proc/", 0) == 0) return true;
   struct stat info {};
   return ::stat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode);
@@ -53,8 +54,10 @@ mode_t permissions_for(const std::string& target) {
 bool same_file(const std::string& a, const std::string& b) {
   std::error_code ec;
   if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec) && !ec;
-  return fs::weakly_canonical(fs::absolute(a), ec) == fs::weakly_canonical(fs::absolute(b), ec) &&
-         !ec;
+  const fs::path canonical_a = fs::weakly_canonical(fs::absolute(a, ec), ec);
+  if (ec) return a == b;
+  const fs::path canonical_b = fs::weakly_canonical(fs::absolute(b, ec), ec);
+  return ec ? a == b : canonical_a == canonical_b;
 }
 
 // The temporary files being written, so that a signal that ends the program
@@ -205,11 +208,13 @@ void check_outputs(const std::vector<std::string>& outputs,
                 in_quotes(outputs[other]), " and ", in_quotes(out),
                 " are the same file; give each its own path");
     }
-    if (is_stream(out)) {
+    // A stream, or a file that exists, must itself be writable: a read-only
+    // file is not replaced behind its owner's back.
+    if (is_stream(out) || fs::exists(out, ec)) {
       KVC_CHECK(::access(out.c_str(), W_OK) == 0, "cannot write ", in_quotes(out), ": ",
                 std::strerror(errno));
-      continue;
     }
+    if (is_stream(out)) continue;
     const fs::path folder = folder_of(fs::path(out));
     KVC_CHECK(fs::is_directory(folder, ec), "cannot write ", in_quotes(out), ": folder ",
               in_quotes(folder.string()), " does not exist");

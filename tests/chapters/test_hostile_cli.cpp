@@ -134,6 +134,22 @@ TEST_F(HostileCli, OutputsOntoInputsAreRefusedBeforeAnyWork) {
   fs::remove(link);
 }
 
+TEST_F(HostileCli, ReadOnlyOutputsAreNotReplaced) {
+  fs::permissions(dir_, fs::perms::all);  // the folder is writable: only the file says no
+  const std::string read_only = dir_ + "/read_only.bin";
+  std::ofstream(read_only) << "keep";
+  fs::permissions(read_only,
+                  fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  expect_one_line_error(run_command(without_privileges(program("kvc_make_model") +
+                                                       " --preset tiny --out " + read_only)),
+                        "cannot write '" + read_only + "': Permission denied");
+  expect_one_line_error(run_command(without_privileges(program("ch02_contiguous_kv_cache") + " " +
+                                                       model_args("ch02_contiguous_kv_cache") +
+                                                       " --json " + read_only)),
+                        "Permission denied");
+  EXPECT_EQ(read_file(read_only), "keep");
+}
+
 TEST_F(HostileCli, FailedWritesAreErrorsAndLeaveNothingHalfWritten) {
   for (const char* name : kGenerators) {
     SCOPED_TRACE(name);
