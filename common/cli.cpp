@@ -76,7 +76,7 @@ CLI::Validator integer_in(long long lo, long long hi) {
         }
         return {};
       },
-      "INT " + range);
+      "in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
 }
 
 CLI::Validator number_in(double lo, double hi) {
@@ -92,7 +92,7 @@ CLI::Validator number_in(double lo, double hi) {
         }
         return {};
       },
-      "NUMBER " + range);
+      "in [" + format_general(lo) + ", " + format_general(hi) + "]");
 }
 
 CLI::Validator readable_file() {

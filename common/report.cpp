@@ -61,7 +61,7 @@ std::string format_fixed(double value, int decimals) {
 
 std::string format_general(double value) {
   char text[32];
-  std::snprintf(text, sizeof(text), "%.10g", value);
+  std::snprintf(text, sizeof(text), "%.7g", value);  // a float's digits, no more
   return text;
 }
 
