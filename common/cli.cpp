@@ -28,6 +28,14 @@ bool stdout_intact(std::string& reason) {
   return false;
 }
 
+// `exit_code`, unless what the program printed was lost: then one line, and a failure.
+int checked_exit(int exit_code) {
+  std::string reason;
+  if (stdout_intact(reason)) return exit_code;
+  std::fprintf(stderr, "error: cannot write standard output: %s\n", reason.c_str());
+  return exit_code != 0 ? exit_code : 1;
+}
+
 int report_error(const char* what) {
   std::fflush(stdout);  // what was printed before the error stays before it
   std::fprintf(stderr, "error: %s\n", what);
@@ -40,7 +48,7 @@ int run_program(CLI::App& app, int argc, char** argv, const std::function<int()>
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
-    return app.exit(help);
+    return checked_exit(app.exit(help));
   } catch (const CLI::ParseError& error) {
     std::fprintf(stderr, "error: %s (run with --help for usage)\n", error.what());
     return error.get_exit_code() != 0 ? error.get_exit_code() : 2;
@@ -56,12 +64,7 @@ int run_program(CLI::App& app, int argc, char** argv, const std::function<int()>
     // Library failures (a stream error, no more threads): still one line.
     return report_error(error.what());
   }
-  std::string reason;
-  if (!stdout_intact(reason)) {
-    std::fprintf(stderr, "error: cannot write standard output: %s\n", reason.c_str());
-    return exit_code != 0 ? exit_code : 1;
-  }
-  return exit_code;
+  return checked_exit(exit_code);
 }
 
 CLI::Validator integer_in(long long lo, long long hi) {

@@ -197,6 +197,7 @@ TEST_F(HostileCli, StdoutThatCannotBeWrittenIsAnError) {
     expect_failed_at_the_end(full_stdout(name, model_args(name)), "cannot write standard output");
   }
   expect_failed_at_the_end(full_stdout("kv_calculator", ""), "cannot write standard output");
+  expect_failed_at_the_end(full_stdout("kv_calculator", "--help"), "cannot write standard output");
   expect_failed_at_the_end(full_stdout("ch04_fragmentation", ""), "cannot write standard output");
   expect_failed_at_the_end(full_stdout("kvc_make_model", "--list"), "cannot write standard output");
   expect_failed_at_the_end(full_stdout("kvc_tour", "-n 8 --threads 1"),
