@@ -19,6 +19,7 @@
 #include "common/check.hpp"
 #include "common/cli.hpp"
 #include "common/report.hpp"
+#include "common/sampler.hpp"
 #include "common/thread_pool.hpp"
 #include "engine/generate.hpp"
 #include "tools/synthetic_model.hpp"
@@ -140,28 +141,31 @@ int run_tour(const TourOptions& o) {
 int main(int argc, char** argv) {
   CLI::App app("KV Cache Course tour: every stage on the same model and prompt");
   TourOptions o;
-  auto* model =
-      app.add_option("--model", o.model_path, "llama2.c checkpoint")->capture_default_str();
-  app.add_option("--tokenizer", o.tokenizer_path, "its tokenizer.bin")->capture_default_str();
+  auto* model = app.add_option("--model", o.model_path, "llama2.c checkpoint")
+                    ->check(kvc::readable_file())
+                    ->capture_default_str();
+  app.add_option("--tokenizer", o.tokenizer_path, "its tokenizer.bin")
+      ->check(kvc::readable_file())
+      ->capture_default_str();
   app.add_option("--preset", o.preset,
                  "a generated model of this shape instead (kvc_make_model --list): "
                  "real timings, random text")
       ->excludes(model);
   app.add_option("--prompt", o.prompt, "prompt")->capture_default_str();
   app.add_option("-n,--steps", o.steps, "positions to generate, prompt included")
-      ->check(CLI::PositiveNumber)
+      ->check(kvc::integer_in(1, kvc::kMaxInt))
       ->capture_default_str();
-  app.add_option("-t,--temperature", o.temperature, "sampling temperature; 0 = greedy")
-      ->check(CLI::NonNegativeNumber)
+  app.add_option("-t,--temperature", o.temperature,
+                 "sampling temperature; 0 = greedy (so is anything below " +
+                     kvc::format_general(kvc::kGreedyBelowTemperature) + ")")
+      ->check(kvc::number_in(0, kvc::kMaxTemperature))
       ->capture_default_str();
   app.add_option("-s,--seed", o.seed, "sampling seed (every stage uses the same one)")
-      ->check(CLI::PositiveNumber)
+      ->check(kvc::integer_in(1, kvc::kMaxSeed))
       ->capture_default_str();
-  app.add_option("--threads", o.threads, "CPU threads; 0 = all cores")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  kvc::add_threads_option(app, o.threads);
   app.add_option("--repeats", o.repeats, "runs per stage; the table shows the median")
-      ->check(CLI::Range(1, 100))
+      ->check(kvc::integer_in(1, 100))
       ->capture_default_str();
   return kvc::run_program(app, argc, argv, [&] { return run_tour(o); });
 }

@@ -11,6 +11,7 @@
 
 #include "common/check.hpp"
 #include "common/checked_math.hpp"
+#include "common/output_file.hpp"
 
 namespace kvc {
 namespace {
@@ -114,11 +115,6 @@ void bind_pointers(Model& m) {
 void read_exact(std::ifstream& in, void* dst, std::size_t bytes, const std::string& path) {
   in.read(static_cast<char*>(dst), static_cast<std::streamsize>(bytes));
   KVC_CHECK(in.good(), "checkpoint '", path, "': read failed (file changed while loading?)");
-}
-
-void write_exact(std::ofstream& out, const void* src, std::size_t bytes, const std::string& path) {
-  out.write(static_cast<const char*>(src), static_cast<std::streamsize>(bytes));
-  KVC_CHECK(out.good(), "checkpoint '", path, "': write failed");
 }
 
 // The seven header ints shared by both formats.
@@ -275,8 +271,7 @@ Model load_checkpoint(const std::string& path) {
 
 void save_checkpoint(const std::string& path, const Model& model, CheckpointFormat format) {
   const ModelConfig& c = model.config;
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  KVC_CHECK(out.is_open(), "checkpoint '", path, "': cannot open for writing");
+  OutputFile out(path);  // a temporary file renamed into place: never half-written
 
   if (format == CheckpointFormat::kVersion1) {
     std::array<char, kVersion1HeaderBytes> header{};
@@ -287,10 +282,10 @@ void save_checkpoint(const std::string& path, const Model& model, CheckpointForm
     std::memcpy(header.data() + 4, &version, 4);
     std::memcpy(header.data() + 8, ints.data(), sizeof(ints));
     std::memcpy(header.data() + 8 + sizeof(ints), &shared, 1);
-    write_exact(out, header.data(), header.size(), path);
+    out.write(header.data(), header.size());
   } else {
     const auto ints = header_from_config(c, c.shared_classifier ? c.vocab_size : -c.vocab_size);
-    write_exact(out, ints.data(), sizeof(ints), path);
+    out.write(ints.data(), sizeof(ints));
   }
 
   const auto sizes = tensor_sizes(c);
@@ -308,11 +303,12 @@ void save_checkpoint(const std::string& path, const Model& model, CheckpointForm
           sin_table.push_back(std::sin(pos * freq));
         }
       }
-      write_exact(out, cos_table.data(), cos_table.size() * sizeof(float), path);
-      write_exact(out, sin_table.data(), sin_table.size() * sizeof(float), path);
+      out.write(cos_table.data(), cos_table.size() * sizeof(float));
+      out.write(sin_table.data(), sin_table.size() * sizeof(float));
     }
-    write_exact(out, model.storage.data() + offsets[t], sizes[t] * sizeof(float), path);
+    out.write(model.storage.data() + offsets[t], sizes[t] * sizeof(float));
   }
+  out.commit();
 }
 
 }  // namespace kvc

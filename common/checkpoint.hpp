@@ -92,7 +92,8 @@ struct CheckpointHeader {
 CheckpointHeader parse_checkpoint_header(std::string_view head, std::uint64_t file_bytes,
                                          const std::string& name);
 
-// Writes `model` in the given format.
+// Writes `model` in the given format, through an OutputFile (common/output_file.hpp):
+// the file appears whole or not at all; throws kvc::Error naming the path and the reason.
 void save_checkpoint(const std::string& path, const Model& model, CheckpointFormat format);
 
 // The exact file size a checkpoint of this config and format must have.

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iomanip>
 #include <sstream>
 
 #include "common/check.hpp"
+#include "common/output_file.hpp"
 
 namespace kvc {
 void Table::add_row(std::vector<std::string> cells) {
@@ -59,10 +59,16 @@ std::string format_fixed(double value, int decimals) {
   return s.str();
 }
 
+std::string format_general(double value) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.7g", value);  // a float's digits, no more
+  return text;
+}
+
 std::string format_bytes(double bytes) {
-  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   int unit = 0;
-  while (std::fabs(bytes) >= 1024.0 && unit < 4) {
+  while (std::fabs(bytes) >= 1024.0 && unit < 6) {
     bytes /= 1024.0;
     ++unit;
   }
@@ -164,10 +170,7 @@ std::string JsonObject::str() const {
 }
 
 void JsonObject::save(const std::string& path) const {
-  std::ofstream out(path);
-  KVC_CHECK(out.is_open(), "cannot write JSON to '", path, "'");
-  out << str();
-  KVC_CHECK(out.good(), "failed writing JSON to '", path, "'");
+  write_output_file(path, str());
 }
 
 }  // namespace kvc

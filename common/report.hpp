@@ -23,6 +23,7 @@ class Table {
 
 // Cell formatting.
 std::string format_fixed(double value, int decimals);  // (3.14159, 2) -> "3.14"
+std::string format_general(double value);              // 1e-05, 0.5, 1048576: up to 7 digits
 std::string format_bytes(double bytes);                // 1536 -> "1.50 KiB", 512 -> "512 B"
 std::string format_thousands(long long value);         // 1073741824 -> "1,073,741,824"
 std::string format_percent(double fraction);           // 0.628 -> "62.8%"
@@ -44,7 +45,8 @@ class JsonObject {
   JsonObject& add(const std::string& key, bool value);
   JsonObject& add(const std::string& key, const std::vector<int>& values);
   std::string str() const;
-  // Writes str() to `path`; throws kvc::Error when the file cannot be written.
+  // Writes str() to `path` through an OutputFile (common/output_file.hpp): a
+  // temporary file renamed into place; throws kvc::Error when it cannot be written.
   void save(const std::string& path) const;
 
  private:

@@ -40,15 +40,15 @@ Sampler::Sampler(int vocab_size, SamplerOptions options)
     : vocab_size_(vocab_size), options_(options), rng_(options.seed) {
   KVC_CHECK(vocab_size > 0, "sampler: vocab_size must be positive, got ", vocab_size);
   // Written so that NaN fails the checks too.
-  KVC_CHECK(options.temperature >= 0.0f, "sampler: temperature must be >= 0, got ",
-            options.temperature);
+  KVC_CHECK(options.temperature >= 0.0f && std::isfinite(options.temperature),
+            "sampler: temperature must be a finite number >= 0, got ", options.temperature);
   KVC_CHECK(options.top_p >= 0.0f && options.top_p <= 1.0f,
             "sampler: top_p must be in [0, 1], got ", options.top_p);
   candidates_.reserve(static_cast<std::size_t>(vocab_size));
 }
 
 int Sampler::sample(float* logits) {
-  if (options_.temperature == 0.0f) return argmax(logits, vocab_size_);
+  if (options_.temperature < kGreedyBelowTemperature) return argmax(logits, vocab_size_);
   for (int i = 0; i < vocab_size_; ++i) logits[i] /= options_.temperature;
   softmax_in_place(logits, vocab_size_);
   const float coin = rng_.next_f32();

@@ -20,16 +20,23 @@ class Xorshift64 {
   std::uint64_t state_;
 };
 
+// Below this temperature sampling is greedy (argmax). It is the limit of
+// softmax(logits / t) as t -> 0, and the only sane answer for a tiny t: for
+// t = 1e-45 the scaled logits overflow to inf, the softmax to NaN, and
+// llama2.c's sampler then returns garbage. Above it, any two logits 1e-3
+// apart already differ in probability by e^100, so nothing visible changes.
+inline constexpr float kGreedyBelowTemperature = 1e-5f;
+
 struct SamplerOptions {
-  float temperature = 1.0f;  // 0 = greedy (argmax)
+  float temperature = 1.0f;  // 0 (or below kGreedyBelowTemperature) = greedy (argmax)
   float top_p = 0.9f;        // <= 0 or >= 1: plain multinomial
   std::uint64_t seed = 1;
 };
 
 class Sampler {
  public:
-  // Throws kvc::Error for vocab_size <= 0, temperature < 0 or top_p outside
-  // [0, 1] (NaN included).
+  // Throws kvc::Error for vocab_size <= 0, a temperature that is negative or
+  // not finite, or top_p outside [0, 1] (NaN included).
   Sampler(int vocab_size, SamplerOptions options);
 
   // Picks the next token from `logits` (vocab_size values). Modifies logits in

@@ -1,7 +1,10 @@
 #include "common/thread_pool.hpp"
 
 #include <algorithm>
+#include <system_error>
 #include <utility>
+
+#include "common/check.hpp"
 
 namespace kvc {
 
@@ -13,17 +16,29 @@ thread_local bool t_inside_job = false;
 
 ThreadPool::ThreadPool(int num_threads) {
   if (num_threads <= 0) {
-    num_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    num_threads = static_cast<int>(
+        std::clamp(std::thread::hardware_concurrency(), 1u, static_cast<unsigned>(kMaxThreads)));
   }
+  KVC_CHECK(num_threads <= kMaxThreads, "thread pool: ", num_threads, " threads is more than ",
+            kMaxThreads);
   num_threads_ = num_threads;
   // Helper i runs chunk i of every job; the calling thread runs chunk 0.
   workers_.reserve(num_threads_ - 1);
-  for (int i = 1; i < num_threads_; ++i) {
-    workers_.emplace_back([this, i] { worker_loop(i); });
+  try {
+    for (int i = 1; i < num_threads_; ++i) {
+      workers_.emplace_back([this, i] { worker_loop(i); });
+    }
+  } catch (const std::system_error& error) {
+    stop_workers();  // the destructor does not run for a constructor that throws
+    KVC_FAIL("thread pool: cannot start ", num_threads, " threads (", error.what(), ")");
   }
 }
 
 ThreadPool::~ThreadPool() {
+  stop_workers();
+}
+
+void ThreadPool::stop_workers() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;

@@ -16,8 +16,13 @@ namespace kvc {
 
 class ThreadPool {
  public:
+  // More threads than any machine this course runs on has cores: a bigger
+  // count is a typo, not a plan.
+  static constexpr int kMaxThreads = 1024;
+
   // num_threads <= 0 means "all hardware threads". The calling thread takes
-  // part in every job, so a pool of N runs N-1 helper threads.
+  // part in every job, so a pool of N runs N-1 helper threads. Throws
+  // kvc::Error above kMaxThreads, or when the system cannot start the threads.
   explicit ThreadPool(int num_threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -33,6 +38,7 @@ class ThreadPool {
   void parallel_for(std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& fn);
 
  private:
+  void stop_workers();
   void worker_loop(int worker_index);
   void run_chunk(int chunk_index);
 

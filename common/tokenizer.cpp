@@ -13,6 +13,7 @@
 
 #include "common/check.hpp"
 #include "common/read_file.hpp"
+#include "common/output_file.hpp"
 
 namespace kvc {
 
@@ -268,19 +269,15 @@ bool Tokenizer::is_printable_piece(std::string_view piece) {
 }
 
 void Tokenizer::save(const std::string& path) const {
-  std::ofstream file(path, std::ios::binary);
-  KVC_CHECK(file, "tokenizer file ", path, ": cannot create it");
-  const auto write = [&file](const auto& value) {
-    file.write(reinterpret_cast<const char*>(&value), sizeof(value));
-  };
+  OutputFile file(path);  // a temporary file renamed into place: never half-written
+  const auto write = [&file](const auto& value) { file.write(&value, sizeof(value)); };
   write(static_cast<std::int32_t>(max_token_length_));
   for (int id = 0; id < vocab_size(); ++id) {
     write(scores_[id]);
     write(static_cast<std::int32_t>(pieces_[id].size()));
-    file.write(pieces_[id].data(), static_cast<std::streamsize>(pieces_[id].size()));
+    file.write(pieces_[id]);
   }
-  file.close();
-  KVC_CHECK(file, "tokenizer file ", path, ": write failed");
+  file.commit();
 }
 
 }  // namespace kvc

@@ -57,7 +57,8 @@ class Tokenizer {
   // that is neither printable nor whitespace (stray bytes of split UTF-8).
   static bool is_printable_piece(std::string_view piece);
 
-  // Writes the tokenizer.bin format (round-trips through the constructor).
+  // Writes the tokenizer.bin format (round-trips through the constructor) through an
+  // OutputFile (common/output_file.hpp): the file appears whole or not at all.
   void save(const std::string& path) const;
 
   // -1 when `piece` is not in the vocabulary.

@@ -6,7 +6,9 @@
 #include "common/check.hpp"
 #include "common/checkpoint.hpp"
 #include "common/cli.hpp"
+#include "common/output_file.hpp"
 #include "common/report.hpp"
+#include "common/sampler.hpp"
 #include "common/thread_pool.hpp"
 #include "common/tokenizer.hpp"
 #include "engine/engine.hpp"
@@ -20,7 +22,7 @@ struct RunOptions {
   std::string tokenizer = "tokenizer.bin";  // llama2.c's default
   float temperature = 1.0f;
   float top_p = 0.9f;
-  long long seed = 0;  // <= 0: seed from the clock, as llama2.c does
+  long long seed = 0;  // 0: seed from the clock, as llama2.c does
   int steps = 256;
   std::string prompt;
   std::string mode = "generate";
@@ -31,13 +33,25 @@ struct RunOptions {
 };
 
 void add_options(CLI::App& app, RunOptions& o) {
-  app.add_option("checkpoint", o.checkpoint, "llama2.c model checkpoint (.bin)")->required();
-  app.add_option("-z", o.tokenizer, "tokenizer.bin path")->capture_default_str();
-  app.add_option("-t", o.temperature, "temperature; 0 = greedy argmax")->capture_default_str();
-  app.add_option("-p", o.top_p, "top-p (nucleus) sampling in [0,1]; 0 or 1 = off")
+  app.add_option("checkpoint", o.checkpoint, "llama2.c model checkpoint (.bin)")
+      ->required()
+      ->check(readable_file());
+  app.add_option("-z", o.tokenizer, "tokenizer.bin path")
+      ->check(readable_file())
       ->capture_default_str();
-  app.add_option("-s", o.seed, "random seed; 0 = from the clock")->capture_default_str();
-  app.add_option("-n", o.steps, "positions to run, prompt included; 0 = the whole context")
+  app.add_option("-t,--temperature", o.temperature,
+                 "temperature; 0 = greedy argmax (so is anything below " +
+                     format_general(kGreedyBelowTemperature) + ")")
+      ->check(number_in(0, kMaxTemperature))
+      ->capture_default_str();
+  app.add_option("-p,--top-p", o.top_p, "top-p (nucleus) sampling in [0,1]; 0 or 1 = off")
+      ->check(number_in(0, 1))
+      ->capture_default_str();
+  app.add_option("-s,--seed", o.seed, "random seed; 0 = from the clock")
+      ->check(integer_in(0, kMaxSeed))
+      ->capture_default_str();
+  app.add_option("-n,--steps", o.steps, "positions to run, prompt included; 0 = the whole context")
+      ->check(integer_in(0, kMaxInt))
       ->capture_default_str();
   app.add_option("-i", o.prompt, "input prompt");
   app.add_option("-m", o.mode, "mode (only 'generate' is supported)")
@@ -49,9 +63,7 @@ void add_options(CLI::App& app, RunOptions& o) {
   engine_options->add_option("--weights-dtype", o.weights_dtype, "GPU weight storage (cuda only)")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}))
       ->capture_default_str();
-  engine_options->add_option("--threads", o.threads, "CPU threads; 0 = all cores")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  add_threads_option(*engine_options, o.threads);
   engine_options->add_option("--json", o.json_path,
                              "write timings and KV bytes as JSON to this file");
 }
@@ -66,10 +78,7 @@ int run_generation_main(int argc, char** argv, const std::string& description,
   add_options(app, o);
   if (add_chapter_options) add_chapter_options(app);
   return run_program(app, argc, argv, [&] {
-    KVC_CHECK(o.temperature >= 0.0f, "temperature (-t) must be >= 0, got ", o.temperature);
-    KVC_CHECK(o.top_p >= 0.0f && o.top_p <= 1.0f, "top-p (-p) must be in [0, 1], got ", o.top_p);
-    KVC_CHECK(o.steps >= 0, "steps (-n) must be >= 0, got ", o.steps);
-
+    check_outputs({o.json_path}, {o.checkpoint, o.tokenizer});
     const Model model = load_checkpoint(o.checkpoint);
     const Tokenizer tokenizer(o.tokenizer, model.config.vocab_size);
     ThreadPool pool(o.threads);

@@ -6,13 +6,13 @@
 #include <chrono>
 #include <cstdint>
 #include <iostream>
-#include <limits>
 #include <optional>
 #include <string>
 
 #include "common/check.hpp"
 #include "common/checkpoint.hpp"
 #include "common/cli.hpp"
+#include "common/output_file.hpp"
 #include "common/report.hpp"
 #include "tools/synthetic_model.hpp"
 
@@ -54,10 +54,12 @@ int main(int argc, char** argv) {
   app.add_option("--tokenizer-out", tokenizer_path,
                  "Also write a synthetic tokenizer.bin with the model's vocab_size");
   app.add_option("--seq-len", seq_len, "Override the preset's context length")
-      ->check(CLI::Range(1, std::numeric_limits<int>::max()));
+      ->check(kvc::integer_in(1, kvc::kMaxInt));
   app.add_option("--layers", n_layers, "Override the preset's layer count")
-      ->check(CLI::Range(1, std::numeric_limits<int>::max()));
-  app.add_option("--seed", seed, "Seed of the weights")->capture_default_str();
+      ->check(kvc::integer_in(1, kvc::kMaxInt));
+  app.add_option("--seed", seed, "Seed of the weights")
+      ->check(kvc::integer_in(0, kvc::kMaxSeed))
+      ->capture_default_str();
   app.add_option("--format", format_name, "Checkpoint header: legacy (llama2.c run) or v1")
       ->check(CLI::IsMember({"legacy", "v1"}))
       ->capture_default_str();
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
     }
     KVC_CHECK(!preset_name.empty(), "--preset is required (see --list)");
     KVC_CHECK(!out_path.empty(), "--out is required");
+    kvc::check_outputs({out_path, tokenizer_path}, {});
     kvc::ModelConfig config = kvc::find_synthetic_preset(preset_name).config;
     if (seq_len) config.seq_len = *seq_len;
     if (n_layers) config.n_layers = *n_layers;

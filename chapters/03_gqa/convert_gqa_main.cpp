@@ -23,6 +23,7 @@
 #include "chapters/03_gqa/gqa_kv_cache.hpp"
 #include "common/check.hpp"
 #include "common/cli.hpp"
+#include "common/output_file.hpp"
 #include "common/report.hpp"
 #include "common/thread_pool.hpp"
 #include "engine/generate.hpp"
@@ -59,6 +60,8 @@ std::size_t kv_bytes_per_token(const ModelConfig& c, int kv_heads) {
 int convert(const Options& o) {
   KVC_CHECK(o.checkpoints.size() == 2, "converting needs in.bin and out.bin");
   KVC_CHECK(o.kv_heads > 0, "converting needs --kv-heads N (or --evaluate)");
+  check_readable_file(o.checkpoints[0]);
+  check_outputs({o.checkpoints[1]}, {o.checkpoints[0]});
   const Model in = load_checkpoint(o.checkpoints[0]);
   const Model out = ch03::convert_kv_heads(in, o.kv_heads);
   save_checkpoint(o.checkpoints[1], out,
@@ -142,6 +145,7 @@ int evaluate(const Options& o) {
   KVC_CHECK(o.checkpoints.size() == 1, "--evaluate takes one checkpoint, got ",
             o.checkpoints.size());
   KVC_CHECK(!o.tokenizer_path.empty(), "--evaluate needs the tokenizer: -z tokenizer.bin");
+  check_readable_file(o.checkpoints[0]);
   const Model original = load_checkpoint(o.checkpoints[0]);
   const ModelConfig& c = original.config;
   const Tokenizer tokenizer(o.tokenizer_path, c.vocab_size);
@@ -205,7 +209,8 @@ int main(int argc, char** argv) {
       ->expected(1, 2);
   auto* kv_heads = app.add_option("--kv-heads,--groups", o.kv_heads,
                                   "KV heads of the output (query-head groups); must divide the "
-                                  "query heads: 1 = MQA, n_heads = MHA");
+                                  "query heads: 1 = MQA, n_heads = MHA")
+                       ->check(integer_in(1, kMaxInt));
   app.add_option("--format", o.format, "checkpoint format to write")
       ->check(CLI::IsMember({"legacy", "v1"}))
       ->capture_default_str();
@@ -214,16 +219,18 @@ int main(int argc, char** argv) {
       ->add_flag("--evaluate", o.evaluate,
                  "print the quality table for every KV-head count instead of converting")
       ->excludes(kv_heads);
-  evaluation->add_option("-z,--tokenizer", o.tokenizer_path, "tokenizer.bin");
-  evaluation->add_option("--text", o.text_paths,
-                         "texts for perplexity (default: llama2.c's reference stories in "
-                         "tests/data/llama2c)");
+  evaluation->add_option("-z,--tokenizer", o.tokenizer_path, "tokenizer.bin")
+      ->check(readable_file());
+  evaluation
+      ->add_option("--text", o.text_paths,
+                   "texts for perplexity (default: llama2.c's reference stories in "
+                   "tests/data/llama2c)")
+      ->check(readable_file());
   evaluation->add_option("--prompt", o.prompts, "prompts for greedy agreement")
       ->capture_default_str();
   evaluation->add_option("-n,--steps", o.steps, "positions per greedy run, prompt included")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_in(1, kMaxInt))
       ->capture_default_str();
-  evaluation->add_option("--threads", o.threads, "CPU threads; 0 = all cores")
-      ->check(CLI::NonNegativeNumber);
+  add_threads_option(*evaluation, o.threads);
   return kvc::run_program(app, argc, argv, [&] { return o.evaluate ? evaluate(o) : convert(o); });
 }

@@ -17,6 +17,9 @@
 #include "common/cli.hpp"
 #include "common/report.hpp"
 
+// A synthetic workload this size already takes seconds; more is a typo.
+constexpr int kMaxRequests = 10'000'000;
+
 int main(int argc, char** argv) {
   CLI::App app("Chapter 04: what pre-allocation wastes and what paging recovers");
   std::string model_name = "llama-3-8b", dtype_name = "fp16", gpu_name = "H100-80G";
@@ -30,12 +33,18 @@ int main(int argc, char** argv) {
   app.add_option("--dtype", dtype_name, "KV cache element type")->capture_default_str();
   app.add_option("--gpu", gpu_name, "GPU preset: its memory minus fp16 weights is the budget")
       ->capture_default_str();
-  app.add_option("--context", context, "max tokens per request (default: the model's)");
-  app.add_option("--requests", requests, "synthetic workload size")->capture_default_str();
-  app.add_option("--seed", seed, "synthetic workload seed")->capture_default_str();
-  app.add_option("--lengths-file", lengths_file, "request lengths instead of the synthetic ones");
+  app.add_option("--context", context, "max tokens per request (default: the model's)")
+      ->check(kvc::integer_in(1, kvc::kMaxInt));
+  app.add_option("--requests", requests, "synthetic workload size")
+      ->check(kvc::integer_in(1, kMaxRequests))
+      ->capture_default_str();
+  app.add_option("--seed", seed, "synthetic workload seed")
+      ->check(kvc::integer_in(0, kvc::kMaxSeed))
+      ->capture_default_str();
+  app.add_option("--lengths-file", lengths_file, "request lengths instead of the synthetic ones")
+      ->check(kvc::readable_file());
   app.add_option("--block-sizes", block_sizes, "paging block sizes to compare")
-      ->check(CLI::Range(1, 256))
+      ->check(kvc::integer_in(1, 256))
       ->capture_default_str();
 
   return kvc::run_program(app, argc, argv, [&] {

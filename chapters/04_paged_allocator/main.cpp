@@ -1,9 +1,11 @@
 // ch04_paged_allocator: llama2.c-compatible generation over the paged KV cache.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cstdint>
 #include <optional>
 
 #include "chapters/04_paged_allocator/paged_kv_cache.hpp"
+#include "common/cli.hpp"
 #include "engine/run_cli.hpp"
 
 int main(int argc, char** argv) {
@@ -20,18 +22,18 @@ int main(int argc, char** argv) {
         const int positions = steps == 0 ? config.seq_len : std::min(steps, config.seq_len);
         const int needed = kvc::ch04::blocks_needed(positions, block_size);
         KVC_CHECK(needed <= *num_blocks, "--kv-blocks ", *num_blocks, " holds ",
-                  *num_blocks * block_size, " positions, but this run needs up to ", positions,
-                  " (", needed, " blocks of ", block_size, ")");
+                  std::int64_t{*num_blocks} * block_size, " positions, but this run needs up to ",
+                  positions, " (", needed, " blocks of ", block_size, ")");
         return kvc::ch04::make_paged_cache(config, device, *num_blocks, block_size);
       },
       [&](CLI::App& chapter_app) {
         app = &chapter_app;
         chapter_app.add_option("--block-size", block_size, "tokens per KV block (1-256)")
-            ->check(CLI::Range(1, 256))
+            ->check(kvc::integer_in(1, 256))
             ->capture_default_str();
         chapter_app
             .add_option("--kv-blocks", num_blocks,
                         "blocks in the pool (default: enough for one whole context)")
-            ->check(CLI::Range(1, 1 << 30));
+            ->check(kvc::integer_in(1, kvc::ch04::kMaxPoolBlocks));
       });
 }

@@ -104,6 +104,9 @@ class PagedKVCache final : public PagedKVStrategy {
   std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, placed at layer 0
 };
 
+// The most blocks a pool may have, as the programs' --kv-blocks allow.
+inline constexpr int kMaxPoolBlocks = 1 << 30;
+
 // A pool of num_blocks blocks on the device (the CPU's PagedKVCache, or the GPU's).
 std::unique_ptr<PagedKVStrategy> make_paged_cache(const ModelConfig& config,
                                                   const DeviceContext& device, int num_blocks,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <numeric>
 
@@ -20,29 +21,10 @@ struct Sequence {
   bool forks_siblings = false;  // the head of a group whose prompt is not yet shared
 };
 
-void validate(const std::vector<Request>& requests, const ModelConfig& config,
-              const BlockManager& blocks, int max_running) {
+// Every request fits the pool when it runs alone (validate_requests checked the rest).
+void check_pool_fits(const std::vector<Request>& requests, const BlockManager& blocks) {
   for (std::size_t r = 0; r < requests.size(); ++r) {
-    const Request& q = requests[r];
-    const int prompt = static_cast<int>(q.prompt.size());
-    KVC_CHECK(prompt > 0, "request ", r, ": the prompt is empty (it needs at least BOS)");
-    KVC_CHECK(q.num_completions >= 1, "request ", r, ": completions must be >= 1, got ",
-              q.num_completions);
-    KVC_CHECK(q.num_completions <= max_running, "request ", r, ": ", q.num_completions,
-              " completions run together, more than the ", max_running,
-              " sequences a batch may hold");
-    KVC_CHECK(q.max_new_tokens >= 1, "request ", r, ": max new tokens must be >= 1, got ",
-              q.max_new_tokens);
-    KVC_CHECK(q.arrival_step >= 0, "request ", r, ": arrival step must be >= 0");
-    for (int token : q.prompt) {
-      KVC_CHECK(token >= 0 && token < config.vocab_size, "request ", r, ": token ", token,
-                " is outside the model's vocabulary of ", config.vocab_size);
-    }
-    const int positions = q.max_positions();
-    KVC_CHECK(positions <= config.seq_len, "request ", r, ": ", prompt, " prompt tokens + ",
-              q.max_new_tokens, " new tokens need ", positions,
-              " positions, more than the model's context of ", config.seq_len);
-    const int most_blocks = blocks_needed(positions, blocks.block_size());
+    const int most_blocks = blocks_needed(requests[r].max_positions(), blocks.block_size());
     KVC_CHECK(most_blocks <= blocks.allocator().num_blocks(), "request ", r, " needs up to ",
               most_blocks, " blocks of ", blocks.block_size(), " tokens, but the pool has only ",
               blocks.allocator().num_blocks());
@@ -56,7 +38,8 @@ class Scheduler {
       : engine_(engine), kv_(kv), requests_(requests), options_(options) {
     KVC_CHECK(options.max_running >= 1, "max running sequences must be >= 1, got ",
               options.max_running);
-    validate(requests, engine.config(), kv.blocks(), options.max_running);
+    validate_requests(requests, engine.config(), options.max_running);
+    check_pool_fits(requests, kv.blocks());
     for (std::size_t r = 0; r < requests.size(); ++r) {
       const Request& request = requests[r];
       head_of_.push_back(static_cast<int>(sequences_.size()));
@@ -252,6 +235,32 @@ class Scheduler {
 };
 
 }  // namespace
+
+void validate_requests(const std::vector<Request>& requests, const ModelConfig& config,
+                       int max_running) {
+  for (std::size_t r = 0; r < requests.size(); ++r) {
+    const Request& q = requests[r];
+    KVC_CHECK(!q.prompt.empty(), "request ", r, ": the prompt is empty (it needs at least BOS)");
+    KVC_CHECK(q.num_completions >= 1, "request ", r, ": completions must be >= 1, got ",
+              q.num_completions);
+    KVC_CHECK(q.num_completions <= max_running, "request ", r, ": ", q.num_completions,
+              " completions run together, more than the ", max_running,
+              " sequences a batch may hold");
+    KVC_CHECK(q.max_new_tokens >= 1, "request ", r, ": max new tokens must be >= 1, got ",
+              q.max_new_tokens);
+    KVC_CHECK(q.arrival_step >= 0, "request ", r, ": arrival step must be >= 0");
+    for (int token : q.prompt) {
+      KVC_CHECK(token >= 0 && token < config.vocab_size, "request ", r, ": token ", token,
+                " is outside the model's vocabulary of ", config.vocab_size);
+    }
+    // In 64 bits: a huge prompt or budget must not wrap around into the context.
+    const std::int64_t positions =
+        static_cast<std::int64_t>(q.prompt.size()) + std::int64_t{q.max_new_tokens} - 1;
+    KVC_CHECK(positions <= config.seq_len, "request ", r, ": ", q.prompt.size(),
+              " prompt tokens + ", q.max_new_tokens, " new tokens need ", positions,
+              " positions, more than the model's context of ", config.seq_len);
+  }
+}
 
 double ServeResult::sampled_tokens_per_second() const {
   return wall_ms > 0 ? 1000.0 * tokens_sampled / wall_ms : 0.0;

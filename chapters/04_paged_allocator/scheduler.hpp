@@ -82,11 +82,17 @@ struct ServeResult {
   double sampled_tokens_per_second() const;
 };
 
+// Throws kvc::Error (one line) for a request with an empty prompt, a token
+// outside the vocabulary, no completions or more than `max_running`, no tokens
+// to sample, or more positions than the model's context. serve() calls it;
+// a caller that sizes its pool from the requests calls it first.
+void validate_requests(const std::vector<Request>& requests, const ModelConfig& config,
+                       int max_running);
+
 // Runs every request to completion over `kv`, a pool of any size that holds
 // at least one completion at its longest. Throws kvc::Error (one line, before
-// any work) for a request with an empty prompt, a token outside the
-// vocabulary, no completions, no tokens to sample, more positions than the
-// model's context, or more blocks than the whole pool. The completions use
+// any work) for a request validate_requests refuses, or one that needs more
+// blocks than the whole pool. The completions use
 // sequence ids 0 .. (total completions - 1) of `kv`, which must be free.
 ServeResult serve(Engine& engine, PagedKVStrategy& kv, const std::vector<Request>& requests,
                   const SchedulerOptions& options = {});

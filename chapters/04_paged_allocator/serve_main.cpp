@@ -8,6 +8,7 @@
 // each completion alone on chapter 02's cache: the tokens must be identical,
 // and the two throughputs are printed side by side.
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -17,7 +18,9 @@
 #include "chapters/04_paged_allocator/scheduler.hpp"
 #include "common/checkpoint.hpp"
 #include "common/cli.hpp"
+#include "common/output_file.hpp"
 #include "common/report.hpp"
+#include "common/sampler.hpp"
 #include "common/thread_pool.hpp"
 #include "common/tokenizer.hpp"
 #include "engine/generate.hpp"
@@ -69,7 +72,20 @@ void print_trace(const StepRecord& s, int pool_blocks) {
   std::printf("\n");
 }
 
+// Default pool: every completion at its longest at once, so nothing waits.
+// Counted in 64 bits: thousands of prompts with many completions must not wrap.
+int default_pool_blocks(const std::vector<Request>& requests, int block_size) {
+  std::int64_t blocks = 0;
+  for (const Request& r : requests) {
+    blocks += std::int64_t{r.num_completions} * blocks_needed(r.max_positions(), block_size);
+  }
+  KVC_CHECK(blocks <= kMaxPoolBlocks, "holding every completion at once needs ", blocks,
+            " blocks, more than ", kMaxPoolBlocks, "; give a smaller pool with --kv-blocks");
+  return static_cast<int>(blocks);
+}
+
 int serve_main(const ServeOptions& o) {
+  check_outputs({o.json_path}, {o.checkpoint, o.tokenizer, o.prompts_file});
   const Model model = load_checkpoint(o.checkpoint);
   const Tokenizer tokenizer(o.tokenizer, model.config.vocab_size);
   ThreadPool pool(o.threads);
@@ -84,17 +100,15 @@ int serve_main(const ServeOptions& o) {
   for (std::size_t r = 0; r < prompts.size(); ++r) {
     const SamplerOptions sampling{o.temperature, o.top_p,
                                   static_cast<std::uint64_t>(o.seed) + 1000 * r};
+    const std::int64_t arrival = static_cast<std::int64_t>(r) * o.arrival_every;
+    KVC_CHECK(arrival <= kMaxInt, "request ", r, " would arrive at step ", arrival,
+              ": use a smaller --arrival-every");
     requests.push_back({tokenizer.encode(prompts[r], true, false), o.max_new_tokens, o.completions,
-                        sampling, static_cast<int>(r) * o.arrival_every});
+                        sampling, static_cast<int>(arrival)});
   }
-
-  // Default pool: every completion at its longest at once, so nothing waits.
-  int kv_blocks = o.kv_blocks;
-  if (kv_blocks == 0) {
-    for (const Request& r : requests) {
-      kv_blocks += r.num_completions * blocks_needed(r.max_positions(), o.block_size);
-    }
-  }
+  // Checked before the pool is sized from them.
+  validate_requests(requests, model.config, o.max_running);
+  const int kv_blocks = o.kv_blocks > 0 ? o.kv_blocks : default_pool_blocks(requests, o.block_size);
   auto kv = make_paged_cache(model.config, engine->context(), kv_blocks, o.block_size);
   SchedulerOptions options{o.max_running, {}};
   if (o.trace) options.on_step = [&](const StepRecord& s) { print_trace(s, kv_blocks); };
@@ -162,45 +176,51 @@ int serve_main(const ServeOptions& o) {
 int main(int argc, char** argv) {
   CLI::App app("Chapter 04: many prompts at once from one paged KV pool (continuous batching)");
   kvc::ch04::ServeOptions o;
-  app.add_option("checkpoint", o.checkpoint, "llama2.c model checkpoint (.bin)")->required();
-  app.add_option("-z", o.tokenizer, "tokenizer.bin path")->capture_default_str();
+  app.add_option("checkpoint", o.checkpoint, "llama2.c model checkpoint (.bin)")
+      ->required()
+      ->check(kvc::readable_file());
+  app.add_option("-z", o.tokenizer, "tokenizer.bin path")
+      ->check(kvc::readable_file())
+      ->capture_default_str();
   app.add_option("-i", o.prompts, "a prompt (repeat for more; default: 8 story openings)");
-  app.add_option("--prompts-file", o.prompts_file, "one prompt per line");
+  app.add_option("--prompts-file", o.prompts_file, "one prompt per line")
+      ->check(kvc::readable_file());
   app.add_option("--max-new-tokens", o.max_new_tokens, "tokens to sample per completion")
-      ->check(CLI::Range(1, 1 << 20))
+      ->check(kvc::integer_in(1, 1 << 20))
       ->capture_default_str();
   app.add_option("--completions", o.completions,
                  "completions per prompt (parallel sampling: they share the prompt's blocks)")
-      ->check(CLI::Range(1, 256))
+      ->check(kvc::integer_in(1, 256))
       ->capture_default_str();
-  app.add_option("-t", o.temperature, "temperature; 0 = greedy")
-      ->check(CLI::NonNegativeNumber)
+  app.add_option("-t,--temperature", o.temperature,
+                 "temperature; 0 = greedy (so is anything below " +
+                     kvc::format_general(kvc::kGreedyBelowTemperature) + ")")
+      ->check(kvc::number_in(0, kvc::kMaxTemperature))
       ->capture_default_str();
-  app.add_option("-p", o.top_p, "top-p in [0,1]; 0 or 1 = off")
-      ->check(CLI::Range(0.0f, 1.0f))
+  app.add_option("-p,--top-p", o.top_p, "top-p in [0,1]; 0 or 1 = off")
+      ->check(kvc::number_in(0, 1))
       ->capture_default_str();
-  app.add_option("-s", o.seed, "seed; request r, completion i samples with seed + 1000 r + i")
-      ->check(CLI::PositiveNumber)
+  app.add_option("-s,--seed", o.seed,
+                 "seed; request r, completion i samples with seed + 1000 r + i")
+      ->check(kvc::integer_in(1, kvc::kMaxSeed))
       ->capture_default_str();
   app.add_option("--block-size", o.block_size, "tokens per KV block (1-256)")
-      ->check(CLI::Range(1, 256))
+      ->check(kvc::integer_in(1, 256))
       ->capture_default_str();
   app.add_option("--kv-blocks", o.kv_blocks,
                  "blocks in the pool (default: every completion at its longest at once)")
-      ->check(CLI::Range(1, 1 << 30));
+      ->check(kvc::integer_in(1, kvc::ch04::kMaxPoolBlocks));
   app.add_option("--max-running", o.max_running, "sequences in one batch, at most")
-      ->check(CLI::Range(1, 1 << 20))
+      ->check(kvc::integer_in(1, 1 << 20))
       ->capture_default_str();
   app.add_option("--arrival-every", o.arrival_every,
                  "request r arrives at step r * K (0: all at once)")
-      ->check(CLI::Range(0, 1 << 20))
+      ->check(kvc::integer_in(0, 1 << 20))
       ->capture_default_str();
   app.add_option("--device", o.device, "where the model runs")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
-  app.add_option("--threads", o.threads, "CPU threads; 0 = all cores")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  kvc::add_threads_option(app, o.threads);
   app.add_flag("--trace", o.trace, "print one line per scheduler step");
   app.add_flag(
       "--compare", o.compare,

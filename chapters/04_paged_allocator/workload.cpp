@@ -22,8 +22,10 @@ std::vector<int> synthetic_request_lengths(int count, int max_context, std::uint
   for (int i = 0; i < count; ++i) {
     const double normal =
         std::sqrt(-2.0 * std::log(uniform())) * std::cos(2.0 * std::numbers::pi * uniform());
-    const double tokens = median * std::exp(sigma * normal);
-    lengths.push_back(std::clamp(static_cast<int>(std::lround(tokens)), 1, max_context));
+    // Clamped while still a double: a long tail past INT_MAX must not wrap.
+    const double tokens =
+        std::clamp(median * std::exp(sigma * normal), 1.0, static_cast<double>(max_context));
+    lengths.push_back(static_cast<int>(std::lround(tokens)));
   }
   return lengths;
 }

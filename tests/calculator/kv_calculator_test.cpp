@@ -1,8 +1,10 @@
 // The KV calculator against values worked out by hand.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,7 @@
 #include "chapters/02_contiguous_kv_cache/kv_calculator/kv_presets.hpp"
 #include "chapters/02_contiguous_kv_cache/kv_calculator/request_lengths.hpp"
 #include "common/check.hpp"
+#include "common/checked_math.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace kvc {
@@ -154,6 +157,30 @@ TEST(Capacity, BadInputIsAnError) {
   EXPECT_THROW(plan_capacity(query), Error);
 }
 
+TEST(Capacity, EdgesOfTheRangeStayExactAndNonNegative) {
+  // The largest context on the largest GPU: sizes near 2^60 are exact, never wrapped.
+  CapacityQuery query = llama2_7b_on(kMaxGpuGiB, std::numeric_limits<int>::max());
+  const CapacityPlan plan = plan_capacity(query);
+  EXPECT_EQ(plan.gpu_bytes, std::int64_t{1} << 50);
+  EXPECT_EQ(plan.kv_bytes_per_request, std::int64_t{std::numeric_limits<int>::max()} * 524'288);
+  EXPECT_EQ(plan.max_requests, 0);
+  EXPECT_GT(plan.max_cached_tokens, 0);
+  EXPECT_THROW(plan_capacity(llama2_7b_on(kMaxGpuGiB * 2, 4096)), Error);
+  EXPECT_THROW(plan_capacity(llama2_7b_on(1e300, 4096)), Error);
+  EXPECT_THROW(plan_capacity(llama2_7b_on(std::nan(""), 4096)), Error);
+}
+
+TEST(Capacity, SizesThatDoNotFitIn64BitsAreErrors) {
+  const ArchitectureSpec& llama = find_architecture("llama-2-7b");
+  EXPECT_THROW(kv_bytes_for_tokens(llama, find_dtype("fp32"), std::int64_t{1} << 50), Error);
+  ArchitectureSpec huge = llama;
+  huge.n_parameters = std::numeric_limits<std::int64_t>::max() / 4;
+  EXPECT_THROW(weight_bytes(huge, find_dtype("fp16")), Error);
+  EXPECT_EQ(checked_mul(std::int64_t{1} << 31, std::int64_t{1} << 31, "x"), std::int64_t{1} << 62);
+  EXPECT_THROW(checked_mul(std::int64_t{1} << 32, std::int64_t{1} << 31, "x"), Error);
+  EXPECT_THROW(checked_add(std::numeric_limits<std::int64_t>::max(), 1, "x"), Error);
+}
+
 // ---- fragmentation ------------------------------------------------------------
 
 TEST(Fragmentation, HandComputedLlama2_7b) {
@@ -181,6 +208,28 @@ TEST(Fragmentation, FullLengthRequestsWasteNothing) {
   EXPECT_DOUBLE_EQ(report.max_length.waste_fraction, 0.0);
   EXPECT_EQ(report.max_length.requests_that_fit, 7);
   EXPECT_EQ(report.exact.requests_that_fit, 7);
+}
+
+TEST(Fragmentation, LengthsNearIntMaxRoundUpWithoutWrapping) {
+  // (length + unit - 1) overflowed an int: the reservation went negative and
+  // the workload's round summed to 0, a division by zero (SIGFPE).
+  constexpr int kMax = std::numeric_limits<int>::max();
+  const std::vector<int> lengths = {kMax, kMax, 1};
+  const AllocationOutcome paged = allocate_in_units(lengths, 128, 2, std::int64_t{1} << 40);
+  const std::int64_t rounded = (std::int64_t{kMax} + 127) / 128 * 128;
+  EXPECT_EQ(paged.reserved_bytes, (2 * rounded + 128) * 2);
+  EXPECT_EQ(paged.used_bytes, (2 * std::int64_t{kMax} + 1) * 2);
+  EXPECT_GE(paged.waste_fraction, 0.0);
+  // 127 rounds of 2^33 + 256 bytes, 3 requests each, then one more 2^32 fits.
+  EXPECT_EQ(paged.requests_that_fit, 127 * 3 + 1);
+  const FragmentationReport report =
+      compare_allocations(lengths, kMax, 131'072, std::int64_t{1} << 50);
+  // 3 x (2^48 - 2^17) bytes, then one more of the next round.
+  EXPECT_EQ(report.max_length.requests_that_fit, 4);
+  EXPECT_GE(report.max_length.waste_fraction, 0.0);
+  EXPECT_LE(report.max_length.waste_fraction, 1.0);
+  // Bytes beyond 2^63 are refused, not wrapped.
+  EXPECT_THROW(allocate_in_units(lengths, 1, std::int64_t{1} << 40, 1), Error);
 }
 
 TEST(Fragmentation, BadInputIsAnError) {

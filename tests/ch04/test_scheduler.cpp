@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -236,7 +237,14 @@ TEST(Ch04Scheduler, BadRequestsAreOneLineErrorsBeforeAnyWork) {
             "model's context of 256");
   EXPECT_EQ(error_of(request(60, 10)),
             "request 1 needs up to 5 blocks of 16 tokens, but the pool has only 4");
+  // prompt + max new tokens - 1 wrapped around an int into a "valid" count.
+  EXPECT_EQ(error_of(request(3, std::numeric_limits<int>::max())),
+            "request 1: 3 prompt tokens + 2147483647 new tokens need 2147483649 positions, more "
+            "than the model's context of 256");
   EXPECT_EQ(kv.blocks().allocator().num_used(), 0) << "nothing ran";
+  // Callers that size a pool from the requests validate them first, without a pool.
+  EXPECT_THROW(validate_requests({request(250, 10)}, config, 64), Error);
+  EXPECT_NO_THROW(validate_requests({request(60, 10)}, config, 64));
 }
 
 }  // namespace

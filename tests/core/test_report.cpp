@@ -17,6 +17,8 @@ TEST(Report, NumbersAndUnits) {
   EXPECT_EQ(format_bytes(512), "512 B");
   EXPECT_EQ(format_bytes(524'288), "512.00 KiB");
   EXPECT_EQ(format_bytes(10.0 * (1 << 30)), "10.00 GiB");
+  EXPECT_EQ(format_bytes(3.0 * (1ll << 50)), "3.00 PiB");
+  EXPECT_EQ(format_bytes(-3.0 * (1ll << 60)), "-3.00 EiB");
   EXPECT_EQ(format_percent(0.628), "62.8%");
   EXPECT_EQ(format_fixed(3.14159, 2), "3.14");
 }

@@ -221,3 +221,30 @@ TEST(Sampler, InvalidOptionsThrow) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Sampler, TemperaturesBelowTheBoundAreGreedy) {
+  // logits / 1e-45 overflows to inf and the softmax to NaN: the limit is argmax.
+  for (const float temperature : {1e-45f, 1e-30f, kvc::kGreedyBelowTemperature / 2}) {
+    for (const float top_p : {0.0f, 0.9f}) {
+      Sampler sampler(4, SamplerOptions{temperature, top_p, 7});
+      for (int draw = 0; draw < 20; ++draw) {
+        std::vector<float> logits = {1.0f, 3.5f, 3.4f, -2.0f};
+        EXPECT_EQ(sampler.sample(logits.data()), 1) << temperature;
+      }
+    }
+  }
+}
+
+TEST(Sampler, NonFiniteOrNegativeOptionsAreRefused) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THROW(Sampler(4, SamplerOptions{inf, 0.9f, 1}), kvc::Error);
+  EXPECT_THROW(Sampler(4, SamplerOptions{nan, 0.9f, 1}), kvc::Error);
+  EXPECT_THROW(Sampler(4, SamplerOptions{-1e-45f, 0.9f, 1}), kvc::Error);
+  EXPECT_THROW(Sampler(4, SamplerOptions{1.0f, nan, 1}), kvc::Error);
+  EXPECT_THROW(Sampler(4, SamplerOptions{1.0f, inf, 1}), kvc::Error);
+}
+
+}  // namespace

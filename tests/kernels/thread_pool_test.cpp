@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/check.hpp"
+
 namespace kvc {
 namespace {
 
@@ -25,6 +27,14 @@ std::vector<Chunk> record_chunks(ThreadPool& pool, std::int64_t n) {
   });
   std::sort(chunks.begin(), chunks.end());
   return chunks;
+}
+
+TEST(ThreadPool, AbsurdThreadCountsAreErrorsNotAborts) {
+  EXPECT_THROW(ThreadPool(ThreadPool::kMaxThreads + 1), Error);
+  EXPECT_THROW(ThreadPool(100'000'000), Error);
+  ThreadPool all_cores(0);
+  EXPECT_GE(all_cores.num_threads(), 1);
+  EXPECT_LE(all_cores.num_threads(), ThreadPool::kMaxThreads);
 }
 
 TEST(ThreadPool, ChunksAreContiguousNonEmptyAndCoverTheRange) {

@@ -1,9 +1,9 @@
 #include "chapters/02_contiguous_kv_cache/kv_calculator/fragmentation.hpp"
 
-#include <numeric>
 #include <vector>
 
 #include "common/check.hpp"
+#include "common/checked_math.hpp"
 
 namespace kvc {
 namespace {
@@ -11,8 +11,12 @@ namespace {
 // Requests admitted in order, cycling through the list, until the next one's
 // reservation exceeds what is left of the budget.
 std::int64_t admitted_in_order(const std::vector<std::int64_t>& reservations, std::int64_t budget) {
-  const std::int64_t round_bytes =
-      std::accumulate(reservations.begin(), reservations.end(), std::int64_t{0});
+  std::int64_t round_bytes = 0;
+  for (const std::int64_t bytes : reservations) {
+    round_bytes = checked_add(round_bytes, bytes, "the workload's reserved bytes");
+  }
+  // Every reservation is at least one byte, so the admitted count is at most
+  // `budget` and cannot overflow.
   const std::int64_t full_rounds = budget / round_bytes;
   std::int64_t left = budget - full_rounds * round_bytes;
   std::int64_t admitted = full_rounds * static_cast<std::int64_t>(reservations.size());
@@ -27,8 +31,9 @@ std::int64_t admitted_in_order(const std::vector<std::int64_t>& reservations, st
 AllocationOutcome outcome(const std::vector<std::int64_t>& reservations, std::int64_t used_bytes,
                           std::int64_t budget) {
   AllocationOutcome result;
-  result.reserved_bytes =
-      std::accumulate(reservations.begin(), reservations.end(), std::int64_t{0});
+  for (const std::int64_t bytes : reservations) {
+    result.reserved_bytes = checked_add(result.reserved_bytes, bytes, "the reserved bytes");
+  }
   result.used_bytes = used_bytes;
   result.waste_fraction =
       static_cast<double>(result.reserved_bytes - used_bytes) / result.reserved_bytes;
@@ -44,13 +49,18 @@ AllocationOutcome allocate_in_units(std::span<const int> request_lengths, int gr
   KVC_CHECK(granularity > 0, "allocation unit must be a positive number of tokens, got ",
             granularity);
   KVC_CHECK(bytes_per_token > 0, "KV bytes per token must be positive, got ", bytes_per_token);
+  KVC_CHECK(kv_budget_bytes >= 0, "the KV budget must be >= 0 bytes, got ", kv_budget_bytes);
   std::vector<std::int64_t> reservations;
   std::int64_t used_bytes = 0;
   for (const int length : request_lengths) {
     KVC_CHECK(length > 0, "request length ", length, " must be positive");
-    const std::int64_t units = (length + granularity - 1) / granularity;
-    reservations.push_back(units * granularity * bytes_per_token);
-    used_bytes += length * bytes_per_token;
+    // In 64 bits: a length near INT_MAX rounded up to whole units overflows an int.
+    const std::int64_t units = (std::int64_t{length} + granularity - 1) / granularity;
+    reservations.push_back(
+        checked_mul(units * granularity, bytes_per_token, "one request's reserved bytes"));
+    used_bytes =
+        checked_add(used_bytes, checked_mul(length, bytes_per_token, "one request's used bytes"),
+                    "the used bytes");
   }
   return outcome(reservations, used_bytes, kv_budget_bytes);
 }

@@ -120,6 +120,10 @@ void print_fragmentation(const kvc::CapacityQuery& query, const std::vector<int>
                "next one does not fit)\n";
 }
 
+// The smallest GPU worth planning for (about 1 MiB), and the most of it a reserve may take.
+constexpr double kMinGpuGiB = 0.001;
+constexpr double kMaxReserve = 0.99;
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -145,16 +149,21 @@ int main(int argc, char** argv) {
   app.add_option("--weight-dtype", weight_dtype_name, "Weight element type")->capture_default_str();
   app.add_option("--gpu", gpu_name, "GPU preset: A100-40G A100-80G H100-80G L4-24G RTX4090-24G")
       ->capture_default_str();
-  app.add_option("--gpu-gib", gpu_gib, "GPU memory in GiB (instead of --gpu)");
+  app.add_option("--gpu-gib", gpu_gib, "GPU memory in GiB (instead of --gpu)")
+      ->check(kvc::number_in(kMinGpuGiB, kvc::kMaxGpuGiB));
   app.add_option("--kv-heads", kv_heads,
-                 "Override the model's KV heads: its query heads = MHA, 1 = MQA (ch03)");
-  app.add_option("--context", context, "Tokens per request (default: the model's max context)");
+                 "Override the model's KV heads: its query heads = MHA, 1 = MQA (ch03)")
+      ->check(kvc::integer_in(1, kvc::kMaxInt));
+  app.add_option("--context", context, "Tokens per request (default: the model's max context)")
+      ->check(kvc::integer_in(1, kvc::kMaxInt));
   app.add_option("--reserve", reserve_fraction,
                  "Fraction of GPU memory kept for activations and workspace")
+      ->check(kvc::number_in(0, kMaxReserve))
       ->capture_default_str();
   auto* lengths_option =
       app.add_option("--lengths", lengths_text, "Request lengths to compare, e.g. 100,2000,512");
   app.add_option("--lengths-file", lengths_file, "File of request lengths (whitespace/commas)")
+      ->check(kvc::readable_file())
       ->excludes(lengths_option);
 
   return kvc::run_program(app, argc, argv, [&] {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/check.hpp"
+#include "common/checked_math.hpp"
 
 namespace kvc {
 
@@ -13,13 +14,18 @@ std::int64_t kv_bytes_per_token(const ArchitectureSpec& model, const DtypeSpec& 
 std::int64_t kv_bytes_for_tokens(const ArchitectureSpec& model, const DtypeSpec& kv_dtype,
                                  std::int64_t tokens) {
   const std::int64_t elements_per_token =
-      std::int64_t{2} * model.n_layers * model.n_kv_heads * model.head_dim;
-  const std::int64_t bits = tokens * elements_per_token * kv_dtype.bits;
-  return (bits + 7) / 8;
+      checked_mul(std::int64_t{2} * model.n_layers, std::int64_t{model.n_kv_heads} * model.head_dim,
+                  "KV elements per token");
+  const std::int64_t bits =
+      checked_mul(checked_mul(tokens, elements_per_token, "the KV cache's element count"),
+                  kv_dtype.bits, "the KV cache's size in bits");
+  return bits / 8 + (bits % 8 != 0);
 }
 
 std::int64_t weight_bytes(const ArchitectureSpec& model, const DtypeSpec& weight_dtype) {
-  return (model.n_parameters * weight_dtype.bits + 7) / 8;
+  const std::int64_t bits =
+      checked_mul(model.n_parameters, weight_dtype.bits, "the weights' size in bits");
+  return bits / 8 + (bits % 8 != 0);
 }
 
 ArchitectureSpec with_kv_heads(const ArchitectureSpec& model, int n_kv_heads) {
@@ -40,14 +46,17 @@ std::vector<int> attention_variants(const ArchitectureSpec& model) {
 }
 
 CapacityPlan plan_capacity(const CapacityQuery& query) {
-  KVC_CHECK(query.gpu_memory_gib > 0, "GPU memory must be positive, got ", query.gpu_memory_gib,
-            " GiB");
+  // Written so that NaN fails too; the bound keeps every byte count below 2^63.
+  KVC_CHECK(query.gpu_memory_gib > 0 && query.gpu_memory_gib <= kMaxGpuGiB,
+            "GPU memory must be more than 0 and at most ", kMaxGpuGiB, " GiB, got ",
+            query.gpu_memory_gib);
   KVC_CHECK(query.context > 0, "context must be a positive number of tokens, got ", query.context);
   KVC_CHECK(query.reserve_fraction >= 0 && query.reserve_fraction < 1,
             "reserve must be a fraction in [0, 1), got ", query.reserve_fraction);
 
   CapacityPlan plan;
-  plan.gpu_bytes = static_cast<std::int64_t>(query.gpu_memory_gib * kBytesPerGiB);
+  plan.gpu_bytes =
+      static_cast<std::int64_t>(query.gpu_memory_gib * static_cast<double>(kBytesPerGiB));
   plan.weight_bytes = weight_bytes(query.model, query.weight_dtype);
   plan.reserve_bytes = static_cast<std::int64_t>(query.reserve_fraction * plan.gpu_bytes);
   plan.kv_budget_bytes =

@@ -16,10 +16,13 @@
 namespace kvc {
 
 inline constexpr std::int64_t kBytesPerGiB = std::int64_t{1} << 30;
+// 1 PiB: far beyond any one GPU, and small enough that every byte count fits in 64 bits.
+inline constexpr double kMaxGpuGiB = 1 << 20;
 
 std::int64_t kv_bytes_per_token(const ArchitectureSpec& model, const DtypeSpec& kv_dtype);
 
 // Bytes of `tokens` tokens' K and V (rounded up to a whole byte for int4).
+// Throws kvc::Error when the count does not fit in 64 bits (as weight_bytes does).
 std::int64_t kv_bytes_for_tokens(const ArchitectureSpec& model, const DtypeSpec& kv_dtype,
                                  std::int64_t tokens);
 
@@ -55,7 +58,8 @@ struct CapacityPlan {
   std::int64_t max_requests = 0;  // concurrent requests of `context` tokens
 };
 
-// Throws kvc::Error on non-positive memory or context, or a reserve outside [0, 1).
+// Throws kvc::Error on memory outside (0, kMaxGpuGiB], a non-positive context,
+// or a reserve outside [0, 1).
 CapacityPlan plan_capacity(const CapacityQuery& query);
 
 }  // namespace kvc
