@@ -45,13 +45,13 @@ struct PagedLayout {
 // 0..pos, read through the block table from one layer's pages
 // (layer_k_pages: [num_blocks][block_size][n_kv_heads][head_dim]).
 // Same bits as chapter 02's decode_attention over the same rows.
-//   q, out: [n_heads][head_dim]; scratch: paged_decode_scratch_floats(n_ctx) floats.
+//   q, out: [n_heads][head_dim]; scratch: paged_decode_scratch_floats(pos + 1, n_heads) floats.
 void paged_decode_attention(float* out, const float* q, const PagedLayout& layout,
                             const float* layer_k_pages, const float* layer_v_pages,
                             const BlockTable& table, int pos, int n_heads, float* scratch);
-// One score per position (n_ctx = pos + 1), reused head after head.
-inline std::size_t paged_decode_scratch_floats(int n_ctx) {
-  return static_cast<std::size_t>(n_ctx);
+// One score per query head and position: [n_heads][n_ctx], n_ctx = pos + 1.
+inline std::size_t paged_decode_scratch_floats(int n_ctx, int n_heads) {
+  return static_cast<std::size_t>(n_ctx) * n_heads;
 }
 
 // ---- the strategy -------------------------------------------------------------------------

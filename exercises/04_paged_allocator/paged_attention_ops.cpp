@@ -8,22 +8,24 @@
 
 namespace kvc::ch04 {
 
-// Contract: see paged_kv_cache.hpp. Chapter 02's decode_attention, with the
-// rows found through the block table instead of at cache_offset: position t of
-// this sequence is pool row slot_for(table, t, layout.block_size), and the
-// layer's pages are rows of kv_dim floats:
+// Contract: see paged_kv_cache.hpp. Chapter 03's grouped loop, with the rows
+// found through the block table: position t of this sequence is pool row
+// slot_for(table, t, layout.block_size), and the layer's pages are rows of
+// kv_dim floats:
 //   layer_k_pages viewed as [num_blocks * block_size][n_kv_heads][head_dim]
-// For each query head h (KV head h / (n_heads / n_kv_heads)): score positions
-// 0..pos, softmax, sum the weighted values. scratch holds
-// paged_decode_scratch_floats(pos + 1) floats.
+// For each position t, look its row up once and score it against every query
+// head h (KV head h / (n_heads / n_kv_heads)); softmax each head's scores;
+// then for each t look the value row up once and add p_h,t * v into every
+// head's output. scratch holds paged_decode_scratch_floats(pos + 1, n_heads)
+// floats: scores as [n_heads][pos + 1].
 // Hints:
 //  1. The token attends to pos + 1 positions, its own included: the last one
 //     usually sits in a partly filled block, and the rows after it in that
 //     block (and every block the table does not name) hold garbage. The tests
 //     fill them with NaN and shuffle the tables.
-//  2. Round as in chapter 02 (in-order float dot products divided by
-//     sqrtf(head_dim), cpu::softmax, outputs summed over t in order): the
-//     output must be bit-identical to chapter 02's, so the text is too.
+//  2. Round as in chapters 02 and 03 (in-order float dot products divided by
+//     sqrtf(head_dim), cpu::softmax, outputs summed over t in order from 0):
+//     the output must be bit-identical to chapter 02's, so the text is too.
 //  3. slot_for returns a 64-bit row: multiply by kv_dim in 64 bits.
 // Expected time: 30 minutes.
 void paged_decode_attention(float* /*out*/, const float* /*q*/, const PagedLayout& /*layout*/,

@@ -67,7 +67,7 @@ TEST(Ch04PagedDecodeAttention, BitIdenticalToContiguousRowsThroughShuffledTables
       }
       std::vector<float> q(n_heads * head_dim), out(q.size()), expected(q.size());
       for (float& x : q) x = dist(rng);
-      std::vector<float> scratch(paged_decode_scratch_floats(n_ctx));
+      std::vector<float> scratch(paged_decode_scratch_floats(n_ctx, n_heads));
       paged_decode_attention(out.data(), q.data(), layout, k_pages.data(), v_pages.data(), table,
                              pos, n_heads, scratch.data());
       cpu::attention_decode(expected.data(), q.data(), k_rows.data(), v_rows.data(), n_ctx, n_heads,
