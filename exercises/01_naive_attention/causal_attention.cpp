@@ -11,8 +11,8 @@ namespace kvc::ch01 {
 //  1. Allocate an n_tokens x n_tokens score matrix filled with -infinity.
 //  2. For j <= i: S[i][j] = dot(q_i, k_j) / sqrtf(head_dim). Accumulate the
 //     dot product in a float, d = 0..head_dim-1 in order, and divide (do not
-//     multiply by 1/sqrt): the tests and llama2.c's reference text expect
-//     exactly that rounding.
+//     multiply by 1/sqrt): llama2.c rounds that way, and the bit-identity
+//     test expects exactly that rounding.
 //  3. Softmax each row: subtract the row max, exp, sum, divide.
 //  4. out_i = sum over j <= i of P[i][j] * v_j, accumulated for j = 0..i.
 //  Remember the strides: row i of q is q + i * q_stride.

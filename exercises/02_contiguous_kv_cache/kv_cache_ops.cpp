@@ -32,7 +32,7 @@ void append_kv(const CacheLayout& /*layout*/, float* /*k_slot*/, float* /*v_slot
 // where k_t, v_t are the rows of KV head h / (n_heads / n_kv_heads) at (layer, t).
 //   q, out: [n_heads][head_dim]; scores: scratch of at least pos + 1 floats.
 // The output must be bit-identical to llama2.c's (and cpu::attention_decode's),
-// which the tests check and the real model's text depends on. Hints:
+// which the unit tests check. Hints:
 //  1. Find row t with cache_offset(layout, layer, t), then add the KV head's
 //     offset (kv_head * head_dim).
 //  2. Accumulate each dot product in a float, d = 0..head_dim-1 in order, and
