@@ -5,15 +5,35 @@ function(kvc_add_executable name)
   target_link_libraries(${name} PRIVATE kvc_project_options ${ARG_LIBS})
 endfunction()
 
-# kvc_add_test(NAME SOURCES ... LIBS ... LABEL label): a GoogleTest binary whose
-# tests are registered with ctest under `label` (run one chapter: ctest -L ch02).
-# `ctest -L` takes a regular expression, so a suite shared by several chapters
-# uses one label naming them all, e.g. "ch01-ch02".
+# kvc_add_test(NAME SOURCES ... LIBS ... LABEL label [LABEL_TESTS label filter ...]):
+# a GoogleTest binary whose tests are registered with ctest under `label`.
+# A test carries the label of the highest chapter whose exercises it needs
+# (`core` or `kernels` when it needs none), so a learner who has finished
+# chapters 01..N runs exactly the tests they can pass:
+#   ctest -L '^(core|kernels|ch0[1-N])$'        (scripts/check-exercises.sh N)
+# LABEL_TESTS gives the tests a GoogleTest filter selects another label, e.g.
+#   LABEL_TESTS core "Ch04BlockAllocator.StartsWithEveryBlockFree:*Parses*"
+# and the binary's other tests keep `label`.
 function(kvc_add_test name)
-  cmake_parse_arguments(ARG "" "LABEL" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(ARG "" "LABEL" "SOURCES;LIBS;LABEL_TESTS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE kvc_project_options ${ARG_LIBS} GTest::gtest GTest::gtest_main)
+  set(relabelled "")
+  set(pairs ${ARG_LABEL_TESTS})
+  while(pairs)
+    list(POP_FRONT pairs label filter)
+    gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
+      WORKING_DIRECTORY ${CMAKE_BINARY_DIR}
+      TEST_FILTER "${filter}"
+      PROPERTIES LABELS ${label})
+    list(APPEND relabelled "${filter}")
+  endwhile()
+  if(relabelled)
+    list(JOIN relabelled ":" negative)
+    set(rest_filter TEST_FILTER "*-${negative}")
+  endif()
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
     WORKING_DIRECTORY ${CMAKE_BINARY_DIR}
+    ${rest_filter}
     PROPERTIES LABELS ${ARG_LABEL})
 endfunction()

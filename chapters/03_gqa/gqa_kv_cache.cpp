@@ -21,7 +21,7 @@ std::size_t scratch_floats(DecodeKernel kernel, const ModelConfig& c, int n_ctx)
     case DecodeKernel::kRepeatKv:
       return cpu::attention_decode_repeat_kv_scratch_floats(n_ctx, c.n_heads, c.head_dim());
     case DecodeKernel::kGrouped:
-      return cpu::attention_decode_grouped_scratch_floats(n_ctx, c.n_heads, c.n_kv_heads);
+      return grouped_decode_scratch_floats(n_ctx, c.n_heads);
   }
   KVC_FAIL("unknown decode kernel");
 }
@@ -55,19 +55,30 @@ void GqaKVCache::attend(int layer, const Batch& batch, const float* q, const flo
                         const float* v, float* out) {
   cache_.store(layer, batch, k, v);
   const std::size_t dim = config_.dim;
-  const std::size_t layer_start = ch02::cache_offset(cache_.layout(), layer, 0);
-  const auto kernel = kernel_ == DecodeKernel::kGrouped    ? cpu::attention_decode_grouped
-                      : kernel_ == DecodeKernel::kRepeatKv ? cpu::attention_decode_repeat_kv
-                                                           : cpu::attention_decode;
+  const ch02::CacheLayout& layout = cache_.layout();
+  const std::size_t layer_start = ch02::cache_offset(layout, layer, 0);
+  const int n_heads = config_.n_heads, n_kv_heads = config_.n_kv_heads;
   parallel_for(pool_, batch.size(), [&](std::int64_t begin, std::int64_t end) {
     std::vector<float> scratch(scratch_floats(kernel_, config_, config_.seq_len));
     for (std::int64_t i = begin; i < end; ++i) {
+      const int seq = batch.seq_ids[i], pos = batch.positions[i];
       // The layer's rows 0..pos of this token's sequence: [pos + 1][n_kv_heads][head_dim].
-      const float* keys = cache_.k_slot(batch.seq_ids[i]) + layer_start;
-      const float* values = cache_.v_slot(batch.seq_ids[i]) + layer_start;
-      const int n_ctx = batch.positions[i] + 1;
-      kernel(out + i * dim, q + i * dim, keys, values, n_ctx, config_.n_heads, config_.n_kv_heads,
-             config_.head_dim(), scratch.data());
+      const float* keys = cache_.k_slot(seq) + layer_start;
+      const float* values = cache_.v_slot(seq) + layer_start;
+      switch (kernel_) {
+        case DecodeKernel::kReread:
+          ch02::decode_attention(out + i * dim, q + i * dim, layout, cache_.k_slot(seq),
+                                 cache_.v_slot(seq), layer, pos, n_heads, scratch.data());
+          break;
+        case DecodeKernel::kRepeatKv:
+          cpu::attention_decode_repeat_kv(out + i * dim, q + i * dim, keys, values, pos + 1,
+                                          n_heads, n_kv_heads, layout.head_dim, scratch.data());
+          break;
+        case DecodeKernel::kGrouped:
+          grouped_decode_attention(out + i * dim, q + i * dim, keys, values, pos + 1, n_heads,
+                                   n_kv_heads, layout.head_dim, scratch.data());
+          break;
+      }
     }
   });
 }

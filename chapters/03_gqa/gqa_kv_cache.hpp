@@ -5,9 +5,11 @@
 // itself is chapter 02's (reused, not copied); what this chapter changes is the
 // decode kernel, because sharing only saves *bandwidth* if the kernel reads
 // each K/V head once for its whole group:
-//   kReread   llama2.c's loop: each query head re-reads its KV head (g reads)
+//   kReread   llama2.c's loop, chapter 02's decode_attention: each query head
+//             re-reads its KV head (g reads)
 //   kRepeatKv the framework way: copy K/V out to one head per query head, then MHA
-//   kGrouped  each key/value row read once, serving all g query heads
+//   kGrouped  grouped_decode_attention: each key/value row read once, serving
+//             all g query heads
 // All three give bit-identical outputs, so the tokens stay chapter 02's.
 #pragma once
 
@@ -23,6 +25,20 @@ namespace kvc::ch03 {
 // The KV head that query head `query_head` reads: the n_heads query heads form
 // n_kv_heads consecutive groups of g = n_heads / n_kv_heads.
 int kv_head_for(int query_head, int n_heads, int n_kv_heads);
+
+// Decode attention of one token over n_ctx cached positions, grouped: each
+// cache row is read once and serves every query head that shares it (query
+// head h reads KV head kv_head_for(h, ...)). Same contract and same bits as
+// chapter 02's decode_attention; it differs only in the bytes it moves.
+//   q, out:         [n_heads][head_dim]
+//   k_rows, v_rows: [n_ctx][n_kv_heads][head_dim]  (one layer's positions 0..n_ctx-1)
+//   scores:         grouped_decode_scratch_floats(n_ctx, n_heads) floats
+void grouped_decode_attention(float* out, const float* q, const float* k_rows, const float* v_rows,
+                              int n_ctx, int n_heads, int n_kv_heads, int head_dim, float* scores);
+// One score per query head and position: [n_heads][n_ctx].
+inline std::size_t grouped_decode_scratch_floats(int n_ctx, int n_heads) {
+  return static_cast<std::size_t>(n_ctx) * n_heads;
+}
 
 // Mean-pools a K or V projection from n_kv_heads_in heads down to
 // n_kv_heads_out (which divides it): output head j is the mean of input heads

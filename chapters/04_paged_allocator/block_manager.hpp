@@ -56,7 +56,7 @@ class BlockManager {
   // `child` starts as a copy of `parent`'s table, sharing every block.
   void fork(int parent, int child);
 
-  // EXERCISE (exercises/04_paged_allocator/scheduler_ops.cpp)
+  // EXERCISE (exercises/04_paged_allocator/block_manager_ops.cpp)
   // Blocks that appending n_tokens positions to `seq_id` would take from the
   // free list: new blocks, plus one copy when its shared last block gets written.
   int blocks_to_append(int seq_id, int n_tokens) const;

@@ -24,7 +24,8 @@ struct BlockTable {
 // Throws kvc::Error when the position's block is not in the table.
 std::int64_t slot_for(const BlockTable& table, int position, int block_size);
 
-// EXERCISE too: blocks needed to hold num_tokens tokens, ceil(num_tokens / block_size).
+// EXERCISE too: blocks needed to hold num_tokens tokens, ceil(num_tokens / block_size),
+// for every num_tokens up to INT_MAX (no overflow). Throws kvc::Error for bad arguments.
 int blocks_needed(int num_tokens, int block_size);
 
 }  // namespace kvc::ch04

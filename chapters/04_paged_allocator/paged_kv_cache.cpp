@@ -85,8 +85,7 @@ void PagedKVCache::attend(int layer, const Batch& batch, const float* q, const f
 
   const std::size_t dim = config_.dim;
   parallel_for(pool_, n, [&](std::int64_t begin, std::int64_t end) {
-    std::vector<float> scratch(
-        paged_decode_scratch_floats(layout_, config_.seq_len, config_.n_heads));
+    std::vector<float> scratch(paged_decode_scratch_floats(config_.seq_len, config_.n_heads));
     for (std::int64_t i = begin; i < end; ++i) {
       paged_decode_attention(out + i * dim, q + i * dim, layout_, layer_k, layer_v,
                              *blocks_.table(batch.seq_ids[i]), batch.positions[i], config_.n_heads,

@@ -44,11 +44,15 @@ struct PagedLayout {
 // Attention of one token at position `pos` over its sequence's positions
 // 0..pos, read through the block table from one layer's pages
 // (layer_k_pages: [num_blocks][block_size][n_kv_heads][head_dim]).
-//   q, out: [n_heads][head_dim]; scratch: paged_decode_scratch_floats(...) floats.
+// Same bits as chapter 02's decode_attention over the same rows.
+//   q, out: [n_heads][head_dim]; scratch: paged_decode_scratch_floats(pos + 1, n_heads) floats.
 void paged_decode_attention(float* out, const float* q, const PagedLayout& layout,
                             const float* layer_k_pages, const float* layer_v_pages,
                             const BlockTable& table, int pos, int n_heads, float* scratch);
-std::size_t paged_decode_scratch_floats(const PagedLayout& layout, int n_ctx, int n_heads);
+// One score per query head and position: [n_heads][n_ctx], n_ctx = pos + 1.
+inline std::size_t paged_decode_scratch_floats(int n_ctx, int n_heads) {
+  return static_cast<std::size_t>(n_ctx) * n_heads;
+}
 
 // ---- the strategy -------------------------------------------------------------------------
 

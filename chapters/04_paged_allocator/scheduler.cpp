@@ -118,11 +118,9 @@ class Scheduler {
     }
   }
 
-  // Oldest first, and no overtaking: the head of the queue waits until it fits.
-  // A newcomer must also leave one free block per running sequence (a
-  // watermark), so the batch can grow for a while before anyone is preempted;
-  // without it a tight pool admits and preempts the same sequence over and over.
-  // An empty batch takes the head regardless: validate() made sure it fits alone.
+  // Oldest first, and no overtaking: the head of the queue waits until
+  // can_admit (the watermark policy) lets it in. validate() made sure every
+  // sequence fits an empty pool alone.
   void admit(StepRecord& record) {
     int spare = free_blocks() - blocks_running_need();
     int sequences = static_cast<int>(running_.size());  // forks to come included
@@ -132,8 +130,7 @@ class Scheduler {
       // A group's head brings its forks along after its first step.
       const int joining = sequences_[id].forks_siblings ? request_of(id).num_completions : 1;
       if (sequences + joining > options_.max_running) break;
-      const int watermark = sequences + joining;
-      if (need > spare || (sequences > 0 && need + watermark > spare)) break;
+      if (!can_admit(need, joining, sequences, spare)) break;
       spare -= need;
       sequences += joining;
       waiting_.pop_front();

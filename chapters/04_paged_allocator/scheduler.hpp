@@ -99,4 +99,21 @@ ServeResult serve(Engine& engine, PagedKVStrategy& kv, const std::vector<Request
 
 const char* finish_reason_name(FinishReason reason);
 
+// ---- EXERCISE (exercises/04_paged_allocator/admission_ops.cpp) ---------------------------
+
+// The admission policy: whether the sequence at the head of the waiting queue
+// joins the next batch. In free blocks of the pool:
+//   need:    what its next step takes (its prompt, or its recomputation)
+//   spare:   what is free after the batch's running sequences take their next step
+// and in sequences:
+//   running: already in the next batch (those admitted this step included)
+//   joining: what it brings (1, or n for a parallel-sampling group that forks)
+// It joins when it fits (need <= spare) and, unless the batch is empty, the
+// blocks left after it still cover a watermark of one free block per sequence
+// in the batch it joins (running + joining). The watermark lets the batch grow
+// a while before anyone must be preempted; without it a tight pool admits a
+// sequence and preempts it again the next step. An empty batch takes a
+// sequence whenever it fits: otherwise nothing would ever run.
+bool can_admit(int need, int joining, int running, int spare);
+
 }  // namespace kvc::ch04

@@ -13,14 +13,20 @@ bool cuda_device_available(std::string* why) {
     return false;
   };
   int count = 0;
-  // With no driver installed the runtime reports cudaErrorInsufficientDriver or
-  // cudaErrorNoDevice here; nothing has been launched yet, so nothing can crash.
+  // Nothing has been launched yet, so nothing can crash here. A machine with
+  // the toolkit but no GPU has no driver either: the runtime then reports
+  // cudaErrorInsufficientDriver ("CUDA driver version is insufficient"),
+  // which would send the user after the wrong problem.
   const cudaError_t status = cudaGetDeviceCount(&count);
-  if (status != cudaSuccess) {
+  if (status == cudaErrorNoDevice || status == cudaErrorInsufficientDriver) {
     cudaGetLastError();  // clear it, so later calls do not report it again
+    return fail("no CUDA GPU found");
+  }
+  if (status != cudaSuccess) {
+    cudaGetLastError();
     return fail(std::string("no usable CUDA device: ") + cudaGetErrorString(status));
   }
-  if (count == 0) return fail("no CUDA device found");
+  if (count == 0) return fail("no CUDA GPU found");
   // Creating the context catches a driver too old for this toolkit.
   const cudaError_t context_status = cudaFree(nullptr);
   if (context_status != cudaSuccess) {

@@ -7,7 +7,7 @@
 namespace kvc::cuda {
 
 // True when device 0 can run kernels. Otherwise false, with the reason in
-// *why (when why is not null), e.g. "no CUDA-capable device is detected".
+// *why (when why is not null), e.g. "no CUDA GPU found".
 // Never throws and never aborts.
 bool cuda_device_available(std::string* why);
 

@@ -7,6 +7,7 @@
 
 #include "chapters/01_naive_attention/naive_attention.hpp"
 #include "kernels/cpu/ops.hpp"
+#include "tests/support/bit_identical.hpp"
 
 namespace kvc::ch01 {
 namespace {
@@ -65,10 +66,12 @@ TEST(Ch01CausalAttention, FirstTokenSeesOnlyItself) {
 }
 
 // Bit-identical to the kernel the cached chapters use, with the head strides of
-// a real batch: that is why chapter 01 and 02 print the same text.
+// a real batch: that is why chapter 01 and 02 print the same text. head_dim 48
+// has an inexact square root, and x * (1 / sqrtf(48)) differs from
+// x / sqrtf(48) for about 40% of scores, so that rounding fails here.
 TEST(Ch01CausalAttention, BitIdenticalToCpuPrefillKernelWithStrides) {
   std::mt19937 rng(2);
-  const int n = 19, n_heads = 4, n_kv_heads = 2, d = 16;
+  const int n = 19, n_heads = 4, n_kv_heads = 2, d = 48;
   const int q_stride = n_heads * d, kv_stride = n_kv_heads * d;
   const auto q = random_vector(n * q_stride, rng), k = random_vector(n * kv_stride, rng),
              v = random_vector(n * kv_stride, rng);
@@ -80,7 +83,7 @@ TEST(Ch01CausalAttention, BitIdenticalToCpuPrefillKernelWithStrides) {
     causal_attention_one_head(out.data() + h * d, q.data() + h * d, k.data() + kv_head * d,
                               v.data() + kv_head * d, n, d, q_stride, kv_stride);
   }
-  EXPECT_EQ(out, expected);
+  EXPECT_TRUE(testing::bit_identical(out, expected));
 }
 
 }  // namespace

@@ -1,12 +1,15 @@
 // Chapter 02: the learner's cache operations and the ContiguousKVCache strategy.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
 #include "common/check.hpp"
 #include "kernels/cpu/ops.hpp"
+#include "tests/support/bit_identical.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace kvc::ch02 {
@@ -37,21 +40,38 @@ TEST(Ch02AppendKv, WritesExactlyOneRowOfEach) {
   }
 }
 
-TEST(Ch02DecodeAttention, EqualsKernelOnTheLayersRows) {
+// decode_attention against the kernel on the same rows laid out on their own.
+// head_dim 12 has an inexact square root (so 1/sqrtf rounding fails), query
+// heads share KV heads (so the head mapping is checked), and every row past
+// `pos` is NaN (so reading one position too many poisons the output).
+TEST(Ch02DecodeAttention, BitIdenticalToKernelOverPositionsZeroToPos) {
+  const CacheLayout layout{/*n_layers=*/3, /*max_seq_len=*/10, /*n_kv_heads=*/2, /*head_dim=*/12};
+  const int n_heads = 4, kv_dim = layout.kv_dim();
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> dist(-1, 1);
-  std::vector<float> k_slot(kLayout.floats_per_slot()), v_slot(k_slot.size());
-  for (float& x : k_slot) x = dist(rng);
-  for (float& x : v_slot) x = dist(rng);
-  const int n_heads = 4, layer = 2, pos = 6;
-  std::vector<float> q(n_heads * 4), out(q.size()), expected(q.size()), scores(16);
-  for (float& x : q) x = dist(rng);
-  decode_attention(out.data(), q.data(), kLayout, k_slot.data(), v_slot.data(), layer, pos, n_heads,
-                   scores.data());
-  const std::size_t start = 2 * 10 * 8;  // layer 2, position 0
-  cpu::attention_decode(expected.data(), q.data(), &k_slot[start], &v_slot[start], pos + 1, n_heads,
-                        2, 4, scores.data());
-  EXPECT_EQ(out, expected);
+  for (int layer = 0; layer < layout.n_layers; ++layer) {
+    for (int pos : {0, 1, 6, layout.max_seq_len - 1}) {
+      SCOPED_TRACE("layer " + std::to_string(layer) + ", pos " + std::to_string(pos));
+      std::vector<float> k_slot(layout.floats_per_slot(), std::nanf(""));
+      std::vector<float> v_slot(k_slot);
+      std::vector<float> k_rows((pos + 1) * kv_dim), v_rows(k_rows.size());  // [pos + 1][kv_dim]
+      for (int t = 0; t <= pos; ++t) {
+        const std::size_t row = (static_cast<std::size_t>(layer) * layout.max_seq_len + t) * kv_dim;
+        for (int i = 0; i < kv_dim; ++i) {
+          k_rows[t * kv_dim + i] = k_slot[row + i] = dist(rng);
+          v_rows[t * kv_dim + i] = v_slot[row + i] = dist(rng);
+        }
+      }
+      std::vector<float> q(n_heads * layout.head_dim), out(q.size()), expected(q.size());
+      std::vector<float> scores(layout.max_seq_len);
+      for (float& x : q) x = dist(rng);
+      decode_attention(out.data(), q.data(), layout, k_slot.data(), v_slot.data(), layer, pos,
+                       n_heads, scores.data());
+      cpu::attention_decode(expected.data(), q.data(), k_rows.data(), v_rows.data(), pos + 1,
+                            n_heads, layout.n_kv_heads, layout.head_dim, scores.data());
+      EXPECT_TRUE(testing::bit_identical(out, expected));
+    }
+  }
 }
 
 TEST(Ch02KvBytes, PublishedModels) {

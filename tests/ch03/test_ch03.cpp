@@ -2,12 +2,16 @@
 // chapter 02's tokens.
 #include <gtest/gtest.h>
 
+#include <random>
+#include <string>
 #include <vector>
 
 #include "chapters/03_gqa/gqa_kv_cache.hpp"
 #include "common/check.hpp"
 #include "common/thread_pool.hpp"
 #include "engine/generate.hpp"
+#include "kernels/cpu/ops.hpp"
+#include "tests/support/bit_identical.hpp"
 #include "tests/support/test_support.hpp"
 #include "tools/synthetic_model.hpp"
 
@@ -19,6 +23,31 @@ TEST(Ch03KvHeadFor, GroupsAreConsecutive) {
   for (int h = 0; h < 8; ++h) EXPECT_EQ(kv_head_for(h, 8, 2), expected[h]) << h;
   for (int h = 0; h < 8; ++h) EXPECT_EQ(kv_head_for(h, 8, 8), h);  // MHA
   for (int h = 0; h < 8; ++h) EXPECT_EQ(kv_head_for(h, 8, 1), 0);  // MQA
+}
+
+// The grouped loop gives llama2.c's bits for MHA, GQA and MQA. head_dim 12 has
+// an inexact square root, so a different rounding of the scale shows here.
+TEST(Ch03GroupedDecodeAttention, BitIdenticalToChapter02Loop) {
+  const int n_heads = 8, head_dim = 12;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> dist(-1, 1);
+  for (int n_kv_heads : {8, 2, 1}) {
+    for (int n_ctx : {1, 5, 37}) {
+      SCOPED_TRACE(std::to_string(n_kv_heads) + " KV heads, " + std::to_string(n_ctx) +
+                   " positions");
+      std::vector<float> k(n_ctx * n_kv_heads * head_dim), v(k.size());
+      std::vector<float> q(n_heads * head_dim), out(q.size()), expected(q.size());
+      for (auto* x : {&k, &v, &q}) {
+        for (float& f : *x) f = dist(rng);
+      }
+      std::vector<float> scores(grouped_decode_scratch_floats(n_ctx, n_heads));
+      grouped_decode_attention(out.data(), q.data(), k.data(), v.data(), n_ctx, n_heads, n_kv_heads,
+                               head_dim, scores.data());
+      cpu::attention_decode(expected.data(), q.data(), k.data(), v.data(), n_ctx, n_heads,
+                            n_kv_heads, head_dim, scores.data());
+      EXPECT_TRUE(testing::bit_identical(out, expected));
+    }
+  }
 }
 
 TEST(Ch03MeanPool, AveragesConsecutiveHeads) {

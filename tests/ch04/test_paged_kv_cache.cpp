@@ -3,14 +3,19 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <numeric>
 #include <random>
+#include <string>
 
 #include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
 #include "chapters/04_paged_allocator/paged_kv_cache.hpp"
 #include "common/thread_pool.hpp"
 #include "engine/forward.hpp"
 #include "engine/generate.hpp"
+#include "kernels/cpu/ops.hpp"
+#include "tests/support/bit_identical.hpp"
 #include "tests/support/test_support.hpp"
 #include "tools/synthetic_model.hpp"
 
@@ -27,6 +32,49 @@ std::vector<float> feed(const Model& model, KVStrategy& kv, int seq, int first,
   Activations acts;
   forward(model, batch, kv, acts, nullptr);
   return acts.logits;
+}
+
+// paged_decode_attention against the kernel on the same rows laid out
+// contiguously. The pool is NaN except the sequence's rows, its blocks are
+// shuffled, and contexts end inside a block: reading one position too few or
+// too many, or a row the table does not name, fails here.
+TEST(Ch04PagedDecodeAttention, BitIdenticalToContiguousRowsThroughShuffledTables) {
+  const int n_heads = 4, n_kv_heads = 2, head_dim = 12, kv_dim = n_kv_heads * head_dim;
+  std::mt19937 rng(17);
+  std::uniform_real_distribution<float> dist(-1, 1);
+  for (int block_size : {1, 3, 16}) {
+    for (int pos : {0, 1, 2, 16, 17, 39}) {
+      SCOPED_TRACE("block size " + std::to_string(block_size) + ", pos " + std::to_string(pos));
+      const int n_ctx = pos + 1;
+      const PagedLayout layout{/*n_layers=*/1, /*num_blocks=*/blocks_needed(40, block_size) + 3,
+                               block_size, n_kv_heads, head_dim};
+      std::vector<int> physical(layout.num_blocks);
+      std::iota(physical.begin(), physical.end(), 0);
+      std::shuffle(physical.begin(), physical.end(), rng);
+      BlockTable table;
+      table.blocks.assign(physical.begin(), physical.begin() + blocks_needed(n_ctx, block_size));
+      table.num_tokens = n_ctx;
+
+      std::vector<float> k_pages(layout.floats_per_layer(), std::nanf(""));
+      std::vector<float> v_pages(k_pages);
+      std::vector<float> k_rows(n_ctx * kv_dim), v_rows(k_rows.size());  // [n_ctx][kv_dim]
+      for (int t = 0; t < n_ctx; ++t) {
+        const std::size_t row = table.blocks[t / block_size] * block_size + t % block_size;
+        for (int i = 0; i < kv_dim; ++i) {
+          k_rows[t * kv_dim + i] = k_pages[row * kv_dim + i] = dist(rng);
+          v_rows[t * kv_dim + i] = v_pages[row * kv_dim + i] = dist(rng);
+        }
+      }
+      std::vector<float> q(n_heads * head_dim), out(q.size()), expected(q.size());
+      for (float& x : q) x = dist(rng);
+      std::vector<float> scratch(paged_decode_scratch_floats(n_ctx, n_heads));
+      paged_decode_attention(out.data(), q.data(), layout, k_pages.data(), v_pages.data(), table,
+                             pos, n_heads, scratch.data());
+      cpu::attention_decode(expected.data(), q.data(), k_rows.data(), v_rows.data(), n_ctx, n_heads,
+                            n_kv_heads, head_dim, scratch.data());
+      EXPECT_TRUE(testing::bit_identical(out, expected));
+    }
+  }
 }
 
 TEST(Ch04PagedKVCache, SameTokensAsChapter02OnRealModelForEveryBlockSize) {

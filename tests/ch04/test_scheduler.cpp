@@ -18,6 +18,18 @@
 namespace kvc::ch04 {
 namespace {
 
+// The admission policy on plain numbers (see can_admit in scheduler.hpp).
+TEST(Ch04CanAdmit, FitsAndLeavesOneFreeBlockPerSequence) {
+  // need, joining, running, spare
+  EXPECT_TRUE(can_admit(3, 1, 0, 3)) << "an empty batch takes whatever fits, watermark or not";
+  EXPECT_FALSE(can_admit(4, 1, 0, 3)) << "does not fit even an empty batch";
+  EXPECT_TRUE(can_admit(3, 1, 2, 6)) << "3 blocks + 3 sequences' watermark = 6";
+  EXPECT_FALSE(can_admit(3, 1, 2, 5)) << "fits, but leaves less than the watermark";
+  EXPECT_TRUE(can_admit(2, 4, 2, 8)) << "a group of 4 counts 4 sequences";
+  EXPECT_FALSE(can_admit(2, 4, 2, 7)) << "a group of 4 counts 4 sequences";
+  EXPECT_FALSE(can_admit(6, 1, 1, 6)) << "fits exactly, but no watermark left";
+}
+
 struct Prompt {
   std::string text;
   int max_new_tokens;

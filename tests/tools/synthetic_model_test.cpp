@@ -187,7 +187,8 @@ TEST_P(SyntheticCheckpoint, LoadsBackWithIdenticalWeightsAndTheExpectedSize) {
   ModelConfig config = tiny_config();
   config.seq_len = 100;  // an override, as --seq-len gives
   const Model written = make_synthetic_model(config, 42);
-  TempFile file("synthetic_roundtrip.bin");
+  // One file per format: ctest -j runs the two cases at the same time.
+  TempFile file("synthetic_roundtrip_" + std::to_string(static_cast<int>(GetParam())) + ".bin");
   save_checkpoint(file.str(), written, GetParam());
 
   EXPECT_EQ(std::filesystem::file_size(file.str()), checkpoint_file_size(config, GetParam()));

@@ -1,11 +1,11 @@
-// Exercise: chapter 04, what the next step costs.
+// Exercise: chapter 04, the BlockManager: what the next step costs.
 //
 // Before every step the scheduler asks each running sequence how many free
 // blocks its next tokens will take, and preempts until the sum fits. Count
 // too few and the pool runs dry in the middle of a forward pass; count too
 // many and sequences are preempted for nothing.
 //
-// Build with -DKVC_EXERCISES=ON and run `ctest -L ch04`.
+// Build and test with scripts/check-exercises.sh 4 (see exercises/README.md).
 #include "chapters/04_paged_allocator/block_manager.hpp"
 
 namespace kvc::ch04 {
@@ -20,6 +20,7 @@ namespace kvc::ch04 {
 //     will copy it first (copy-on-write).
 // Hint: table(seq_id) is nullptr for an unknown sequence;
 // allocator().ref_count(block) says how many tables hold a block.
+// Expected time: 20 minutes.
 int BlockManager::blocks_to_append(int /*seq_id*/, int /*n_tokens*/) const {
   throw NotImplemented("ch04: BlockManager::blocks_to_append");
 }

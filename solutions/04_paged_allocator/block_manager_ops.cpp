@@ -1,4 +1,4 @@
-// Solution: chapter 04, what the next step costs.
+// Solution: chapter 04, the BlockManager: what the next step costs.
 #include <algorithm>
 
 #include "chapters/04_paged_allocator/block_manager.hpp"
