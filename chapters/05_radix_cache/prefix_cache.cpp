@@ -1,6 +1,7 @@
 // Chapter 05: what both prefix caches share.
 #include "chapters/05_radix_cache/prefix_cache.hpp"
 
+#include "chapters/05_radix_cache/hash_block_cache.hpp"
 #include "chapters/05_radix_cache/radix_cache.hpp"
 #include "common/check.hpp"
 
@@ -8,7 +9,8 @@ namespace kvc::ch05 {
 
 std::unique_ptr<PrefixCache> make_prefix_cache(std::string_view kind, int block_size) {
   if (kind == "radix") return std::make_unique<RadixCache>(block_size);
-  KVC_FAIL("unknown prefix cache '", kind, "' (expected radix)");
+  if (kind == "hash") return std::make_unique<HashBlockCache>(block_size);
+  KVC_FAIL("unknown prefix cache '", kind, "' (expected radix or hash)");
 }
 
 void check_insert_arguments(std::span<const int> tokens, std::span<const int> blocks,

@@ -198,7 +198,7 @@ TEST_P(Edges, MetadataGrowsWithTheCache) {
   EXPECT_GT(cache->metadata_bytes(), empty + blocks.size() * 4 * sizeof(int));
 }
 
-INSTANTIATE_TEST_SUITE_P(BothCaches, Edges, ::testing::Values("radix"),
+INSTANTIATE_TEST_SUITE_P(BothCaches, Edges, ::testing::Values("radix", "hash"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace
