@@ -96,18 +96,20 @@ int ReferencePrefixCache::protected_blocks() const {
 
 void ReferencePrefixCache::check() const {
   std::set<int> blocks;
-  std::map<std::vector<int>, std::pair<int, int>> below;  // prefix -> (children, child locks)
+  std::map<const Entry*, std::pair<int, int>> below;  // entry -> (children, child locks)
   for (const auto& [tokens, entry] : prefixes_) {
     KVC_CHECK(blocks.insert(entry.block).second, "reference: block ", entry.block, " twice");
     if (tokens.size() > static_cast<std::size_t>(block_size_)) {
-      const std::vector<int> parent(tokens.begin(), tokens.end() - block_size_);
-      KVC_CHECK(prefixes_.contains(parent), "reference: not prefix-closed");
-      ++below[parent].first;
-      below[parent].second += entry.locks;
+      const auto parent =
+          prefixes_.find(std::vector<int>(tokens.begin(), tokens.end() - block_size_));
+      KVC_CHECK(parent != prefixes_.end(), "reference: not prefix-closed");
+      auto& [children, child_locks] = below[&parent->second];
+      ++children;
+      child_locks += entry.locks;
     }
   }
   for (const auto& [tokens, entry] : prefixes_) {
-    const auto [children, child_locks] = below[tokens];
+    const auto [children, child_locks] = below[&entry];
     KVC_CHECK(entry.children == children, "reference: child count");
     KVC_CHECK(entry.locks >= child_locks, "reference: lock count below its children's");
   }

@@ -76,7 +76,7 @@ TEST_P(RandomOps, MatchTheBruteForceReference) {
   // 100,000 per real cache over the four block sizes; fewer with collisions.
   const int operations = kind == "hash_3bit" ? 5000 : 25000;
   constexpr int kPoolBlocks = 1024;
-  constexpr int kCacheCap = 160;  // evict down to this, so every check stays cheap
+  constexpr int kCacheCap = 96;  // evict down to this, so every check stays cheap
   constexpr int kMaxLocks = 6;
   const int b = block_size;
 
@@ -92,8 +92,10 @@ TEST_P(RandomOps, MatchTheBruteForceReference) {
   const auto make_request = [&] {
     std::vector<int> tokens;
     const int shape = uniform(0, 9);
-    if (shape < 3 && !history.empty()) {  // a later turn of an earlier request
-      tokens = history[static_cast<std::size_t>(uniform(0, int(history.size()) - 1))];
+    const auto& earlier =
+        history.empty() ? stems[0] : history[std::size_t(uniform(0, int(history.size()) - 1))];
+    if (shape < 3 && int(earlier.size()) <= 12 * b) {  // a later turn of an earlier request
+      tokens = earlier;
     } else if (shape < 9) {  // a system prompt, cut anywhere (block edges included)
       const auto& stem = stems[static_cast<std::size_t>(uniform(0, 3))];
       tokens.assign(stem.begin(), stem.begin() + uniform(0, int(stem.size())));
