@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "chapters/05_radix_cache/prefix_cache.hpp"
-#include "common/check.hpp"
+#include "tests/support/expect_error.hpp"
 
 namespace kvc::ch05 {
 namespace {
@@ -14,16 +14,7 @@ namespace {
 using Blocks = std::vector<int>;
 using Tokens = std::vector<int>;
 
-// Expects `action` to throw kvc::Error with a one-line message.
-template <typename Action>
-void expect_one_line_error(Action action) {
-  try {
-    action();
-    ADD_FAILURE() << "no kvc::Error thrown";
-  } catch (const Error& error) {
-    EXPECT_EQ(std::string(error.what()).find('\n'), std::string::npos) << error.what();
-  }
-}
+using ::kvc::testing::expect_one_line_kvc_error;
 
 class Edges : public ::testing::TestWithParam<std::string> {
  protected:
@@ -167,17 +158,17 @@ TEST_P(Edges, EvictsTheLeastRecentlyUsedLeafFirst) {
 }
 
 TEST_P(Edges, CallerMistakesThrowAndChangeNothing) {
-  expect_one_line_error([this] { make(0); });
+  expect_one_line_kvc_error([this] { make(0); });
   const auto cache = make(2);
   const InsertResult a = cache->insert(Tokens{1, 2, 3, 4}, Blocks{0, 1});
   const std::string before = cache->debug_string();
-  expect_one_line_error([&] { cache->insert(Tokens{5, 6, 7, 8}, Blocks{2}); });     // too few
-  expect_one_line_error([&] { cache->insert(Tokens{5, 6, 7}, Blocks{2, 3, 4}); });  // too many
-  expect_one_line_error([&] { cache->insert(Tokens{5, 6}, Blocks{-1}); });
-  expect_one_line_error([&] { cache->unlock(a.handle); });  // never locked
-  expect_one_line_error([&] { cache->lock(PrefixHandle{-1}); });
-  expect_one_line_error([&] { cache->lock(PrefixHandle{1000}); });
-  expect_one_line_error([&] { cache->evict(-1); });
+  expect_one_line_kvc_error([&] { cache->insert(Tokens{5, 6, 7, 8}, Blocks{2}); });     // too few
+  expect_one_line_kvc_error([&] { cache->insert(Tokens{5, 6, 7}, Blocks{2, 3, 4}); });  // too many
+  expect_one_line_kvc_error([&] { cache->insert(Tokens{5, 6}, Blocks{-1}); });
+  expect_one_line_kvc_error([&] { cache->unlock(a.handle); });  // never locked
+  expect_one_line_kvc_error([&] { cache->lock(PrefixHandle{-1}); });
+  expect_one_line_kvc_error([&] { cache->lock(PrefixHandle{1000}); });
+  expect_one_line_kvc_error([&] { cache->evict(-1); });
   EXPECT_EQ(cache->debug_string(), before);
   expect_sizes(*cache, 2, 0);
   cache->lock(PrefixHandle{});  // the empty prefix: nothing to protect
