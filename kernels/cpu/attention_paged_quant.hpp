@@ -1,0 +1,54 @@
+// Paged decode attention over a quantized KV pool (chapter 07): the contract
+// of cpu::attention_decode_paged (ops.hpp), with every K and V row stored in
+// one of common/kv_dtype.hpp's formats and dequantized inside the loop, block
+// by block, so the pool's bytes are read once, already small.
+#pragma once
+
+#include <cstddef>
+
+#include "common/kv_dtype.hpp"
+
+namespace kvc::cpu {
+
+// One side (K or V) of one layer of the pool.
+//   codes:  [num_blocks][block_size][n_kv_heads][kv_row_bytes(dtype, head_dim)]
+//   scales: [num_blocks][kv_scale_floats_per_block(layout, ...)], per block:
+//     per_token_head  [block_size][n_kv_heads]
+//     per_token_group [block_size][n_kv_heads][head_dim / group_size]
+//     per_channel     [n_kv_heads][head_dim]   (over the block's tokens)
+struct QuantPages {
+  const unsigned char* codes = nullptr;
+  const float* scales = nullptr;
+  ScaleLayout layout = ScaleLayout::none;
+};
+
+struct QuantPagedLayer {
+  KvDtype dtype;
+  QuantPages k, v;
+  int block_size = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;
+};
+
+// Rows 0..n_rows-1 of physical block `block`, KV head `kv_head`, as floats:
+// tile: [n_rows][head_dim]. What every kernel below reads, and what tests
+// dequantize a whole pool with.
+void dequantize_block_rows(float* tile, const QuantPagedLayer& layer, const QuantPages& side,
+                           int block, int kv_head, int n_rows);
+
+// Variants:
+//   1: dequantize each block's K (then V) rows of one KV head into an L1 tile
+//      and run chapter 04's grouped loops over it (any format; fp32 gives the
+//      same bits as attention_decode_paged).
+// Variant 0 picks the best. Throws kvc::Error for an unknown variant.
+//   q, out:      [n_heads][head_dim]; the token attends to positions 0..n_ctx-1
+//   block_table: [ceil(n_ctx / block_size)]
+//   scratch:     attention_decode_paged_quant_scratch_floats(...) floats
+constexpr int kPagedQuantDecodeVariants = 1;
+void attention_decode_paged_quant(int variant, float* out, const float* q,
+                                  const QuantPagedLayer& layer, const int* block_table, int n_ctx,
+                                  int n_heads, float* scratch);
+std::size_t attention_decode_paged_quant_scratch_floats(int variant, int n_ctx, int n_heads,
+                                                        const QuantPagedLayer& layer);
+
+}  // namespace kvc::cpu

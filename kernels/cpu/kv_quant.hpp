@@ -1,0 +1,45 @@
+// Number formats of a quantized KV cache on the CPU: bit-exact software
+// conversions (fp16, bf16, FP8 E4M3) and the quantizers/dequantizers of one
+// head's row that the quantized paged cache (chapter 07) stores and its
+// attention kernels read. Layouts and scale rules are common/kv_dtype.hpp's.
+//
+// Scaled formats are symmetric: value = code * scale, scale = max|x| / qmax
+// (qmax: int8 127, FP8 448, int4 7); an all-zero row gets scale 0.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace kvc::cpu {
+
+// ---- scalar conversions, round to nearest even ------------------------------------------
+// fp16 (IEEE binary16): overflow -> inf, NaN -> quiet NaN, like __float2half_rn.
+std::uint16_t fp16_from_float(float x);
+float fp16_to_float(std::uint16_t h);
+// bf16: the top 16 bits of a float, rounded, like __float2bfloat16_rn.
+std::uint16_t bf16_from_float(float x);
+float bf16_to_float(std::uint16_t h);
+// FP8 E4M3 (OCP FP8, NVIDIA's __nv_fp8_e4m3): bias 7, no infinities, max 448,
+// NaN = S.1111.111. Saturating like __nv_cvt_float_to_fp8(x, __NV_SATFINITE,
+// __NV_E4M3): |x| beyond 448 (inf included) gives +-448, NaN gives 0x7F.
+std::uint8_t fp8_e4m3_from_float(float x);
+float fp8_e4m3_to_float(std::uint8_t code);
+
+// ---- one row of n values ------------------------------------------------------------------
+// Unscaled 16-bit rows (fp16, bf16): codes are the uint16 bit patterns.
+void quantize_fp16_row(std::uint16_t* codes, const float* x, int n);
+void quantize_bf16_row(std::uint16_t* codes, const float* x, int n);
+// FP8 with one scale (max|x| / 448): returns the scale.
+float quantize_fp8_row(std::uint8_t* codes, const float* x, int n);
+// int4 in groups of `group` values, one scale each (max|x| / 7 over the
+// group), codes in [-8, 7] packed two per byte: value 2j in the low nibble of
+// byte j. scales: [n / group]; packed: [n / 2]. n and group even, group | n.
+void quantize_int4_groups(std::uint8_t* packed, float* scales, const float* x, int n, int group);
+
+// The signed value of nibble i of a packed int4 row.
+inline int int4_at(const std::uint8_t* packed, int i) {
+  const int nibble = (packed[i / 2] >> (4 * (i % 2))) & 0xF;
+  return nibble >= 8 ? nibble - 16 : nibble;
+}
+
+}  // namespace kvc::cpu
