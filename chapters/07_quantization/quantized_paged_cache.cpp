@@ -100,8 +100,7 @@ cpu::QuantPagedLayer QuantizedPagedKVCache::layer_view(int layer) const {
           layout_.head_dim};
 }
 
-void QuantizedPagedKVCache::write_token(int layer, std::int64_t slot, const float* k,
-                                        const float* v) {
+void QuantizedPagedKVCache::store(int layer, std::int64_t slot, const float* k, const float* v) {
   const int block = static_cast<int>(slot / layout_.block_size);
   const int r = static_cast<int>(slot % layout_.block_size);
   const int heads = layout_.n_kv_heads;
@@ -178,7 +177,7 @@ void QuantizedPagedKVCache::attend(int layer, const Batch& batch, const float* q
 
   // Write every token's K, V first: a prefill chunk's token i attends to tokens < i of its chunk.
   const std::size_t kv_dim = layout_.kv_dim();
-  for (int i = 0; i < n; ++i) write_token(layer, slots_[i], k + i * kv_dim, v + i * kv_dim);
+  for (int i = 0; i < n; ++i) store(layer, slots_[i], k + i * kv_dim, v + i * kv_dim);
 
   const cpu::QuantPagedLayer pages = layer_view(layer);
   const std::size_t dim = config_.dim;

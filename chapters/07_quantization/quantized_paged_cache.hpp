@@ -43,8 +43,12 @@ class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
   // One layer of the pool as the kernels read it.
   cpu::QuantPagedLayer layer_view(int layer) const;
 
+  // Quantizes one token's K, V rows ([n_kv_heads * head_dim] each) into pool
+  // row `slot` of `layer`, as attend() does after placing the token. A block's
+  // rows must arrive in order (KIVI requantizes rows 0..slot's row).
+  void store(int layer, std::int64_t slot, const float* k, const float* v);
+
  private:
-  void write_token(int layer, std::int64_t slot, const float* k, const float* v);
   void copy_block(const ch04::BlockCopy& copy);
 
   ModelConfig config_;

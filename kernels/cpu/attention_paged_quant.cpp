@@ -31,6 +31,40 @@ const std::array<float, 256>& fp8_table() {
   return table;
 }
 
+// Rows scored at once from a transposed tile: one AVX register of sums.
+constexpr int kRowsAtOnce = 8;
+
+// scores[j * scores_stride + r] = group_q[j] . tile_t[:, r] / scale for the
+// n_rows columns of a transposed key tile, tile_t: [head_dim][block_size].
+// The sums of kRowsAtOnce rows live in a local array (registers) and the loop
+// over them is innermost, so it vectorizes while every score stays one
+// in-order sum over d: the same bits as rows::score_group.
+void score_transposed(float* scores, std::size_t scores_stride, const float* group_q, int group,
+                      const float* tile_t, int n_rows, int block_size, int head_dim, float scale) {
+  for (int j = 0; j < group; ++j) {
+    const float* head_q = group_q + std::size_t(j) * head_dim;
+    for (int r0 = 0; r0 < n_rows; r0 += kRowsAtOnce) {
+      const int width = std::min(kRowsAtOnce, block_size - r0);
+      float sums[kRowsAtOnce] = {};
+      if (width == kRowsAtOnce) {
+        for (int d = 0; d < head_dim; ++d) {
+          const float q_d = head_q[d];
+          const float* keys_d = tile_t + std::size_t(d) * block_size + r0;
+          for (int r = 0; r < kRowsAtOnce; ++r) sums[r] += q_d * keys_d[r];
+        }
+      } else {
+        for (int d = 0; d < head_dim; ++d) {
+          const float* keys_d = tile_t + std::size_t(d) * block_size + r0;
+          for (int r = 0; r < width; ++r) sums[r] += head_q[d] * keys_d[r];
+        }
+      }
+      for (int r = r0; r < std::min(n_rows, r0 + kRowsAtOnce); ++r) {
+        scores[j * scores_stride + r] = sums[r - r0] / scale;
+      }
+    }
+  }
+}
+
 void check_variant(int variant) {
   KVC_CHECK(variant >= 0 && variant <= kPagedQuantDecodeVariants,
             "cpu::attention_decode_paged_quant: no variant ", variant, " (0 = best, 1..",
@@ -98,15 +132,16 @@ void dequantize_block_rows(float* tile, const QuantPagedLayer& layer, const Quan
 std::size_t attention_decode_paged_quant_scratch_floats(int variant, int n_ctx, int n_heads,
                                                         const QuantPagedLayer& layer) {
   check_variant(variant);
-  // scores [group][n_ctx], then one tile [block_size][head_dim].
-  return std::size_t(n_heads / layer.n_kv_heads) * n_ctx +
-         std::size_t(layer.block_size) * layer.head_dim;
+  // scores [group][n_ctx], a tile [block_size][head_dim] and its transpose.
+  const std::size_t tile = std::size_t(layer.block_size) * layer.head_dim;
+  return std::size_t(n_heads / layer.n_kv_heads) * n_ctx + 2 * tile;
 }
 
 void attention_decode_paged_quant(int variant, float* out, const float* q,
                                   const QuantPagedLayer& layer, const int* block_table, int n_ctx,
                                   int n_heads, float* scratch) {
   check_variant(variant);
+  if (variant == 0) variant = 2;
   KVC_CHECK(layer.block_size >= 1, "cpu::attention_decode_paged_quant: block size ",
             layer.block_size, " (must be at least 1)");
   const int head_dim = layer.head_dim;
@@ -118,15 +153,29 @@ void attention_decode_paged_quant(int variant, float* out, const float* q,
   };
   float* scores = scratch;  // [group][n_ctx]
   float* tile = scratch + std::size_t(group) * n_ctx;
+  float* tile_t = tile + std::size_t(layer.block_size) * head_dim;
 
   for (int kv_head = 0; kv_head < layer.n_kv_heads; ++kv_head) {
     const float* group_q = q + std::size_t(kv_head) * group * head_dim;
     float* group_out = out + std::size_t(kv_head) * group * head_dim;
 
     for (int b = 0; b < num_blocks; ++b) {
-      dequantize_block_rows(tile, layer, layer.k, block_table[b], kv_head, rows_in(b));
-      rows::score_group(scores + b * layer.block_size, n_ctx, group_q, group, tile, rows_in(b),
-                        head_dim, head_dim, scale);
+      const int n_rows = rows_in(b);
+      dequantize_block_rows(tile, layer, layer.k, block_table[b], kv_head, n_rows);
+      if (variant == 1) {
+        rows::score_group(scores + b * layer.block_size, n_ctx, group_q, group, tile, n_rows,
+                          head_dim, head_dim, scale);
+        continue;
+      }
+      // Rows past n_rows are zeros: scored, never stored.
+      for (int r = 0; r < layer.block_size; ++r) {
+        for (int d = 0; d < head_dim; ++d) {
+          tile_t[std::size_t(d) * layer.block_size + r] =
+              r < n_rows ? tile[std::size_t(r) * head_dim + d] : 0.0f;
+        }
+      }
+      score_transposed(scores + b * layer.block_size, n_ctx, group_q, group, tile_t, n_rows,
+                       layer.block_size, head_dim, scale);
     }
 
     for (int j = 0; j < group; ++j) softmax(scores + std::size_t(j) * n_ctx, n_ctx);

@@ -40,11 +40,14 @@ void dequantize_block_rows(float* tile, const QuantPagedLayer& layer, const Quan
 //   1: dequantize each block's K (then V) rows of one KV head into an L1 tile
 //      and run chapter 04's grouped loops over it (any format; fp32 gives the
 //      same bits as attention_decode_paged).
-// Variant 0 picks the best. Throws kvc::Error for an unknown variant.
+//   2: the same, but keys are scored from a transposed tile ([head_dim][block_size]),
+//      so the innermost loop runs over a block's rows and vectorizes while each
+//      score stays one in-order sum over head_dim: the same bits as variant 1.
+// Variant 0 picks 2. Throws kvc::Error for an unknown variant.
 //   q, out:      [n_heads][head_dim]; the token attends to positions 0..n_ctx-1
 //   block_table: [ceil(n_ctx / block_size)]
 //   scratch:     attention_decode_paged_quant_scratch_floats(...) floats
-constexpr int kPagedQuantDecodeVariants = 1;
+constexpr int kPagedQuantDecodeVariants = 2;
 void attention_decode_paged_quant(int variant, float* out, const float* q,
                                   const QuantPagedLayer& layer, const int* block_table, int n_ctx,
                                   int n_heads, float* scratch);

@@ -51,15 +51,18 @@ std::uint16_t fp16_from_float(float x) {
 float fp16_to_float(std::uint16_t h) {
   const int exponent = (h >> 10) & 0x1F;
   const int mantissa = h & 0x3FF;
+  const std::uint32_t sign = std::uint32_t(h & 0x8000) << 16;
+  if (exponent != 0 && exponent != 31) {  // normal: re-bias the exponent, widen the mantissa
+    return std::bit_cast<float>(sign | (std::uint32_t(exponent + 112) << 23) |
+                                (std::uint32_t(mantissa) << 13));
+  }
   float v;
   if (exponent == 0) {
     v = std::ldexp(float(mantissa), -24);
-  } else if (exponent == 31) {
-    v = mantissa ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
   } else {
-    v = std::ldexp(float(1024 + mantissa), exponent - 25);
+    v = mantissa ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
   }
-  return (h & 0x8000) ? -v : v;
+  return sign ? -v : v;
 }
 
 std::uint16_t bf16_from_float(float x) {

@@ -110,7 +110,20 @@ TEST_P(Ch07EveryFormat, AttentionEqualsDequantizeThenReference) {
   }
   std::vector<float> last;
   for (int i = 37; i < 70; ++i) last = attend_tokens(kv, c, t, 0, i, i + 1, i);
-  expect_close(last, reference_attention(kv, c, &t.q[69 * c.dim], 0, 70).data(), 1e-6f, "decode");
+  const std::vector<float> want = reference_attention(kv, c, &t.q[69 * c.dim], 0, 70);
+  expect_close(last, want.data(), 1e-6f, "decode");
+  // Every kernel variant, on the same pool.
+  const cpu::QuantPagedLayer layer = kv.layer_view(0);
+  for (int variant = 1; variant <= cpu::kPagedQuantDecodeVariants; ++variant) {
+    std::vector<float> out(c.dim);
+    std::vector<float> scratch(
+        cpu::attention_decode_paged_quant_scratch_floats(variant, 70, c.n_heads, layer));
+    cpu::attention_decode_paged_quant(variant, out.data(), &t.q[69 * c.dim], layer,
+                                      kv.blocks().table(0)->blocks.data(), 70, c.n_heads,
+                                      scratch.data());
+    expect_close(out, want.data(), 1e-6f, variant == 1 ? "variant 1" : "variant 2");
+  }
+  EXPECT_THROW(cpu::attention_decode_paged_quant_scratch_floats(3, 70, c.n_heads, layer), Error);
   kv.blocks().check_invariants();
 }
 
