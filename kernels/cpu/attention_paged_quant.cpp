@@ -7,7 +7,7 @@
 #include "kernels/cpu/attention_paged_quant.hpp"
 
 #include <algorithm>
-#include <array>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -21,14 +21,13 @@ namespace kvc::cpu {
 
 namespace {
 
-// Every E4M3 code's value: a table lookup is cheaper than decoding bits.
-const std::array<float, 256>& fp8_table() {
-  static const std::array<float, 256> table = [] {
-    std::array<float, 256> t{};
-    for (int c = 0; c < 256; ++c) t[c] = fp8_e4m3_to_float(static_cast<std::uint8_t>(c));
-    return t;
-  }();
-  return table;
+// Unpacks n int4 codes (two per byte, low nibble first) as floats.
+inline void unpack_int4(float* out, const unsigned char* packed, int n) {
+  for (int j = 0; j < n / 2; ++j) {
+    const auto byte = static_cast<std::int8_t>(packed[j]);
+    out[2 * j] = float(static_cast<std::int8_t>(byte << 4) >> 4);  // sign-extend bits 0-3
+    out[2 * j + 1] = float(byte >> 4);                             // bits 4-7, arithmetic shift
+  }
 }
 
 // Rows scored at once from a transposed tile: one AVX register of sums.
@@ -98,7 +97,7 @@ void dequantize_block_rows(float* tile, const QuantPagedLayer& layer, const Quan
         for (int d = 0; d < head_dim; ++d) {
           std::uint16_t bits;
           std::memcpy(&bits, codes + 2 * d, 2);
-          out[d] = half ? fp16_to_float(bits) : bf16_to_float(bits);
+          out[d] = half ? fp16_to_float_finite(bits) : bf16_to_float(bits);
         }
         break;
       }
@@ -107,21 +106,20 @@ void dequantize_block_rows(float* tile, const QuantPagedLayer& layer, const Quan
         for (int d = 0; d < head_dim; ++d) out[d] = float(q[d]) * row_scale;
         break;
       }
-      case KvFormat::fp8_e4m3: {
-        const std::array<float, 256>& table = fp8_table();
-        for (int d = 0; d < head_dim; ++d) out[d] = table[codes[d]] * row_scale;
+      case KvFormat::fp8_e4m3:
+        for (int d = 0; d < head_dim; ++d) out[d] = fp8_e4m3_to_float_finite(codes[d]) * row_scale;
         break;
-      }
       case KvFormat::int4:
+        unpack_int4(out, codes, head_dim);
         if (side.layout == ScaleLayout::per_channel) {
           const float* channel_scales = block_scales + std::size_t(kv_head) * head_dim;
-          for (int d = 0; d < head_dim; ++d) out[d] = float(int4_at(codes, d)) * channel_scales[d];
+          for (int d = 0; d < head_dim; ++d) out[d] *= channel_scales[d];
         } else {
           const int group = layer.dtype.group_size;
           const float* group_scales =
               block_scales + (std::size_t(r) * layer.n_kv_heads + kv_head) * (head_dim / group);
-          for (int d = 0; d < head_dim; ++d) {
-            out[d] = float(int4_at(codes, d)) * group_scales[d / group];
+          for (int g = 0; g < head_dim / group; ++g) {
+            for (int d = g * group; d < (g + 1) * group; ++d) out[d] *= group_scales[g];
           }
         }
         break;

@@ -51,18 +51,15 @@ std::uint16_t fp16_from_float(float x) {
 float fp16_to_float(std::uint16_t h) {
   const int exponent = (h >> 10) & 0x1F;
   const int mantissa = h & 0x3FF;
-  const std::uint32_t sign = std::uint32_t(h & 0x8000) << 16;
-  if (exponent != 0 && exponent != 31) {  // normal: re-bias the exponent, widen the mantissa
-    return std::bit_cast<float>(sign | (std::uint32_t(exponent + 112) << 23) |
-                                (std::uint32_t(mantissa) << 13));
-  }
   float v;
   if (exponent == 0) {
     v = std::ldexp(float(mantissa), -24);
-  } else {
+  } else if (exponent == 31) {
     v = mantissa ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+  } else {
+    v = std::ldexp(float(1024 + mantissa), exponent - 25);
   }
-  return sign ? -v : v;
+  return (h & 0x8000) ? -v : v;
 }
 
 std::uint16_t bf16_from_float(float x) {
@@ -70,10 +67,6 @@ std::uint16_t bf16_from_float(float x) {
   if (std::isnan(x)) return static_cast<std::uint16_t>((bits >> 16) | 0x40);
   const std::uint32_t rounded = bits + 0x7FFF + ((bits >> 16) & 1);
   return static_cast<std::uint16_t>(rounded >> 16);
-}
-
-float bf16_to_float(std::uint16_t h) {
-  return std::bit_cast<float>(std::uint32_t(h) << 16);
 }
 
 std::uint8_t fp8_e4m3_from_float(float x) {

@@ -108,6 +108,16 @@ TEST(Ch07Fp8, EveryCodeRoundTrips) {
   }
 }
 
+TEST(Ch07Fp8, BranchFreeDecodeAgreesOnEveryFiniteCode) {
+  for (int c = 0; c < 256; ++c) {
+    if ((c & 0x7F) == 0x7F) continue;
+    const auto code = static_cast<std::uint8_t>(c);
+    EXPECT_EQ(std::bit_cast<std::uint32_t>(cpu::fp8_e4m3_to_float_finite(code)),
+              std::bit_cast<std::uint32_t>(cpu::fp8_e4m3_to_float(code)))
+        << c;
+  }
+}
+
 TEST(Ch07Fp8, KnownValuesFromTheSpec) {
   EXPECT_EQ(cpu::fp8_e4m3_to_float(0x7E), 448.0f);
   EXPECT_EQ(cpu::fp8_e4m3_to_float(0x01), std::ldexp(1.0f, -9));  // smallest subnormal
@@ -170,6 +180,16 @@ TEST(Ch07Fp16, EveryCodeRoundTripsAndEdgesRoundToEven) {
   EXPECT_EQ(cpu::fp16_from_float(std::ldexp(1.0f, -25)), 0x0000);
   EXPECT_EQ(cpu::fp16_from_float(3 * std::ldexp(1.0f, -25)), 0x0002);
   EXPECT_TRUE(std::isnan(cpu::fp16_to_float(cpu::fp16_from_float(NAN))));
+}
+
+TEST(Ch07Fp16, BranchFreeDecodeAgreesOnEveryFiniteCode) {
+  for (int c = 0; c < 65536; ++c) {
+    if ((c & 0x7C00) == 0x7C00) continue;
+    const auto code = static_cast<std::uint16_t>(c);
+    ASSERT_EQ(std::bit_cast<std::uint32_t>(cpu::fp16_to_float_finite(code)),
+              std::bit_cast<std::uint32_t>(cpu::fp16_to_float(code)))
+        << c;
+  }
 }
 
 TEST(Ch07Bf16, EveryCodeRoundTripsAndTiesGoToEven) {
