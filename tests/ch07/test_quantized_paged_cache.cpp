@@ -14,22 +14,13 @@
 #include "common/thread_pool.hpp"
 #include "engine/generate.hpp"
 #include "kernels/cpu/ops.hpp"
+#include "tests/ch07/one_layer_config.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace kvc::ch07 {
 namespace {
 
-ModelConfig one_layer_config() {
-  ModelConfig c;
-  c.dim = 8 * 64;
-  c.hidden_dim = 4;
-  c.n_layers = 1;
-  c.n_heads = 8;
-  c.n_kv_heads = 2;
-  c.vocab_size = 4;
-  c.seq_len = 256;
-  return c;
-}
+using testing::one_layer_config;
 
 // Random q, k, v for n tokens of one sequence; the keys get a few large
 // channels, as real keys do, so per-channel scales have something to fix.
