@@ -11,6 +11,7 @@
 //                    time (2.0 = twice as fast)
 //   x_fp32_same      this kernel over an fp32 pool, time / this format's time:
 //                    the part of the gain that comes from the bytes alone
+//   x_v1             this format through kernel variant 1, time / variant 0's
 //   bytes_per_second the format's own pool bytes (codes + scales) read per second
 //
 //   build/bin/ch07_bench_quant [--benchmark_filter=int8]
@@ -100,7 +101,7 @@ void BM_Quant(benchmark::State& state, const char* format) {
   std::vector<float> fp32_scratch(kvc::cpu::attention_decode_paged_scratch_floats(
       kvc::cpu::kBestPagedDecode, n_ctx, kHeads, kKvHeads));
 
-  double quant_seconds = 0.0, fp32_seconds = 0.0, same_kernel_seconds = 0.0;
+  double quant_seconds = 0.0, fp32_seconds = 0.0, same_kernel_seconds = 0.0, v1_seconds = 0.0;
   for (auto _ : state) {
     auto start = std::chrono::steady_clock::now();
     kvc::cpu::attention_decode_paged_quant(0, out.data(), in.q.data(), layer,
@@ -122,6 +123,12 @@ void BM_Quant(benchmark::State& state, const char* format) {
                                            fp32.block_table.data(), n_ctx, kHeads, scratch.data());
     benchmark::ClobberMemory();
     same_kernel_seconds += seconds_since(start);
+
+    start = std::chrono::steady_clock::now();
+    kvc::cpu::attention_decode_paged_quant(1, out.data(), in.q.data(), layer,
+                                           pool.block_table.data(), n_ctx, kHeads, scratch.data());
+    benchmark::ClobberMemory();
+    v1_seconds += seconds_since(start);
   }
   const kvc::KvPoolShape shape{1, kKvHeads, kHeadDim, kBlockSize};
   const double pool_bytes =
@@ -129,6 +136,7 @@ void BM_Quant(benchmark::State& state, const char* format) {
   state.SetBytesProcessed(std::int64_t(double(state.iterations()) * pool_bytes));
   state.counters["x_fp32_ch04"] = fp32_seconds / quant_seconds;
   state.counters["x_fp32_same"] = same_kernel_seconds / quant_seconds;
+  state.counters["x_v1"] = v1_seconds / quant_seconds;
 }
 
 void cases(benchmark::internal::Benchmark* b) {

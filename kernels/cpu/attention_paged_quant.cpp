@@ -64,6 +64,37 @@ void score_transposed(float* scores, std::size_t scores_stride, const float* gro
   }
 }
 
+// Output dimensions summed at once: four AVX registers of a head's output.
+constexpr int kDimsAtOnce = 32;
+
+// group_out[j][:] += weights[j * weights_stride + t] * tile[t][:] for the
+// n_rows rows of a tile ([n_rows][head_dim]), in order of t, like
+// rows::accumulate_group; but kDimsAtOnce outputs stay in registers across
+// the rows instead of being loaded and stored once per row.
+void accumulate_tile(float* group_out, const float* weights, std::size_t weights_stride, int group,
+                     const float* tile, int n_rows, int head_dim) {
+  for (int j = 0; j < group; ++j) {
+    float* head_out = group_out + std::size_t(j) * head_dim;
+    const float* head_weights = weights + j * weights_stride;
+    int d0 = 0;
+    for (; d0 + kDimsAtOnce <= head_dim; d0 += kDimsAtOnce) {
+      float sums[kDimsAtOnce];
+      for (int i = 0; i < kDimsAtOnce; ++i) sums[i] = head_out[d0 + i];
+      for (int t = 0; t < n_rows; ++t) {
+        const float weight = head_weights[t];
+        const float* value = tile + std::size_t(t) * head_dim + d0;
+        for (int i = 0; i < kDimsAtOnce; ++i) sums[i] += weight * value[i];
+      }
+      for (int i = 0; i < kDimsAtOnce; ++i) head_out[d0 + i] = sums[i];
+    }
+    for (int t = 0; t < n_rows && d0 < head_dim; ++t) {  // the last head_dim % 32 outputs
+      const float weight = head_weights[t];
+      for (int d = d0; d < head_dim; ++d)
+        head_out[d] += weight * tile[std::size_t(t) * head_dim + d];
+    }
+  }
+}
+
 void check_variant(int variant) {
   KVC_CHECK(variant >= 0 && variant <= kPagedQuantDecodeVariants,
             "cpu::attention_decode_paged_quant: no variant ", variant, " (0 = best, 1..",
@@ -181,8 +212,13 @@ void attention_decode_paged_quant(int variant, float* out, const float* q,
     for (std::size_t i = 0; i < std::size_t(group) * head_dim; ++i) group_out[i] = 0.0f;
     for (int b = 0; b < num_blocks; ++b) {
       dequantize_block_rows(tile, layer, layer.v, block_table[b], kv_head, rows_in(b));
-      rows::accumulate_group(group_out, scores + b * layer.block_size, n_ctx, group, tile,
-                             rows_in(b), head_dim, head_dim);
+      if (variant == 1) {
+        rows::accumulate_group(group_out, scores + b * layer.block_size, n_ctx, group, tile,
+                               rows_in(b), head_dim, head_dim);
+      } else {
+        accumulate_tile(group_out, scores + b * layer.block_size, n_ctx, group, tile, rows_in(b),
+                        head_dim);
+      }
     }
   }
 }

@@ -42,7 +42,9 @@ void dequantize_block_rows(float* tile, const QuantPagedLayer& layer, const Quan
 //      same bits as attention_decode_paged).
 //   2: the same, but keys are scored from a transposed tile ([head_dim][block_size]),
 //      so the innermost loop runs over a block's rows and vectorizes while each
-//      score stays one in-order sum over head_dim: the same bits as variant 1.
+//      score stays one in-order sum over head_dim; values are summed 32 output
+//      dimensions at a time, held in registers across the block's rows. Every
+//      sum keeps variant 1's order: the same bits.
 // Variant 0 picks 2. Throws kvc::Error for an unknown variant.
 //   q, out:      [n_heads][head_dim]; the token attends to positions 0..n_ctx-1
 //   block_table: [ceil(n_ctx / block_size)]
