@@ -71,6 +71,8 @@ std::span<const char* const> kv_dtype_names() {
 
 KvDtype parse_kv_dtype(const std::string& name, int head_dim, int group_size) {
   KVC_CHECK(head_dim > 0, "KV dtype: head_dim must be positive, got ", head_dim);
+  KVC_CHECK(group_size == 0 || name.starts_with("int4"),
+            "--kv-group-size applies to int4 only, not ", name);
   const auto same_scales = [](KvFormat format, ScaleLayout scales) {
     return KvDtype{format, scales, scales, 0};
   };

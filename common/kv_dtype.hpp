@@ -45,8 +45,9 @@ std::span<const char* const> kv_dtype_names();
 
 // The format called `name` for heads of head_dim channels. group_size applies
 // to the int4 formats (0: 32, or the whole head row when head_dim < 32).
-// Throws kvc::Error for an unknown name, or a group that does not divide
-// head_dim into an even number of channels (int4 packs two per byte).
+// Throws kvc::Error for an unknown name, a group size given to another
+// format, or a group that does not divide head_dim into an even number of
+// channels (int4 packs two per byte).
 KvDtype parse_kv_dtype(const std::string& name, int head_dim, int group_size = 0);
 
 // The shape of a paged KV pool, as the byte count needs it.

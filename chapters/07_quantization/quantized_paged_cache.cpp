@@ -18,17 +18,13 @@ void quantize_row(unsigned char* codes, float* scales, const float* x, const KvD
       std::memcpy(codes, x, head_dim * sizeof(float));
       return;
     case KvFormat::fp16:
-    case KvFormat::bf16: {
-      std::uint16_t bits[256];
-      KVC_CHECK(head_dim <= 256, "ch07: head_dim ", head_dim, " above 256");
-      if (dtype.format == KvFormat::fp16) {
-        cpu::quantize_fp16_row(bits, x, head_dim);
-      } else {
-        cpu::quantize_bf16_row(bits, x, head_dim);
+    case KvFormat::bf16:
+      for (int d = 0; d < head_dim; ++d) {
+        const std::uint16_t bits = dtype.format == KvFormat::fp16 ? cpu::fp16_from_float(x[d])
+                                                                  : cpu::bf16_from_float(x[d]);
+        std::memcpy(codes + 2 * d, &bits, 2);
       }
-      std::memcpy(codes, bits, head_dim * 2);
       return;
-    }
     case KvFormat::int8:
       *scales = quantize_int8_row(reinterpret_cast<std::int8_t*>(codes), x, head_dim);
       return;

@@ -100,14 +100,6 @@ float fp8_e4m3_to_float(std::uint8_t code) {
   return (code & 0x80) ? -v : v;
 }
 
-void quantize_fp16_row(std::uint16_t* codes, const float* x, int n) {
-  for (int i = 0; i < n; ++i) codes[i] = fp16_from_float(x[i]);
-}
-
-void quantize_bf16_row(std::uint16_t* codes, const float* x, int n) {
-  for (int i = 0; i < n; ++i) codes[i] = bf16_from_float(x[i]);
-}
-
 float quantize_fp8_row(std::uint8_t* codes, const float* x, int n) {
   const float scale = max_abs(x, n) / 448.0f;
   for (int i = 0; i < n; ++i) codes[i] = fp8_e4m3_from_float(scale > 0 ? x[i] / scale : 0.0f);

@@ -46,9 +46,6 @@ inline float fp8_e4m3_to_float_finite(std::uint8_t code) {
 }
 
 // ---- one row of n values ------------------------------------------------------------------
-// Unscaled 16-bit rows (fp16, bf16): codes are the uint16 bit patterns.
-void quantize_fp16_row(std::uint16_t* codes, const float* x, int n);
-void quantize_bf16_row(std::uint16_t* codes, const float* x, int n);
 // FP8 with one scale (max|x| / 448): returns the scale.
 float quantize_fp8_row(std::uint8_t* codes, const float* x, int n);
 // int4 in groups of `group` values, one scale each (max|x| / 7 over the

@@ -39,6 +39,7 @@ TEST(Ch07KvDtype, BadNamesAndGroupsAreOneLineErrors) {
   EXPECT_THROW(parse_kv_dtype("int4", 64, 24), Error) << "24 does not divide 64";
   EXPECT_THROW(parse_kv_dtype("int4", 12, 3), Error) << "odd group";
   EXPECT_THROW(parse_kv_dtype("int4", 64, -2), Error);
+  EXPECT_THROW(parse_kv_dtype("int8", 64, 32), Error) << "groups are int4's";
   try {
     parse_kv_dtype("int4", 8, 32);
     FAIL();
