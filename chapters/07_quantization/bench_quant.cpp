@@ -76,7 +76,7 @@ Pool make_pool(const char* format, int n_ctx) {
         std::int64_t(pool.block_table[t / kBlockSize]) * kBlockSize + t % kBlockSize;
     const float* k = in.k_cache.data() + t * kRowFloats;
     const float* v = in.v_cache.data() + t * kRowFloats;
-    pool.cache->store(0, slot, k, v);
+    pool.cache->store(0, slot, t, k, v);
   }
   return pool;
 }

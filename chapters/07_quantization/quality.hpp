@@ -61,6 +61,7 @@ struct FormatQuality {
 // fp32's teacher_forced_logits of texts[i].
 FormatQuality evaluate_format(Engine& engine, const KvDtype& dtype, int block_size,
                               const std::vector<std::vector<int>>& texts,
-                              const std::vector<std::vector<float>>& reference_logits);
+                              const std::vector<std::vector<float>>& reference_logits,
+                              int sink_tokens = 0);
 
 }  // namespace kvc::ch07

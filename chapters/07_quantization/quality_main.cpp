@@ -1,7 +1,8 @@
 // ch07_quality: what each KV format costs on a real model, one table row per format.
 //
 //   ch07_quality <checkpoint.bin> -z <tokenizer.bin> [--text FILE ...] [--kv-dtype NAME ...]
-//                [--kv-group-size N] [--block-size N] [--threads N] [--json FILE]
+//                [--kv-group-size N] [--block-size N] [--kv-sinks N] [--threads N]
+//                [--json FILE]
 //
 // Columns: KV bytes per token (kv_bytes_per_token) and the fraction of fp32's;
 // teacher-forced perplexity on the texts (default: llama2.c's reference
@@ -32,6 +33,7 @@ struct Options {
   std::vector<std::string> formats;
   int group_size = 0;
   int block_size = 16;
+  int sink_tokens = 0;
   int threads = 0;
   std::string json_path;
 };
@@ -75,7 +77,7 @@ int evaluate(const Options& o) {
   CpuEngine engine(model, &pool);
   const DeviceContext cpu = engine.context();
   const auto cache = [&](const KvDtype& dtype) {
-    return ch07::make_strategy(c, cpu, dtype, o.block_size);
+    return ch07::make_strategy(c, cpu, dtype, o.block_size, 1, o.sink_tokens);
   };
 
   // fp32's logits for every text, and the real q, k, v of the first one.
@@ -106,10 +108,11 @@ int evaluate(const Options& o) {
   json.add("checkpoint", o.checkpoint)
       .add("texts", static_cast<int>(texts.size()))
       .add("tokens_scored", baseline.nll.num_scored)
-      .add("block_size", o.block_size);
+      .add("block_size", o.block_size)
+      .add("sink_tokens", o.sink_tokens);
   for (const KvDtype& dtype : dtypes) {
     const ch07::FormatQuality q =
-        ch07::evaluate_format(engine, dtype, o.block_size, texts, reference_logits);
+        ch07::evaluate_format(engine, dtype, o.block_size, texts, reference_logits, o.sink_tokens);
     const double bytes = kv_bytes_per_token(dtype, shape);
     const double change = q.nll.perplexity() / baseline.nll.perplexity() - 1;
     const double err_random = attention_error(random, dtype);
@@ -128,8 +131,8 @@ int evaluate(const Options& o) {
         .add(key + "attention_error_real", err_real);
   }
   table.print(std::cout);
-  std::printf("teacher-forced on %zu text(s), %d tokens scored; blocks of %d tokens\n",
-              texts.size(), baseline.nll.num_scored, o.block_size);
+  std::printf("teacher-forced on %zu text(s), %d tokens scored; blocks of %d tokens, %d sinks\n",
+              texts.size(), baseline.nll.num_scored, o.block_size, o.sink_tokens);
   if (!o.json_path.empty()) json.save(o.json_path);
   return 0;
 }
@@ -149,6 +152,8 @@ int main(int argc, char** argv) {
   app.add_option("--block-size", o.block_size, "tokens per KV block (1-256)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  app.add_option("--kv-sinks", o.sink_tokens,
+                 "first positions kept in fp32 (attention sinks; at most the block size)");
   app.add_option("--threads", o.threads, "CPU threads; 0 = all cores");
   app.add_option("--json", o.json_path, "also write the numbers as JSON to this file");
   return kvc::run_program(app, argc, argv, [&] { return evaluate(o); });

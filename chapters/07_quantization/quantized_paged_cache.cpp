@@ -48,14 +48,18 @@ std::size_t row_scale_offset(ScaleLayout layout, const KvDtype& dtype, int r, in
 }  // namespace
 
 QuantizedPagedKVCache::QuantizedPagedKVCache(const ModelConfig& config, const KvDtype& dtype,
-                                             int num_blocks, int block_size, ThreadPool* pool)
+                                             int num_blocks, int block_size, ThreadPool* pool,
+                                             int sink_tokens)
     : PagedKVStrategy(config, num_blocks, block_size),
       config_(config),
       dtype_(dtype),
       pool_(pool),
       row_bytes_(kv_row_bytes(dtype, config.head_dim())),
       k_scales_per_block_(kv_scale_floats_per_block(dtype.key_scales, dtype, shape())),
-      v_scales_per_block_(kv_scale_floats_per_block(dtype.value_scales, dtype, shape())) {
+      v_scales_per_block_(kv_scale_floats_per_block(dtype.value_scales, dtype, shape())),
+      sink_tokens_(sink_tokens) {
+  KVC_CHECK(sink_tokens >= 0 && sink_tokens <= block_size, "--kv-sinks ", sink_tokens,
+            " must be between 0 and the block size ", block_size);
   const std::size_t blocks = std::size_t(layout_.n_layers) * num_blocks;
   k_codes_.assign(blocks * block_size * layout_.n_kv_heads * row_bytes_, 0);
   v_codes_.assign(k_codes_.size(), 0);
@@ -68,17 +72,31 @@ KvPoolShape QuantizedPagedKVCache::shape() const {
 }
 
 std::size_t QuantizedPagedKVCache::kv_bytes_reserved() const {
-  std::size_t staging_floats = 0;
-  for (const auto& [block, keys] : key_staging_) staging_floats += keys.size();
+  std::size_t fp32_floats = 0;
+  for (const auto* rows : {&key_staging_, &sink_rows_}) {
+    for (const auto& [block, floats] : *rows) fp32_floats += floats.size();
+  }
   return blocks_.allocator().num_used() * kv_bytes_per_block(dtype_, shape()) +
-         staging_floats * sizeof(float);
+         fp32_floats * sizeof(float);
 }
 
 void QuantizedPagedKVCache::release(int seq_id) {
   blocks_.release(seq_id);
-  std::erase_if(key_staging_, [&](const auto& staged) {
-    return blocks_.allocator().ref_count(staged.first) == 0;
-  });
+  for (auto* rows : {&key_staging_, &sink_rows_}) {
+    std::erase_if(*rows,
+                  [&](const auto& kept) { return blocks_.allocator().ref_count(kept.first) == 0; });
+  }
+}
+
+std::size_t QuantizedPagedKVCache::sink_floats_per_layer() const {
+  return 2 * std::size_t(sink_tokens_) * layout_.kv_dim();
+}
+
+cpu::FullPrecisionRows QuantizedPagedKVCache::sink_rows(int layer, int first_block) const {
+  const auto kept = sink_rows_.find(first_block);
+  if (kept == sink_rows_.end()) return {};
+  const float* k = kept->second.data() + layer * sink_floats_per_layer();
+  return {k, k + std::size_t(sink_tokens_) * layout_.kv_dim(), sink_tokens_};
 }
 
 cpu::QuantPagedLayer QuantizedPagedKVCache::layer_view(int layer) const {
@@ -96,12 +114,22 @@ cpu::QuantPagedLayer QuantizedPagedKVCache::layer_view(int layer) const {
           layout_.head_dim};
 }
 
-void QuantizedPagedKVCache::store(int layer, std::int64_t slot, const float* k, const float* v) {
+void QuantizedPagedKVCache::store(int layer, std::int64_t slot, int position, const float* k,
+                                  const float* v) {
   const int block = static_cast<int>(slot / layout_.block_size);
   const int r = static_cast<int>(slot % layout_.block_size);
   const int heads = layout_.n_kv_heads;
   const int head_dim = layout_.head_dim;
   const std::size_t kv_dim = layout_.kv_dim();
+  if (position < sink_tokens_) {  // position < block_size: this is the sequence's first block
+    std::vector<float>& sinks = sink_rows_[block];
+    if ((position == 0 && layer == 0) || sinks.empty()) {
+      sinks.assign(layout_.n_layers * sink_floats_per_layer(), 0.0f);
+    }
+    float* layer_sinks = sinks.data() + layer * sink_floats_per_layer();
+    std::memcpy(layer_sinks + position * kv_dim, k, kv_dim * sizeof(float));
+    std::memcpy(layer_sinks + (sink_tokens_ + position) * kv_dim, v, kv_dim * sizeof(float));
+  }
   const std::size_t layer_block = std::size_t(layer) * layout_.num_blocks + block;
   unsigned char* k_block = &k_codes_[layer_block * layout_.block_size * heads * row_bytes_];
   unsigned char* v_block = &v_codes_[layer_block * layout_.block_size * heads * row_bytes_];
@@ -123,7 +151,9 @@ void QuantizedPagedKVCache::store(int layer, std::int64_t slot, const float* k, 
 
   // KIVI keys: the block's rows 0..r share per-channel scales, so requantize them all.
   std::vector<float>& staging = key_staging_[block];
-  if (r == 0 && layer == 0) staging.assign(layout_.n_layers * layout_.floats_per_block(), 0.0f);
+  if ((r == 0 && layer == 0) || staging.empty()) {
+    staging.assign(layout_.n_layers * layout_.floats_per_block(), 0.0f);
+  }
   float* layer_keys = staging.data() + layer * layout_.floats_per_block();
   std::memcpy(layer_keys + r * kv_dim, k, kv_dim * sizeof(float));
   for (int h = 0; h < heads; ++h) {
@@ -151,11 +181,14 @@ void QuantizedPagedKVCache::copy_block(const ch04::BlockCopy& copy) {
     std::memcpy(&v_scales_[to * v_scales_per_block_], &v_scales_[from * v_scales_per_block_],
                 v_scales_per_block_ * sizeof(float));
   }
-  const auto staged = key_staging_.find(copy.from);
-  if (staged != key_staging_.end()) {
-    key_staging_[copy.to] = staged->second;
-  } else {
-    key_staging_.erase(copy.to);
+  // ... and the block's fp32 rows: the KIVI window and the sinks.
+  for (auto* rows : {&key_staging_, &sink_rows_}) {
+    const auto kept = rows->find(copy.from);
+    if (kept != rows->end()) {
+      (*rows)[copy.to] = kept->second;
+    } else {
+      rows->erase(copy.to);
+    }
   }
 }
 
@@ -173,7 +206,9 @@ void QuantizedPagedKVCache::attend(int layer, const Batch& batch, const float* q
 
   // Write every token's K, V first: a prefill chunk's token i attends to tokens < i of its chunk.
   const std::size_t kv_dim = layout_.kv_dim();
-  for (int i = 0; i < n; ++i) store(layer, slots_[i], k + i * kv_dim, v + i * kv_dim);
+  for (int i = 0; i < n; ++i) {
+    store(layer, slots_[i], batch.positions[i], k + i * kv_dim, v + i * kv_dim);
+  }
 
   const cpu::QuantPagedLayer pages = layer_view(layer);
   const std::size_t dim = config_.dim;
@@ -181,21 +216,23 @@ void QuantizedPagedKVCache::attend(int layer, const Batch& batch, const float* q
     std::vector<float> scratch(cpu::attention_decode_paged_quant_scratch_floats(
         0, config_.seq_len, config_.n_heads, pages));
     for (std::int64_t i = begin; i < end; ++i) {
-      cpu::attention_decode_paged_quant(0, out + i * dim, q + i * dim, pages,
-                                        blocks_.table(batch.seq_ids[i])->blocks.data(),
-                                        batch.positions[i] + 1, config_.n_heads, scratch.data());
+      const std::vector<int>& table = blocks_.table(batch.seq_ids[i])->blocks;
+      cpu::attention_decode_paged_quant(0, out + i * dim, q + i * dim, pages, table.data(),
+                                        batch.positions[i] + 1, config_.n_heads, scratch.data(),
+                                        sink_rows(layer, table[0]));
     }
   });
 }
 
 std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
-                                          const KvDtype& kv_dtype, int block_size, int max_seqs) {
+                                          const KvDtype& kv_dtype, int block_size, int max_seqs,
+                                          int sink_tokens) {
   KVC_CHECK(device.device == Device::kCpu, "--kv-dtype ", kv_dtype.name(),
             ": the quantized KV cache runs on the CPU only in this build (use --device cpu)");
   KVC_CHECK(block_size >= 1, "quantized KV cache: block size must be positive, got ", block_size);
   return std::make_unique<QuantizedPagedKVCache>(
       config, kv_dtype, max_seqs * ch04::blocks_needed(config.seq_len, block_size), block_size,
-      device.pool);
+      device.pool, sink_tokens);
 }
 
 }  // namespace kvc::ch07

@@ -10,6 +10,11 @@
 // block is full its keys are also kept in fp32 (key_staging_) and the block is
 // requantized from them on each write: the full-precision window of the most
 // recent tokens, at most one block per sequence.
+//
+// Attention sinks: with sink_tokens > 0 the first sink_tokens positions of
+// every sequence are also kept in fp32 (sink_rows_, keyed like the window by
+// the sequence's first block, so forks share them and copy-on-write copies
+// them), and attention reads those instead of their codes.
 #pragma once
 
 #include <cstdint>
@@ -25,15 +30,17 @@ namespace kvc::ch07 {
 
 class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
  public:
-  // Throws kvc::Error for a block size outside [1, 256] or fewer than one block.
+  // Throws kvc::Error for a block size outside [1, 256], fewer than one
+  // block, or sink_tokens outside [0, block_size].
   QuantizedPagedKVCache(const ModelConfig& config, const KvDtype& dtype, int num_blocks,
-                        int block_size, ThreadPool* pool);
+                        int block_size, ThreadPool* pool, int sink_tokens = 0);
 
   std::string name() const override { return "07 quantized paged cache (" + dtype_.name() + ")"; }
   // Throws ch04::PoolExhausted like chapter 04's cache.
   void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
               float* out) override;
-  // Held blocks at kv_bytes_per_block(dtype), plus the fp32 window of unfilled KIVI key blocks.
+  // Held blocks at kv_bytes_per_block(dtype), plus the fp32 window of unfilled
+  // KIVI key blocks and the fp32 sink rows.
   std::size_t kv_bytes_reserved() const override;
   // Chapter 04's release, and the fp32 window of the blocks it freed.
   void release(int seq_id) override;
@@ -43,13 +50,16 @@ class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
   // One layer of the pool as the kernels read it.
   cpu::QuantPagedLayer layer_view(int layer) const;
 
-  // Quantizes one token's K, V rows ([n_kv_heads * head_dim] each) into pool
-  // row `slot` of `layer`, as attend() does after placing the token. A block's
-  // rows must arrive in order (KIVI requantizes rows 0..slot's row).
-  void store(int layer, std::int64_t slot, const float* k, const float* v);
+  // Quantizes the K, V rows ([n_kv_heads * head_dim] each) of the token at
+  // `position` into pool row `slot` of `layer`, as attend() does after placing
+  // it. A block's rows must arrive in order (KIVI requantizes rows 0..slot's row).
+  void store(int layer, std::int64_t slot, int position, const float* k, const float* v);
+  // The fp32 sink rows of `layer` for the sequence whose first block is `first_block`.
+  cpu::FullPrecisionRows sink_rows(int layer, int first_block) const;
 
  private:
   void copy_block(const ch04::BlockCopy& copy);
+  std::size_t sink_floats_per_layer() const;
 
   ModelConfig config_;
   KvDtype dtype_;
@@ -61,6 +71,9 @@ class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
   std::vector<float> k_scales_, v_scales_;
   // block -> its keys in fp32, [n_layers][block_size][n_kv_heads * head_dim], while not full
   std::map<int, std::vector<float>> key_staging_;
+  int sink_tokens_;
+  // first block -> [n_layers][K, V][sink_tokens][n_kv_heads * head_dim] in fp32
+  std::map<int, std::vector<float>> sink_rows_;
   std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, placed at layer 0
 };
 
@@ -69,6 +82,6 @@ class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
 // pool has no CUDA kernel in this build).
 std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
                                           const KvDtype& kv_dtype, int block_size = 16,
-                                          int max_seqs = 1);
+                                          int max_seqs = 1, int sink_tokens = 0);
 
 }  // namespace kvc::ch07

@@ -168,7 +168,7 @@ std::size_t attention_decode_paged_quant_scratch_floats(int variant, int n_ctx, 
 
 void attention_decode_paged_quant(int variant, float* out, const float* q,
                                   const QuantPagedLayer& layer, const int* block_table, int n_ctx,
-                                  int n_heads, float* scratch) {
+                                  int n_heads, float* scratch, const FullPrecisionRows& sinks) {
   check_variant(variant);
   if (variant == 0) variant = 2;
   KVC_CHECK(layer.block_size >= 1, "cpu::attention_decode_paged_quant: block size ",
@@ -183,6 +183,16 @@ void attention_decode_paged_quant(int variant, float* out, const float* q,
   float* scores = scratch;  // [group][n_ctx]
   float* tile = scratch + std::size_t(group) * n_ctx;
   float* tile_t = tile + std::size_t(layer.block_size) * head_dim;
+  // Logical block b's rows of one KV head as floats, the fp32 sink rows in place of their codes.
+  const auto load_tile = [&](const QuantPages& side, const float* sink_rows, int b, int kv_head) {
+    dequantize_block_rows(tile, layer, side, block_table[b], kv_head, rows_in(b));
+    const int first = b * layer.block_size;
+    for (int t = first; t < std::min(sinks.n_rows, first + rows_in(b)); ++t) {
+      std::memcpy(tile + std::size_t(t - first) * head_dim,
+                  sink_rows + (std::size_t(t) * layer.n_kv_heads + kv_head) * head_dim,
+                  head_dim * sizeof(float));
+    }
+  };
 
   for (int kv_head = 0; kv_head < layer.n_kv_heads; ++kv_head) {
     const float* group_q = q + std::size_t(kv_head) * group * head_dim;
@@ -190,7 +200,7 @@ void attention_decode_paged_quant(int variant, float* out, const float* q,
 
     for (int b = 0; b < num_blocks; ++b) {
       const int n_rows = rows_in(b);
-      dequantize_block_rows(tile, layer, layer.k, block_table[b], kv_head, n_rows);
+      load_tile(layer.k, sinks.k, b, kv_head);
       if (variant == 1) {
         rows::score_group(scores + b * layer.block_size, n_ctx, group_q, group, tile, n_rows,
                           head_dim, head_dim, scale);
@@ -211,7 +221,7 @@ void attention_decode_paged_quant(int variant, float* out, const float* q,
 
     for (std::size_t i = 0; i < std::size_t(group) * head_dim; ++i) group_out[i] = 0.0f;
     for (int b = 0; b < num_blocks; ++b) {
-      dequantize_block_rows(tile, layer, layer.v, block_table[b], kv_head, rows_in(b));
+      load_tile(layer.v, sinks.v, b, kv_head);
       if (variant == 1) {
         rows::accumulate_group(group_out, scores + b * layer.block_size, n_ctx, group, tile,
                                rows_in(b), head_dim, head_dim);

@@ -36,6 +36,15 @@ struct QuantPagedLayer {
 void dequantize_block_rows(float* tile, const QuantPagedLayer& layer, const QuantPages& side,
                            int block, int kv_head, int n_rows);
 
+// The first n_rows positions of a sequence kept in fp32 (attention sinks),
+// read instead of the pool's rows for those positions:
+//   k, v: [n_rows][n_kv_heads][head_dim]
+struct FullPrecisionRows {
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int n_rows = 0;
+};
+
 // Variants:
 //   1: dequantize each block's K (then V) rows of one KV head into an L1 tile
 //      and run chapter 04's grouped loops over it (any format; fp32 gives the
@@ -52,7 +61,7 @@ void dequantize_block_rows(float* tile, const QuantPagedLayer& layer, const Quan
 constexpr int kPagedQuantDecodeVariants = 2;
 void attention_decode_paged_quant(int variant, float* out, const float* q,
                                   const QuantPagedLayer& layer, const int* block_table, int n_ctx,
-                                  int n_heads, float* scratch);
+                                  int n_heads, float* scratch, const FullPrecisionRows& sinks = {});
 std::size_t attention_decode_paged_quant_scratch_floats(int variant, int n_ctx, int n_heads,
                                                         const QuantPagedLayer& layer);
 

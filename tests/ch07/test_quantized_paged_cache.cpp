@@ -50,9 +50,12 @@ std::vector<float> attend_tokens(KVStrategy& kv, const ModelConfig& c, const Tok
   return out;
 }
 
-// The reference: dequantize the whole pool to fp32 pages, then chapter 04's kernel v1.
+// The reference: dequantize the whole pool to fp32 pages, then chapter 04's
+// kernel v1. With `sinks`, positions 0..n_sinks-1 of `seq` read its original
+// fp32 k, v instead.
 std::vector<float> reference_attention(const QuantizedPagedKVCache& kv, const ModelConfig& c,
-                                       const float* q, int seq, int n_ctx) {
+                                       const float* q, int seq, int n_ctx,
+                                       const Tokens* sinks = nullptr, int n_sinks = 0) {
   const cpu::QuantPagedLayer layer = kv.layer_view(0);
   const int num_blocks = kv.layout().num_blocks, bs = kv.layout().block_size;
   const int head_dim = c.head_dim();
@@ -69,6 +72,12 @@ std::vector<float> reference_attention(const QuantizedPagedKVCache& kv, const Mo
         }
       }
     }
+  }
+  const std::vector<int>& table = kv.blocks().table(seq)->blocks;
+  for (int t = 0; t < n_sinks; ++t) {
+    const std::size_t row = (std::size_t(table[0]) * bs + t) * c.kv_dim();
+    std::copy_n(&sinks->k[t * c.kv_dim()], c.kv_dim(), &k_pages[row]);
+    std::copy_n(&sinks->v[t * c.kv_dim()], c.kv_dim(), &v_pages[row]);
   }
   std::vector<float> out(c.dim), scratch(n_ctx);
   cpu::attention_decode_paged(1, out.data(), q, k_pages.data(), v_pages.data(),
@@ -139,6 +148,41 @@ TEST_P(Ch07EveryFormat, CopyOnWriteCarriesScalesAndWindow) {
   forked.blocks().check_invariants();
 }
 
+TEST_P(Ch07EveryFormat, SinksAreReadInFullPrecision) {
+  const ModelConfig c = one_layer_config();
+  const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
+  QuantizedPagedKVCache kv(c, dtype, 12, 16, nullptr, /*sink_tokens=*/4);
+  const Tokens t = random_tokens(c, 40, 13);
+  attend_tokens(kv, c, t, 0, 0, 2, 0);  // fewer tokens than sinks, then the rest one by one
+  std::vector<float> last;
+  for (int i = 2; i < 40; ++i) last = attend_tokens(kv, c, t, 0, i, i + 1, i);
+  expect_close(last, reference_attention(kv, c, &t.q[39 * c.dim], 0, 40, &t, 4).data(), 1e-6f,
+               "with sinks");
+}
+
+TEST_P(Ch07EveryFormat, CopyOnWriteInTheFirstBlockCarriesTheSinks) {
+  const ModelConfig c = one_layer_config();
+  const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
+  const Tokens shared = random_tokens(c, 3, 15), b = random_tokens(c, 4, 16);
+  QuantizedPagedKVCache forked(c, dtype, 12, 16, nullptr, 4);
+  attend_tokens(forked, c, shared, 0, 0, 3, 0);  // 3 of the 4 sinks, in a shared first block
+  forked.blocks().fork(0, 1);
+  std::vector<float> from_parent, from_child;
+  for (int i = 0; i < 4; ++i) {
+    // The parent writes first, so its first block is the copy (and its sink 3 lands there).
+    from_parent = attend_tokens(forked, c, b, 0, i, i + 1, 3 + i);
+    from_child = attend_tokens(forked, c, b, 1, i, i + 1, 3 + i);
+  }
+  QuantizedPagedKVCache alone(c, dtype, 12, 16, nullptr, 4);
+  attend_tokens(alone, c, shared, 0, 0, 3, 0);
+  std::vector<float> from_alone;
+  for (int i = 0; i < 4; ++i) from_alone = attend_tokens(alone, c, b, 0, i, i + 1, 3 + i);
+  EXPECT_EQ(from_parent, from_alone);
+  EXPECT_EQ(from_child, from_alone);
+  forked.blocks().check_invariants();
+  EXPECT_THROW(QuantizedPagedKVCache(c, dtype, 12, 16, nullptr, 17), Error) << "sinks > block";
+}
+
 TEST_P(Ch07EveryFormat, ReservesTheDtypeDescriptionsBytes) {
   const ModelConfig c = one_layer_config();
   const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
@@ -153,6 +197,13 @@ TEST_P(Ch07EveryFormat, ReservesTheDtypeDescriptionsBytes) {
   EXPECT_EQ(kv.kv_bytes_reserved(), std::size_t(3 * per_block) + window);
   kv.release(0);
   EXPECT_EQ(kv.kv_bytes_reserved(), 0u) << "releasing drops the fp32 window too";
+
+  QuantizedPagedKVCache with_sinks(c, dtype, 12, 16, nullptr, /*sink_tokens=*/4);
+  attend_tokens(with_sinks, c, t, 0, 0, 32, 0);
+  EXPECT_EQ(with_sinks.kv_bytes_reserved(),
+            std::size_t(2 * per_block) + 2 * 4 * c.kv_dim() * sizeof(float));
+  with_sinks.release(0);
+  EXPECT_EQ(with_sinks.kv_bytes_reserved(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, Ch07EveryFormat,
