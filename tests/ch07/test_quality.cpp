@@ -141,6 +141,8 @@ TEST_F(Ch07Cli, BadFormatsAreOneLineErrors) {
   testing::expect_one_line_error(run("ch07_quantization", "--kv-dtype int4 --kv-group-size 3"),
                                  "--kv-group-size 3");
   testing::expect_one_line_error(run("ch07_quality", "--kv-dtype q4_0"), "unknown KV dtype");
+  testing::expect_one_line_error(run("ch07_quantization", "--kv-dtype int4 --kv-sinks 17"),
+                                 "--kv-sinks 17");
   testing::expect_one_line_error(run("ch07_quantization", "--kv-dtype int8 --device cuda"), "cuda");
 }
 
