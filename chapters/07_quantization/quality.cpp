@@ -107,9 +107,9 @@ std::vector<float> replay_attention(KVStrategy& kv, const CapturedAttention& cap
 FormatQuality evaluate_format(Engine& engine, const KvDtype& dtype, int block_size,
                               const std::vector<std::vector<int>>& texts,
                               const std::vector<std::vector<float>>& reference_logits,
-                              int sink_tokens) {
+                              const QuantOptions& options) {
   const KVStrategyFactory factory = [&](const ModelConfig& c, const DeviceContext& device) {
-    return make_strategy(c, device, dtype, block_size, 1, sink_tokens);
+    return make_strategy(c, device, dtype, block_size, 1, options);
   };
   const int vocab = engine.config().vocab_size;
   FormatQuality quality{dtype, {}, {}};

@@ -13,6 +13,7 @@
 #include <span>
 #include <vector>
 
+#include "chapters/07_quantization/quantized_paged_cache.hpp"
 #include "common/kv_dtype.hpp"
 #include "engine/engine.hpp"
 #include "engine/perplexity.hpp"
@@ -62,6 +63,6 @@ struct FormatQuality {
 FormatQuality evaluate_format(Engine& engine, const KvDtype& dtype, int block_size,
                               const std::vector<std::vector<int>>& texts,
                               const std::vector<std::vector<float>>& reference_logits,
-                              int sink_tokens = 0);
+                              const QuantOptions& options = {});
 
 }  // namespace kvc::ch07

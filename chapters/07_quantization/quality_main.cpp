@@ -1,7 +1,7 @@
 // ch07_quality: what each KV format costs on a real model, one table row per format.
 //
 //   ch07_quality <checkpoint.bin> -z <tokenizer.bin> [--text FILE ...] [--kv-dtype NAME ...]
-//                [--kv-group-size N] [--block-size N] [--kv-sinks N] [--threads N]
+//                [--kv-group-size N] [--block-size N] [--kv-sinks N] [--kv-hadamard] [--threads N]
 //                [--json FILE]
 //
 // Columns: KV bytes per token (kv_bytes_per_token) and the fraction of fp32's;
@@ -33,7 +33,7 @@ struct Options {
   std::vector<std::string> formats;
   int group_size = 0;
   int block_size = 16;
-  int sink_tokens = 0;
+  kvc::ch07::QuantOptions quant;
   int threads = 0;
   std::string json_path;
 };
@@ -77,7 +77,7 @@ int evaluate(const Options& o) {
   CpuEngine engine(model, &pool);
   const DeviceContext cpu = engine.context();
   const auto cache = [&](const KvDtype& dtype) {
-    return ch07::make_strategy(c, cpu, dtype, o.block_size, 1, o.sink_tokens);
+    return ch07::make_strategy(c, cpu, dtype, o.block_size, 1, o.quant);
   };
 
   // fp32's logits for every text, and the real q, k, v of the first one.
@@ -109,10 +109,11 @@ int evaluate(const Options& o) {
       .add("texts", static_cast<int>(texts.size()))
       .add("tokens_scored", baseline.nll.num_scored)
       .add("block_size", o.block_size)
-      .add("sink_tokens", o.sink_tokens);
+      .add("sink_tokens", o.quant.sink_tokens)
+      .add("hadamard", o.quant.hadamard);
   for (const KvDtype& dtype : dtypes) {
     const ch07::FormatQuality q =
-        ch07::evaluate_format(engine, dtype, o.block_size, texts, reference_logits, o.sink_tokens);
+        ch07::evaluate_format(engine, dtype, o.block_size, texts, reference_logits, o.quant);
     const double bytes = kv_bytes_per_token(dtype, shape);
     const double change = q.nll.perplexity() / baseline.nll.perplexity() - 1;
     const double err_random = attention_error(random, dtype);
@@ -132,7 +133,7 @@ int evaluate(const Options& o) {
   }
   table.print(std::cout);
   std::printf("teacher-forced on %zu text(s), %d tokens scored; blocks of %d tokens, %d sinks\n",
-              texts.size(), baseline.nll.num_scored, o.block_size, o.sink_tokens);
+              texts.size(), baseline.nll.num_scored, o.block_size, o.quant.sink_tokens);
   if (!o.json_path.empty()) json.save(o.json_path);
   return 0;
 }
@@ -152,7 +153,9 @@ int main(int argc, char** argv) {
   app.add_option("--block-size", o.block_size, "tokens per KV block (1-256)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  app.add_option("--kv-sinks", o.sink_tokens,
+  app.add_flag("--kv-hadamard", o.quant.hadamard,
+               "rotate K and V per head by a Hadamard matrix before quantizing");
+  app.add_option("--kv-sinks", o.quant.sink_tokens,
                  "first positions kept in fp32 (attention sinks; at most the block size)");
   app.add_option("--threads", o.threads, "CPU threads; 0 = all cores");
   app.add_option("--json", o.json_path, "also write the numbers as JSON to this file");

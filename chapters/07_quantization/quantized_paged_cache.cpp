@@ -49,7 +49,7 @@ std::size_t row_scale_offset(ScaleLayout layout, const KvDtype& dtype, int r, in
 
 QuantizedPagedKVCache::QuantizedPagedKVCache(const ModelConfig& config, const KvDtype& dtype,
                                              int num_blocks, int block_size, ThreadPool* pool,
-                                             int sink_tokens)
+                                             const QuantOptions& options)
     : PagedKVStrategy(config, num_blocks, block_size),
       config_(config),
       dtype_(dtype),
@@ -57,8 +57,12 @@ QuantizedPagedKVCache::QuantizedPagedKVCache(const ModelConfig& config, const Kv
       row_bytes_(kv_row_bytes(dtype, config.head_dim())),
       k_scales_per_block_(kv_scale_floats_per_block(dtype.key_scales, dtype, shape())),
       v_scales_per_block_(kv_scale_floats_per_block(dtype.value_scales, dtype, shape())),
-      sink_tokens_(sink_tokens) {
-  KVC_CHECK(sink_tokens >= 0 && sink_tokens <= block_size, "--kv-sinks ", sink_tokens,
+      sink_tokens_(options.sink_tokens),
+      hadamard_(options.hadamard) {
+  const int head_dim = layout_.head_dim;
+  KVC_CHECK(!hadamard_ || (head_dim & (head_dim - 1)) == 0, "--kv-hadamard needs a power-of-two ",
+            "head_dim, got ", head_dim);
+  KVC_CHECK(sink_tokens_ >= 0 && sink_tokens_ <= block_size, "--kv-sinks ", sink_tokens_,
             " must be between 0 and the block size ", block_size);
   const std::size_t blocks = std::size_t(layout_.n_layers) * num_blocks;
   k_codes_.assign(blocks * block_size * layout_.n_kv_heads * row_bytes_, 0);
@@ -204,14 +208,30 @@ void QuantizedPagedKVCache::attend(int layer, const Batch& batch, const float* q
     }
   }
 
-  // Write every token's K, V first: a prefill chunk's token i attends to tokens < i of its chunk.
   const std::size_t kv_dim = layout_.kv_dim();
+  const std::size_t dim = config_.dim;
+  const int head_dim = layout_.head_dim;
+  if (hadamard_) {
+    // q.k and p.v keep their values when q, k and v turn by the same orthogonal
+    // H; the rotation spreads each outlier channel over the whole head first.
+    //   rotated_: q [n][dim], then k, v [n][kv_dim]
+    rotated_.assign(q, q + n * dim);
+    rotated_.insert(rotated_.end(), k, k + n * kv_dim);
+    rotated_.insert(rotated_.end(), v, v + n * kv_dim);
+    for (std::size_t i = 0; i < rotated_.size(); i += head_dim) {
+      cpu::hadamard_rotate(&rotated_[i], head_dim);
+    }
+    q = rotated_.data();
+    k = q + n * dim;
+    v = k + n * kv_dim;
+  }
+
+  // Write every token's K, V first: a prefill chunk's token i attends to tokens < i of its chunk.
   for (int i = 0; i < n; ++i) {
     store(layer, slots_[i], batch.positions[i], k + i * kv_dim, v + i * kv_dim);
   }
 
   const cpu::QuantPagedLayer pages = layer_view(layer);
-  const std::size_t dim = config_.dim;
   parallel_for(pool_, n, [&](std::int64_t begin, std::int64_t end) {
     std::vector<float> scratch(cpu::attention_decode_paged_quant_scratch_floats(
         0, config_.seq_len, config_.n_heads, pages));
@@ -220,19 +240,23 @@ void QuantizedPagedKVCache::attend(int layer, const Batch& batch, const float* q
       cpu::attention_decode_paged_quant(0, out + i * dim, q + i * dim, pages, table.data(),
                                         batch.positions[i] + 1, config_.n_heads, scratch.data(),
                                         sink_rows(layer, table[0]));
+      // The output is a mix of rotated values: H is its own inverse.
+      for (std::size_t h = 0; hadamard_ && h < dim; h += head_dim) {
+        cpu::hadamard_rotate(out + i * dim + h, head_dim);
+      }
     }
   });
 }
 
 std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
                                           const KvDtype& kv_dtype, int block_size, int max_seqs,
-                                          int sink_tokens) {
+                                          const QuantOptions& options) {
   KVC_CHECK(device.device == Device::kCpu, "--kv-dtype ", kv_dtype.name(),
             ": the quantized KV cache runs on the CPU only in this build (use --device cpu)");
   KVC_CHECK(block_size >= 1, "quantized KV cache: block size must be positive, got ", block_size);
   return std::make_unique<QuantizedPagedKVCache>(
       config, kv_dtype, max_seqs * ch04::blocks_needed(config.seq_len, block_size), block_size,
-      device.pool, sink_tokens);
+      device.pool, options);
 }
 
 }  // namespace kvc::ch07

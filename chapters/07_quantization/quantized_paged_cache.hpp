@@ -28,12 +28,19 @@
 
 namespace kvc::ch07 {
 
+// The options the lesson measures beside the format.
+struct QuantOptions {
+  int sink_tokens = 0;    // first positions of each sequence also kept in fp32
+  bool hadamard = false;  // rotate K, V (and q, and back the output) per head by a Hadamard matrix
+};
+
 class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
  public:
   // Throws kvc::Error for a block size outside [1, 256], fewer than one
-  // block, or sink_tokens outside [0, block_size].
+  // block, sink_tokens outside [0, block_size], or a Hadamard rotation of a
+  // head_dim that is not a power of two.
   QuantizedPagedKVCache(const ModelConfig& config, const KvDtype& dtype, int num_blocks,
-                        int block_size, ThreadPool* pool, int sink_tokens = 0);
+                        int block_size, ThreadPool* pool, const QuantOptions& options = {});
 
   std::string name() const override { return "07 quantized paged cache (" + dtype_.name() + ")"; }
   // Throws ch04::PoolExhausted like chapter 04's cache.
@@ -72,6 +79,8 @@ class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
   // block -> its keys in fp32, [n_layers][block_size][n_kv_heads * head_dim], while not full
   std::map<int, std::vector<float>> key_staging_;
   int sink_tokens_;
+  bool hadamard_;
+  std::vector<float> rotated_;  // hadamard: the batch's rotated q, k, v
   // first block -> [n_layers][K, V][sink_tokens][n_kv_heads * head_dim] in fp32
   std::map<int, std::vector<float>> sink_rows_;
   std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, placed at layer 0
@@ -82,6 +91,6 @@ class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
 // pool has no CUDA kernel in this build).
 std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
                                           const KvDtype& kv_dtype, int block_size = 16,
-                                          int max_seqs = 1, int sink_tokens = 0);
+                                          int max_seqs = 1, const QuantOptions& options = {});
 
 }  // namespace kvc::ch07

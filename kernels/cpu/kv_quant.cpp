@@ -121,4 +121,18 @@ void quantize_int4_groups(std::uint8_t* packed, float* scales, const float* x, i
   }
 }
 
+void hadamard_rotate(float* x, int n) {
+  for (int half = 1; half < n; half *= 2) {
+    for (int start = 0; start < n; start += 2 * half) {
+      for (int i = start; i < start + half; ++i) {
+        const float a = x[i], b = x[i + half];
+        x[i] = a + b;
+        x[i + half] = a - b;
+      }
+    }
+  }
+  const float norm = 1.0f / std::sqrt(float(n));
+  for (int i = 0; i < n; ++i) x[i] *= norm;
+}
+
 }  // namespace kvc::cpu

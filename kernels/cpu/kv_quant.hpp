@@ -53,6 +53,10 @@ float quantize_fp8_row(std::uint8_t* codes, const float* x, int n);
 // byte j. scales: [n / group]; packed: [n / 2]. n and group even, group | n.
 void quantize_int4_groups(std::uint8_t* packed, float* scales, const float* x, int n, int group);
 
+// x <- H x for the n x n Hadamard matrix scaled by 1 / sqrt(n) (orthogonal and
+// its own inverse), by the fast Walsh-Hadamard transform. n a power of two.
+void hadamard_rotate(float* x, int n);
+
 // The signed value of nibble i of a packed int4 row.
 inline int int4_at(const std::uint8_t* packed, int i) {
   const int nibble = (packed[i / 2] >> (4 * (i % 2))) & 0xF;

@@ -205,6 +205,27 @@ TEST(Ch07Bf16, EveryCodeRoundTripsAndTiesGoToEven) {
   EXPECT_EQ(cpu::bf16_from_float(std::bit_cast<float>(0x3F808001u)), 0x3F81);
 }
 
+TEST(Ch07Hadamard, IsOrthogonalAndItsOwnInverse) {
+  std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8};
+  const std::vector<float> original = x;
+  std::vector<float> y = {0.5f, -1, 0, 2, 1, 1, -3, 0.25f};
+  double dot_before = 0;
+  for (int i = 0; i < 8; ++i) dot_before += x[i] * y[i];
+  cpu::hadamard_rotate(x.data(), 8);
+  cpu::hadamard_rotate(y.data(), 8);
+  double dot_after = 0;
+  for (int i = 0; i < 8; ++i) dot_after += x[i] * y[i];
+  EXPECT_NEAR(dot_after, dot_before, 1e-4);
+  EXPECT_NEAR(x[0], 36 / std::sqrt(8.0), 1e-5) << "row 0 of H is all ones";
+  cpu::hadamard_rotate(x.data(), 8);
+  for (int i = 0; i < 8; ++i) EXPECT_NEAR(x[i], original[i], 1e-5);
+  // One outlier channel is spread evenly over the whole head.
+  std::vector<float> spike(8, 0.0f);
+  spike[3] = 8;
+  cpu::hadamard_rotate(spike.data(), 8);
+  for (float value : spike) EXPECT_NEAR(std::fabs(value), 8 / std::sqrt(8.0), 1e-5);
+}
+
 // ---- quantizers -----------------------------------------------------------------------------
 
 std::vector<float> random_row(int n, unsigned seed, float spread = 3.0f) {

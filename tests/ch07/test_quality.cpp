@@ -55,6 +55,11 @@ class Ch07RealModel : public ::testing::Test {
       quality_[name] = new FormatQuality(
           evaluate_format(*engine_, parse_kv_dtype(name, c.head_dim()), 16, texts_, reference_));
     }
+    for (const char* name : {"int4-token", "int4"}) {
+      quality_[std::string(name) + "+hadamard"] =
+          new FormatQuality(evaluate_format(*engine_, parse_kv_dtype(name, c.head_dim()), 16,
+                                            texts_, reference_, {.hadamard = true}));
+    }
   }
   static void TearDownTestSuite() {
     for (auto& [name, q] : quality_) delete q;
@@ -62,7 +67,7 @@ class Ch07RealModel : public ::testing::Test {
     delete pool_;
     delete real_;
   }
-  static const FormatQuality& q(const char* name) { return *quality_.at(name); }
+  static const FormatQuality& q(const std::string& name) { return *quality_.at(name); }
 
   static inline testing::RealModel* real_ = nullptr;
   static inline ThreadPool* pool_ = nullptr;
@@ -93,6 +98,14 @@ TEST_F(Ch07RealModel, FewerBitsCostMoreAndPerChannelKeysMatter) {
   // (perplexity 2.22 -> 5.29); one per channel (KIVI) keeps them (2.40).
   EXPECT_LT(q("int4").agreement.mean_kl(), q("int4-token").agreement.mean_kl());
   EXPECT_LT(q("int4").nll.perplexity() * 1.5, q("int4-token").nll.perplexity());
+}
+
+// A Hadamard rotation spreads the outlier channels over each head: per-token
+// int4 keys improve (perplexity 5.29 -> 3.47), but per-channel keys lose the
+// channels they had isolated (2.40 -> 3.01).
+TEST_F(Ch07RealModel, HadamardHelpsPerTokenKeysAndHurtsPerChannelKeys) {
+  EXPECT_LT(q("int4-token+hadamard").nll.perplexity(), q("int4-token").nll.perplexity() * 0.8);
+  EXPECT_GT(q("int4+hadamard").nll.perplexity(), q("int4").nll.perplexity() * 1.1);
 }
 
 TEST_F(Ch07RealModel, CapturingChangesNothingAndReplaysTheSameAttention) {

@@ -151,7 +151,7 @@ TEST_P(Ch07EveryFormat, CopyOnWriteCarriesScalesAndWindow) {
 TEST_P(Ch07EveryFormat, SinksAreReadInFullPrecision) {
   const ModelConfig c = one_layer_config();
   const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
-  QuantizedPagedKVCache kv(c, dtype, 12, 16, nullptr, /*sink_tokens=*/4);
+  QuantizedPagedKVCache kv(c, dtype, 12, 16, nullptr, {.sink_tokens = 4});
   const Tokens t = random_tokens(c, 40, 13);
   attend_tokens(kv, c, t, 0, 0, 2, 0);  // fewer tokens than sinks, then the rest one by one
   std::vector<float> last;
@@ -164,7 +164,7 @@ TEST_P(Ch07EveryFormat, CopyOnWriteInTheFirstBlockCarriesTheSinks) {
   const ModelConfig c = one_layer_config();
   const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
   const Tokens shared = random_tokens(c, 3, 15), b = random_tokens(c, 4, 16);
-  QuantizedPagedKVCache forked(c, dtype, 12, 16, nullptr, 4);
+  QuantizedPagedKVCache forked(c, dtype, 12, 16, nullptr, {.sink_tokens = 4});
   attend_tokens(forked, c, shared, 0, 0, 3, 0);  // 3 of the 4 sinks, in a shared first block
   forked.blocks().fork(0, 1);
   std::vector<float> from_parent, from_child;
@@ -173,14 +173,15 @@ TEST_P(Ch07EveryFormat, CopyOnWriteInTheFirstBlockCarriesTheSinks) {
     from_parent = attend_tokens(forked, c, b, 0, i, i + 1, 3 + i);
     from_child = attend_tokens(forked, c, b, 1, i, i + 1, 3 + i);
   }
-  QuantizedPagedKVCache alone(c, dtype, 12, 16, nullptr, 4);
+  QuantizedPagedKVCache alone(c, dtype, 12, 16, nullptr, {.sink_tokens = 4});
   attend_tokens(alone, c, shared, 0, 0, 3, 0);
   std::vector<float> from_alone;
   for (int i = 0; i < 4; ++i) from_alone = attend_tokens(alone, c, b, 0, i, i + 1, 3 + i);
   EXPECT_EQ(from_parent, from_alone);
   EXPECT_EQ(from_child, from_alone);
   forked.blocks().check_invariants();
-  EXPECT_THROW(QuantizedPagedKVCache(c, dtype, 12, 16, nullptr, 17), Error) << "sinks > block";
+  EXPECT_THROW(QuantizedPagedKVCache(c, dtype, 12, 16, nullptr, {.sink_tokens = 17}), Error)
+      << "sinks > block";
 }
 
 TEST_P(Ch07EveryFormat, ReservesTheDtypeDescriptionsBytes) {
@@ -198,7 +199,7 @@ TEST_P(Ch07EveryFormat, ReservesTheDtypeDescriptionsBytes) {
   kv.release(0);
   EXPECT_EQ(kv.kv_bytes_reserved(), 0u) << "releasing drops the fp32 window too";
 
-  QuantizedPagedKVCache with_sinks(c, dtype, 12, 16, nullptr, /*sink_tokens=*/4);
+  QuantizedPagedKVCache with_sinks(c, dtype, 12, 16, nullptr, {.sink_tokens = 4});
   attend_tokens(with_sinks, c, t, 0, 0, 32, 0);
   EXPECT_EQ(with_sinks.kv_bytes_reserved(),
             std::size_t(2 * per_block) + 2 * 4 * c.kv_dim() * sizeof(float));
@@ -249,6 +250,33 @@ TEST(Ch07QuantizedPagedCache, ErrorAgainstFp32IsBoundedAndOrdered) {
   // flattens every other channel; per-channel scales (KIVI) do not (0.21 vs 0.40).
   EXPECT_LT(int4, int4_per_token_keys);
   EXPECT_GT(int8, 0.0f);
+}
+
+// Rotating q, k, v by one orthogonal H (and the output back) changes no
+// attention output but rounding; on keys with outlier channels it helps
+// per-token int4 scales, because it spreads each outlier over the whole head.
+TEST(Ch07QuantizedPagedCache, HadamardRotationKeepsFp32AndHelpsPerTokenInt4) {
+  const ModelConfig c = one_layer_config();
+  const Tokens t = random_tokens(c, 120, 23);
+  const auto run = [&](const char* name, bool hadamard) {
+    QuantizedPagedKVCache kv(c, parse_kv_dtype(name, c.head_dim()), 16, 16, nullptr,
+                             {.hadamard = hadamard});
+    return attend_tokens(kv, c, t, 0, 0, 120, 0);
+  };
+  const std::vector<float> exact = run("fp32", false);
+  expect_close(run("fp32", true), exact.data(), 1e-5f, "fp32 rotated");
+  const auto error = [&](const std::vector<float>& got) {
+    double sum = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) sum += (got[i] - exact[i]) * (got[i] - exact[i]);
+    return sum;
+  };
+  EXPECT_LT(error(run("int4-token", true)), error(run("int4-token", false)));
+
+  ModelConfig odd = c;
+  odd.dim = 8 * 12;  // head_dim 12
+  EXPECT_THROW(
+      QuantizedPagedKVCache(odd, parse_kv_dtype("int8", 12), 4, 16, nullptr, {.hadamard = true}),
+      Error);
 }
 
 TEST(Ch07QuantizedPagedCache, Fp32GivesChapter04sTokensOnTheRealModel) {
