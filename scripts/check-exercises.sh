@@ -7,9 +7,9 @@
 #   scripts/check-exercises.sh 4 -j2      # extra arguments go to ctest
 set -euo pipefail
 
-usage="usage: scripts/check-exercises.sh N [ctest arguments], N = the last chapter done (1-4)"
+usage="usage: scripts/check-exercises.sh N [ctest arguments], N = the last chapter done (1-7)"
 last=${1:-}
-if [[ ! $last =~ ^[1-4]$ ]]; then
+if [[ ! $last =~ ^[1-7]$ ]]; then
   echo "check-exercises: $usage" >&2
   exit 2
 fi

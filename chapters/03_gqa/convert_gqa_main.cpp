@@ -77,36 +77,6 @@ int convert(const Options& o) {
 
 // ---- evaluation ----------------------------------------------------------------
 
-// llama2.c's reference stories, committed with the project (tests/data/llama2c/*.txt).
-std::vector<std::string> default_text_paths() {
-  const std::filesystem::path dir = KVC_REFERENCE_DIR;
-  std::vector<std::string> paths;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (entry.path().extension() == ".txt") paths.push_back(entry.path().string());
-  }
-  KVC_CHECK(!paths.empty(), "no --text files given and no reference stories in ", dir.string());
-  std::ranges::sort(paths);
-  return paths;
-}
-
-// Each text's tokens with BOS, cut to the model's context.
-std::vector<std::vector<int>> tokenize_texts(const std::vector<std::string>& paths,
-                                             const Tokenizer& tokenizer, int seq_len) {
-  std::vector<std::vector<int>> texts;
-  for (const std::string& path : paths) {
-    std::ifstream in(path, std::ios::binary);
-    KVC_CHECK(in.is_open(), "cannot read text file '", path, "'");
-    std::ostringstream text;
-    text << in.rdbuf();
-    std::vector<int> tokens = tokenizer.encode(text.str(), /*bos=*/true, /*eos=*/false);
-    KVC_CHECK(tokens.size() >= 2, "text file '", path, "' has no tokens to score");
-    if (tokens.size() > static_cast<std::size_t>(seq_len)) tokens.resize(seq_len);
-    texts.push_back(std::move(tokens));
-  }
-  return texts;
-}
-
 // Positions where a model's greedy continuation equals the original model's.
 struct GreedyAgreement {
   int until_divergence = 0;  // equal positions before the first difference
@@ -149,7 +119,7 @@ int evaluate(const Options& o) {
   const Model original = load_checkpoint(o.checkpoints[0]);
   const ModelConfig& c = original.config;
   const Tokenizer tokenizer(o.tokenizer_path, c.vocab_size);
-  const auto text_paths = o.text_paths.empty() ? default_text_paths() : o.text_paths;
+  const auto text_paths = o.text_paths.empty() ? reference_text_paths() : o.text_paths;
   const auto texts = tokenize_texts(text_paths, tokenizer, c.seq_len);
   ThreadPool pool(o.threads);
   const KVStrategyFactory gqa_cache = [](const ModelConfig& config, const DeviceContext& device) {

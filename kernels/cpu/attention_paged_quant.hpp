@@ -1,0 +1,68 @@
+// Paged decode attention over a quantized KV pool (chapter 07): the contract
+// of cpu::attention_decode_paged (ops.hpp), with every K and V row stored in
+// one of common/kv_dtype.hpp's formats and dequantized inside the loop, block
+// by block, so the pool's bytes are read once, already small.
+#pragma once
+
+#include <cstddef>
+
+#include "common/kv_dtype.hpp"
+
+namespace kvc::cpu {
+
+// One side (K or V) of one layer of the pool.
+//   codes:  [num_blocks][block_size][n_kv_heads][kv_row_bytes(dtype, head_dim)]
+//   scales: [num_blocks][kv_scale_floats_per_block(layout, ...)], per block:
+//     per_token_head  [block_size][n_kv_heads]
+//     per_token_group [block_size][n_kv_heads][head_dim / group_size]
+//     per_channel     [n_kv_heads][head_dim]   (over the block's tokens)
+struct QuantPages {
+  const unsigned char* codes = nullptr;
+  const float* scales = nullptr;
+  ScaleLayout layout = ScaleLayout::none;
+};
+
+struct QuantPagedLayer {
+  KvDtype dtype;
+  QuantPages k, v;
+  int block_size = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;
+};
+
+// Rows 0..n_rows-1 of physical block `block`, KV head `kv_head`, as floats:
+// tile: [n_rows][head_dim]. What every kernel below reads, and what tests
+// dequantize a whole pool with.
+void dequantize_block_rows(float* tile, const QuantPagedLayer& layer, const QuantPages& side,
+                           int block, int kv_head, int n_rows);
+
+// The first n_rows positions of a sequence kept in fp32 (attention sinks),
+// read instead of the pool's rows for those positions:
+//   k, v: [n_rows][n_kv_heads][head_dim]
+struct FullPrecisionRows {
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int n_rows = 0;
+};
+
+// Variants:
+//   1: dequantize each block's K (then V) rows of one KV head into an L1 tile
+//      and run chapter 04's grouped loops over it (any format; fp32 gives the
+//      same bits as attention_decode_paged).
+//   2: the same, but keys are scored from a transposed tile ([head_dim][block_size]),
+//      so the innermost loop runs over a block's rows and vectorizes while each
+//      score stays one in-order sum over head_dim; values are summed 32 output
+//      dimensions at a time, held in registers across the block's rows. Every
+//      sum keeps variant 1's order: the same bits.
+// Variant 0 picks 2. Throws kvc::Error for an unknown variant.
+//   q, out:      [n_heads][head_dim]; the token attends to positions 0..n_ctx-1
+//   block_table: [ceil(n_ctx / block_size)]
+//   scratch:     attention_decode_paged_quant_scratch_floats(...) floats
+constexpr int kPagedQuantDecodeVariants = 2;
+void attention_decode_paged_quant(int variant, float* out, const float* q,
+                                  const QuantPagedLayer& layer, const int* block_table, int n_ctx,
+                                  int n_heads, float* scratch, const FullPrecisionRows& sinks = {});
+std::size_t attention_decode_paged_quant_scratch_floats(int variant, int n_ctx, int n_heads,
+                                                        const QuantPagedLayer& layer);
+
+}  // namespace kvc::cpu

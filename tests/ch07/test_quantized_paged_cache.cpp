@@ -1,0 +1,305 @@
+// Chapter 07's quantized paged cache: its attention equals
+// dequantize-then-reference for every format, its error against the fp32
+// cache is bounded, copy-on-write carries scales (and KIVI's fp32 window),
+// its bytes are the dtype description's, and fp32 gives chapter 04's tokens.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "chapters/04_paged_allocator/paged_kv_cache.hpp"
+#include "chapters/07_quantization/quantized_paged_cache.hpp"
+#include "common/thread_pool.hpp"
+#include "engine/generate.hpp"
+#include "kernels/cpu/ops.hpp"
+#include "tests/ch07/one_layer_config.hpp"
+#include "tests/support/test_support.hpp"
+
+namespace kvc::ch07 {
+namespace {
+
+using testing::one_layer_config;
+
+// Random q, k, v for n tokens of one sequence; the keys get a few large
+// channels, as real keys do, so per-channel scales have something to fix.
+struct Tokens {
+  std::vector<float> q, k, v;
+};
+Tokens random_tokens(const ModelConfig& c, int n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  Tokens t{std::vector<float>(std::size_t(n) * c.dim),
+           std::vector<float>(std::size_t(n) * c.kv_dim()),
+           std::vector<float>(std::size_t(n) * c.kv_dim())};
+  for (float& x : t.q) x = normal(rng);
+  for (std::size_t i = 0; i < t.k.size(); ++i) t.k[i] = normal(rng) * (i % 16 == 3 ? 8.0f : 1.0f);
+  for (float& x : t.v) x = normal(rng);
+  return t;
+}
+
+// Tokens [first, last) of `t` as positions first.. of sequence `seq`, one attend call.
+std::vector<float> attend_tokens(KVStrategy& kv, const ModelConfig& c, const Tokens& t, int seq,
+                                 int first, int last, int first_position) {
+  Batch batch;
+  for (int i = first; i < last; ++i) batch.add(0, seq, first_position + i - first, true);
+  std::vector<float> out(std::size_t(last - first) * c.dim);
+  kv.attend(0, batch, &t.q[std::size_t(first) * c.dim], &t.k[std::size_t(first) * c.kv_dim()],
+            &t.v[std::size_t(first) * c.kv_dim()], out.data());
+  return out;
+}
+
+// The reference: dequantize the whole pool to fp32 pages, then chapter 04's
+// kernel v1. With `sinks`, positions 0..n_sinks-1 of `seq` read its original
+// fp32 k, v instead.
+std::vector<float> reference_attention(const QuantizedPagedKVCache& kv, const ModelConfig& c,
+                                       const float* q, int seq, int n_ctx,
+                                       const Tokens* sinks = nullptr, int n_sinks = 0) {
+  const cpu::QuantPagedLayer layer = kv.layer_view(0);
+  const int num_blocks = kv.layout().num_blocks, bs = kv.layout().block_size;
+  const int head_dim = c.head_dim();
+  std::vector<float> k_pages(std::size_t(num_blocks) * bs * c.kv_dim());
+  std::vector<float> v_pages(k_pages.size());
+  std::vector<float> tile(std::size_t(bs) * head_dim);
+  for (int b = 0; b < num_blocks; ++b) {
+    for (int h = 0; h < c.n_kv_heads; ++h) {
+      for (auto [side, pages] : {std::pair{&layer.k, &k_pages}, std::pair{&layer.v, &v_pages}}) {
+        cpu::dequantize_block_rows(tile.data(), layer, *side, b, h, bs);
+        for (int r = 0; r < bs; ++r) {
+          std::copy_n(&tile[std::size_t(r) * head_dim], head_dim,
+                      &(*pages)[(std::size_t(b) * bs + r) * c.kv_dim() + h * head_dim]);
+        }
+      }
+    }
+  }
+  const std::vector<int>& table = kv.blocks().table(seq)->blocks;
+  for (int t = 0; t < n_sinks; ++t) {
+    const std::size_t row = (std::size_t(table[0]) * bs + t) * c.kv_dim();
+    std::copy_n(&sinks->k[t * c.kv_dim()], c.kv_dim(), &k_pages[row]);
+    std::copy_n(&sinks->v[t * c.kv_dim()], c.kv_dim(), &v_pages[row]);
+  }
+  std::vector<float> out(c.dim), scratch(n_ctx);
+  cpu::attention_decode_paged(1, out.data(), q, k_pages.data(), v_pages.data(),
+                              kv.blocks().table(seq)->blocks.data(), n_ctx, bs, c.n_heads,
+                              c.n_kv_heads, head_dim, scratch.data());
+  return out;
+}
+
+void expect_close(const std::vector<float>& got, const float* want, float tol, const char* what) {
+  int shown = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    if (std::fabs(got[i] - want[i]) > tol + 1e-5f * std::fabs(want[i]) && shown++ < 5) {
+      ADD_FAILURE() << what << " [" << i << "]: " << got[i] << " vs " << want[i];
+    }
+  }
+}
+
+class Ch07EveryFormat : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(Ch07EveryFormat, AttentionEqualsDequantizeThenReference) {
+  const ModelConfig c = one_layer_config();
+  const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
+  QuantizedPagedKVCache kv(c, dtype, /*num_blocks=*/12, /*block_size=*/16, nullptr);
+  const Tokens t = random_tokens(c, 70, 11);
+  // A prefill chunk of 37 (two full blocks and a partial one), then single decode steps.
+  const std::vector<float> prefill = attend_tokens(kv, c, t, 0, 0, 37, 0);
+  for (int i : {0, 15, 16, 36}) {
+    expect_close(std::vector<float>(prefill.begin() + i * c.dim, prefill.begin() + (i + 1) * c.dim),
+                 reference_attention(kv, c, &t.q[i * c.dim], 0, i + 1).data(), 1e-6f, "prefill");
+  }
+  std::vector<float> last;
+  for (int i = 37; i < 70; ++i) last = attend_tokens(kv, c, t, 0, i, i + 1, i);
+  const std::vector<float> want = reference_attention(kv, c, &t.q[69 * c.dim], 0, 70);
+  expect_close(last, want.data(), 1e-6f, "decode");
+  // Every kernel variant, on the same pool.
+  const cpu::QuantPagedLayer layer = kv.layer_view(0);
+  for (int variant = 1; variant <= cpu::kPagedQuantDecodeVariants; ++variant) {
+    std::vector<float> out(c.dim);
+    std::vector<float> scratch(
+        cpu::attention_decode_paged_quant_scratch_floats(variant, 70, c.n_heads, layer));
+    cpu::attention_decode_paged_quant(variant, out.data(), &t.q[69 * c.dim], layer,
+                                      kv.blocks().table(0)->blocks.data(), 70, c.n_heads,
+                                      scratch.data());
+    expect_close(out, want.data(), 1e-6f, variant == 1 ? "variant 1" : "variant 2");
+  }
+  EXPECT_THROW(cpu::attention_decode_paged_quant_scratch_floats(3, 70, c.n_heads, layer), Error);
+  kv.blocks().check_invariants();
+}
+
+TEST_P(Ch07EveryFormat, CopyOnWriteCarriesScalesAndWindow) {
+  const ModelConfig c = one_layer_config();
+  const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
+  const Tokens shared = random_tokens(c, 21, 5), a = random_tokens(c, 3, 6),
+               b = random_tokens(c, 3, 7);
+  QuantizedPagedKVCache forked(c, dtype, 12, 16, nullptr);
+  attend_tokens(forked, c, shared, 0, 0, 21, 0);  // 21 tokens: block 1 is partial and shared
+  forked.blocks().fork(0, 1);
+  std::vector<float> from_fork;
+  for (int i = 0; i < 3; ++i) {
+    attend_tokens(forked, c, a, 0, i, i + 1, 21 + i);
+    from_fork = attend_tokens(forked, c, b, 1, i, i + 1, 21 + i);
+  }
+  QuantizedPagedKVCache alone(c, dtype, 12, 16, nullptr);
+  attend_tokens(alone, c, shared, 0, 0, 21, 0);
+  std::vector<float> from_alone;
+  for (int i = 0; i < 3; ++i) from_alone = attend_tokens(alone, c, b, 0, i, i + 1, 21 + i);
+  EXPECT_EQ(from_fork, from_alone);
+  forked.blocks().check_invariants();
+}
+
+TEST_P(Ch07EveryFormat, SinksAreReadInFullPrecision) {
+  const ModelConfig c = one_layer_config();
+  const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
+  QuantizedPagedKVCache kv(c, dtype, 12, 16, nullptr, {.sink_tokens = 4});
+  const Tokens t = random_tokens(c, 40, 13);
+  attend_tokens(kv, c, t, 0, 0, 2, 0);  // fewer tokens than sinks, then the rest one by one
+  std::vector<float> last;
+  for (int i = 2; i < 40; ++i) last = attend_tokens(kv, c, t, 0, i, i + 1, i);
+  expect_close(last, reference_attention(kv, c, &t.q[39 * c.dim], 0, 40, &t, 4).data(), 1e-6f,
+               "with sinks");
+}
+
+TEST_P(Ch07EveryFormat, CopyOnWriteInTheFirstBlockCarriesTheSinks) {
+  const ModelConfig c = one_layer_config();
+  const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
+  const Tokens shared = random_tokens(c, 3, 15), b = random_tokens(c, 4, 16);
+  QuantizedPagedKVCache forked(c, dtype, 12, 16, nullptr, {.sink_tokens = 4});
+  attend_tokens(forked, c, shared, 0, 0, 3, 0);  // 3 of the 4 sinks, in a shared first block
+  forked.blocks().fork(0, 1);
+  std::vector<float> from_parent, from_child;
+  for (int i = 0; i < 4; ++i) {
+    // The parent writes first, so its first block is the copy (and its sink 3 lands there).
+    from_parent = attend_tokens(forked, c, b, 0, i, i + 1, 3 + i);
+    from_child = attend_tokens(forked, c, b, 1, i, i + 1, 3 + i);
+  }
+  QuantizedPagedKVCache alone(c, dtype, 12, 16, nullptr, {.sink_tokens = 4});
+  attend_tokens(alone, c, shared, 0, 0, 3, 0);
+  std::vector<float> from_alone;
+  for (int i = 0; i < 4; ++i) from_alone = attend_tokens(alone, c, b, 0, i, i + 1, 3 + i);
+  EXPECT_EQ(from_parent, from_alone);
+  EXPECT_EQ(from_child, from_alone);
+  forked.blocks().check_invariants();
+  EXPECT_THROW(QuantizedPagedKVCache(c, dtype, 12, 16, nullptr, {.sink_tokens = 17}), Error)
+      << "sinks > block";
+}
+
+TEST_P(Ch07EveryFormat, ReservesTheDtypeDescriptionsBytes) {
+  const ModelConfig c = one_layer_config();
+  const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
+  QuantizedPagedKVCache kv(c, dtype, 12, 16, nullptr);
+  const Tokens t = random_tokens(c, 33, 9);
+  attend_tokens(kv, c, t, 0, 0, 32, 0);  // exactly two full blocks
+  const std::int64_t per_block = kv_bytes_per_block(dtype, kv.shape());
+  EXPECT_EQ(kv.kv_bytes_reserved(), std::size_t(2 * per_block));
+  attend_tokens(kv, c, t, 0, 32, 33, 32);  // a third block, one token in it
+  const std::size_t window =
+      dtype.key_scales == ScaleLayout::per_channel ? 16 * c.kv_dim() * sizeof(float) : 0;
+  EXPECT_EQ(kv.kv_bytes_reserved(), std::size_t(3 * per_block) + window);
+  kv.release(0);
+  EXPECT_EQ(kv.kv_bytes_reserved(), 0u) << "releasing drops the fp32 window too";
+
+  QuantizedPagedKVCache with_sinks(c, dtype, 12, 16, nullptr, {.sink_tokens = 4});
+  attend_tokens(with_sinks, c, t, 0, 0, 32, 0);
+  EXPECT_EQ(with_sinks.kv_bytes_reserved(),
+            std::size_t(2 * per_block) + 2 * 4 * c.kv_dim() * sizeof(float));
+  with_sinks.release(0);
+  EXPECT_EQ(with_sinks.kv_bytes_reserved(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, Ch07EveryFormat,
+                         ::testing::Values("fp32", "fp16", "bf16", "int8", "fp8", "int4-token",
+                                           "int4"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+// Error of each format's attention against the unquantized cache, relative to
+// the output's largest magnitude, on keys with an outlier channel every 16.
+// Bounds are about 2-3x what this data gives (the comments).
+TEST(Ch07QuantizedPagedCache, ErrorAgainstFp32IsBoundedAndOrdered) {
+  const ModelConfig c = one_layer_config();
+  const Tokens t = random_tokens(c, 200, 21);
+  const auto run = [&](const char* name) {
+    QuantizedPagedKVCache kv(c, parse_kv_dtype(name, c.head_dim()), 16, 16, nullptr);
+    return attend_tokens(kv, c, t, 0, 0, 200, 0);
+  };
+  const std::vector<float> exact = run("fp32");
+  float max_ref = 0;
+  for (float x : exact) max_ref = std::max(max_ref, std::fabs(x));
+  const auto relative_error = [&](const char* name) {
+    const std::vector<float> got = run(name);
+    float worst = 0;
+    for (std::size_t i = 0; i < got.size(); ++i)
+      worst = std::max(worst, std::fabs(got[i] - exact[i]));
+    return worst / max_ref;
+  };
+  const float bf16 = relative_error("bf16"), int8 = relative_error("int8");
+  const float fp8 = relative_error("fp8"), int4 = relative_error("int4");
+  const float int4_per_token_keys = relative_error("int4-token");
+  EXPECT_LT(relative_error("fp16"), 4e-3f);  // measured 1.1e-3
+  EXPECT_LT(bf16, 2e-2f);                    // 6.4e-3
+  EXPECT_LT(int8, 1e-1f);                    // 3.8e-2
+  EXPECT_LT(fp8, 1.5e-1f);                   // 6.0e-2
+  EXPECT_LT(int4, 5e-1f);                    // 0.21
+  EXPECT_LT(int8, fp8) << "8-bit integers keep more bits than E4M3's 3-bit mantissa";
+  EXPECT_LT(fp8, int4);
+  // Keys with outlier channels: a per-token scale is set by the outlier and
+  // flattens every other channel; per-channel scales (KIVI) do not (0.21 vs 0.40).
+  EXPECT_LT(int4, int4_per_token_keys);
+  EXPECT_GT(int8, 0.0f);
+}
+
+// Rotating q, k, v by one orthogonal H (and the output back) changes no
+// attention output but rounding; on keys with outlier channels it helps
+// per-token int4 scales, because it spreads each outlier over the whole head.
+TEST(Ch07QuantizedPagedCache, HadamardRotationKeepsFp32AndHelpsPerTokenInt4) {
+  const ModelConfig c = one_layer_config();
+  const Tokens t = random_tokens(c, 120, 23);
+  const auto run = [&](const char* name, bool hadamard) {
+    QuantizedPagedKVCache kv(c, parse_kv_dtype(name, c.head_dim()), 16, 16, nullptr,
+                             {.hadamard = hadamard});
+    return attend_tokens(kv, c, t, 0, 0, 120, 0);
+  };
+  const std::vector<float> exact = run("fp32", false);
+  expect_close(run("fp32", true), exact.data(), 1e-5f, "fp32 rotated");
+  const auto error = [&](const std::vector<float>& got) {
+    double sum = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) sum += (got[i] - exact[i]) * (got[i] - exact[i]);
+    return sum;
+  };
+  EXPECT_LT(error(run("int4-token", true)), error(run("int4-token", false)));
+
+  ModelConfig odd = c;
+  odd.dim = 8 * 12;  // head_dim 12
+  EXPECT_THROW(
+      QuantizedPagedKVCache(odd, parse_kv_dtype("int8", 12), 4, 16, nullptr, {.hadamard = true}),
+      Error);
+}
+
+TEST(Ch07QuantizedPagedCache, Fp32GivesChapter04sTokensOnTheRealModel) {
+  const auto real = testing::load_real_model();
+  ThreadPool pool(2);
+  CpuEngine engine(real.model, &pool);
+  const GenerationOptions options{"Lily and Tom went to the beach", 200, {1.0f, 0.9f, 42}};
+  auto paged = ch04::make_strategy(real.model.config, engine.context(), 16);
+  auto quant = make_strategy(real.model.config, engine.context(),
+                             parse_kv_dtype("fp32", real.model.config.head_dim()), 16);
+  EXPECT_EQ(generate(engine, real.tokenizer, *quant, options).tokens,
+            generate(engine, real.tokenizer, *paged, options).tokens);
+}
+
+TEST(Ch07QuantizedPagedCache, CudaIsRefusedInOneLine) {
+  const ModelConfig c = one_layer_config();
+  try {
+    make_strategy(c, DeviceContext{Device::kCuda, nullptr, nullptr}, parse_kv_dtype("int8", 64));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("CPU only"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace kvc::ch07
