@@ -13,6 +13,10 @@
 
 #include <cstddef>
 
+namespace kvc {
+class ThreadPool;
+}
+
 namespace kvc::cpu::rows {
 
 // Scores n_rows consecutive key rows (row t at keys + t * kv_stride) for each
@@ -30,3 +34,26 @@ void accumulate_group(float* group_out, const float* weights, std::size_t weight
                       const float* values, int n_rows, int head_dim, std::size_t kv_stride);
 
 }  // namespace kvc::cpu::rows
+
+namespace kvc::cpu::fast {
+
+// One layer's cache rows found through a block table: position t's K row is
+// at k_rows + slot(t) * row_stride, slot(t) = block_table[t / block_size] *
+// block_size + t % block_size (V likewise). A contiguous cache is one block of
+// n_ctx rows at slot 0.
+struct BlockRows {
+  const float* k_rows;
+  const float* v_rows;
+  const int* block_table;
+  int block_size;
+  std::size_t row_stride;  // floats per row: n_kv_heads * head_dim
+};
+
+// attention_decode's contract and bits over `cache`, grouped, vectorized and
+// split across `pool` by KV heads (see attention_fast.cpp).
+//   scores: n_heads * n_ctx floats ([n_kv_heads][group][n_ctx])
+void decode_grouped_blocks(float* out, const float* q, const BlockRows& cache, int n_ctx,
+                           int n_heads, int n_kv_heads, int head_dim, float* scores,
+                           ThreadPool* pool);
+
+}  // namespace kvc::cpu::fast

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/check.hpp"
+#include "common/thread_pool.hpp"
 #include "kernels/cpu/ops.hpp"
 #include "tests/kernels/test_helpers.hpp"
 
@@ -36,7 +37,7 @@ std::vector<PagedShape> paged_shapes() {
   for (int block_size : {1, 7, 16, 128}) {
     for (int n_ctx : {1, 2 * block_size + block_size / 2 + 1, 3 * block_size}) {
       for (const Heads& h : heads) {
-        for (int head_dim : {8, 64}) {
+        for (int head_dim : {8, 48, 64, 128}) {
           shapes.push_back({h.n_heads, h.n_kv_heads, head_dim, n_ctx, block_size});
         }
       }
@@ -78,6 +79,7 @@ Pool scatter_into_pages(const std::vector<float>& k_cache, const std::vector<flo
 }
 
 TEST(PagedDecode, EveryVariantMatchesAttentionDecodeBitForBit) {
+  ThreadPool threads(2);
   unsigned seed = 1;
   for (const PagedShape& s : paged_shapes()) {
     SCOPED_TRACE(testing::Message() << s.n_heads << "/" << s.n_kv_heads << " heads x " << s.head_dim
@@ -102,6 +104,12 @@ TEST(PagedDecode, EveryVariantMatchesAttentionDecodeBitForBit) {
       attention_decode_paged(variant, paged.data(), q.data(), pool.k_pages.data(),
                              pool.v_pages.data(), pool.block_table.data(), s.n_ctx, s.block_size,
                              s.n_heads, s.n_kv_heads, s.head_dim, scratch.data());
+      expect_bit_identical(paged.data(), contiguous.data(), q_size);
+      // The same on two threads (variants that run on the caller ignore the pool).
+      paged = random_floats(q_size, seed++);
+      attention_decode_paged(variant, paged.data(), q.data(), pool.k_pages.data(),
+                             pool.v_pages.data(), pool.block_table.data(), s.n_ctx, s.block_size,
+                             s.n_heads, s.n_kv_heads, s.head_dim, scratch.data(), &threads);
       expect_bit_identical(paged.data(), contiguous.data(), q_size);
     }
   }
