@@ -105,7 +105,7 @@ std::size_t attention_decode_grouped_scratch_floats(int n_ctx, int n_heads, int 
 // 2 = chapter 03's grouped kernel over pages, 3 = 2 vectorized and split across
 // `pool` by KV heads (attention_fast.cpp). Variant 0 (kBestPagedDecode) picks 3.
 // All give the same bits. Variants 1 and 2 run on the calling thread.
-// Throws kvc::Error for an unknown variant, block_size < 1 or (3) head_dim > 512.
+// Throws kvc::Error for an unknown variant, block_size < 1 or (3) head_dim > 256.
 constexpr int kBestPagedDecode = 0;
 constexpr int kPagedDecodeVariants = 3;
 void attention_decode_paged(int variant, float* out, const float* q, const float* k_pages,
@@ -125,7 +125,7 @@ std::size_t attention_decode_paged_scratch_floats(int variant, int n_ctx, int n_
 // Variant 0 (kBestDecode) picks 4. All give the same bits. Variants 1-3 run on
 // the calling thread.
 //   scratch: attention_decode_scratch_floats(variant, n_ctx, n_heads, n_kv_heads, head_dim)
-// Throws kvc::Error for an unknown variant or (4) head_dim > 512.
+// Throws kvc::Error for an unknown variant or (4) head_dim > 256.
 constexpr int kBestDecode = 0;
 constexpr int kDecodeVariants = 4;
 void attention_decode_variant(int variant, float* out, const float* q, const float* k_cache,

@@ -43,6 +43,8 @@ std::vector<PagedShape> paged_shapes() {
       }
     }
   }
+  // A pool big enough (> 256 KiB) for variant 3 to use its threads.
+  shapes.push_back({32, 8, 64, 1000, 16});
   return shapes;
 }
 

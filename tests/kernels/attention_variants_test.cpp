@@ -24,7 +24,8 @@ struct DecodeShape {
   int n_heads, n_kv_heads, head_dim, n_ctx;
 };
 
-// n_ctx 1, around the 8-key blocks and the 32-row value passes; head_dim
+// n_ctx 1, around the 8-key blocks and the 32-row value passes, and two big
+// caches; head_dim
 // 48, 64, 128 and 20 (a tail after the 8-wide lanes); g = 1, 2, 4, 8 and MQA.
 std::vector<DecodeShape> decode_shapes() {
   struct Heads {
@@ -39,6 +40,9 @@ std::vector<DecodeShape> decode_shapes() {
       }
     }
   }
+  // Caches big enough (> 256 KiB) for the fast variant to use its threads.
+  shapes.push_back({32, 8, 64, 1000});
+  shapes.push_back({8, 1, 128, 777});
   return shapes;
 }
 
