@@ -1,6 +1,7 @@
-// The fast decode attention kernels: grouped (each K/V row read once for the g
-// query heads of its group), vectorized, threaded over KV heads, and still
-// rounded exactly like attention_decode, llama2.c's loop (see attention.cpp):
+// The fast decode attention kernel behind attention_decode_variant 4 and
+// attention_decode_paged 3: grouped (each K/V row read once for the g query
+// heads of its group), vectorized, threaded, and still rounded exactly like
+// attention_decode, llama2.c's loop (see attention.cpp):
 //
 //   scores: eight positions side by side, one per AVX lane. Lane r sums
 //           q[d] * k_r[d] over d = 0, 1, ... in order (multiply, then add: no
@@ -11,8 +12,18 @@
 //   output: for each position t in order, out[d] += a_t * v_t[d], eight d
 //           at a time: each lane is its own in-order sum.
 //
-// So every variant here gives attention_decode's bits, and tests check that.
-// Without AVX2 the same loops fall back to attention_rows.cpp's scalar ones.
+// So it gives attention_decode's bits, on any thread count, and tests check
+// that. Without AVX2 the same loops fall back to attention_rows.cpp's scalar ones.
+//
+// Threads: the scores are independent, so threads split the positions; the
+// softmax splits by query head; the outputs sum over positions in order, so
+// threads split the KV heads there. A long single sequence uses both cores
+// in every pass without changing any sum's order (no split-softmax merge,
+// whose rescaling would round differently).
+//
+// AVX-512: the build targets x86-64-v3 (AVX2), and on the machine this was
+// tuned on (AMD Zen 4, which runs 512-bit ops as two 256-bit halves) wider
+// vectors would not change the FMA or load throughput.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
