@@ -5,7 +5,8 @@
 // bandwidth this binary measures at startup: of_read_bw is the cache's bytes
 // (K and V) per second over it, on the same thread count. Variant 1 reads each
 // KV head g times, so it can pass 1 only from cache hits.
-//   args: variant, n_ctx, threads (variants 1 and 3 run on one thread)
+//   args: variant, n_ctx, threads (variants 1 and 3 run on one thread; 4 is
+//   the bit-exact fast kernel, 5 the split-context one that rounds its own way)
 //   build-dev/bin/bench_cpu_kernels --benchmark_filter=AttentionDecode
 #include <benchmark/benchmark.h>
 
@@ -51,7 +52,9 @@ void attention_cases(benchmark::internal::Benchmark* bench) {
   bench->ArgNames({"variant", "n_ctx", "threads"});
   for (int n_ctx : {4096, 8192, 16384, 32768}) {
     for (int variant : {1, 3}) bench->Args({variant, n_ctx, 1});
-    for (int threads : {1, 2}) bench->Args({4, n_ctx, threads});
+    for (int variant : {4, 5}) {
+      for (int threads : {1, 2}) bench->Args({variant, n_ctx, threads});
+    }
   }
 }
 BENCHMARK(BM_AttentionDecode)

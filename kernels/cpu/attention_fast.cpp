@@ -316,24 +316,6 @@ void for_each_run(const BlockRows& cache, int begin, int end, int max_rows, Fn f
   }
 }
 
-// Asks for part `part` of `parts` of a run's rows to be brought into L2: the
-// span_floats floats at first + r * row_stride for r in that part, in address
-// order. The passes below fetch the next run this way, one part per KV head
-// they work on in the current run: walking one KV head through the rows reads
-// 512 bytes out of every 4 KiB, a pattern the hardware prefetchers do not
-// follow across pages, while these requests stream.
-void prefetch_run_part(const float* first, const Run& run, std::size_t span_floats,
-                       std::size_t row_stride, int part, int parts) {
-  const int row_begin = run.rows * part / parts;
-  const int row_end = run.rows * (part + 1) / parts;
-  for (int r = row_begin; r < row_end; ++r) {
-    const char* row = reinterpret_cast<const char*>(first + r * row_stride);
-    for (std::size_t byte = 0; byte < span_floats * sizeof(float); byte += 64) {
-      __builtin_prefetch(row + byte, 0, 2);
-    }
-  }
-}
-
 }  // namespace
 
 void decode_grouped_blocks(float* out, const float* q, const BlockRows& cache, int n_ctx,
@@ -360,8 +342,8 @@ void decode_grouped_blocks(float* out, const float* q, const BlockRows& cache, i
     for_each_run(cache, begin, end, kPositionsPerItem, [&](const Run& run, const Run& next) {
       for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
         const std::size_t kv_offset = std::size_t(kv_head) * head_dim;
-        prefetch_run_part(cache.k_rows + next.row_offset, next, cache.row_stride, cache.row_stride,
-                          kv_head, n_kv_heads);
+        prefetch_rows_part(cache.k_rows + next.row_offset, next.rows, cache.row_stride,
+                           cache.row_stride, kv_head, n_kv_heads);
         score_group(scores + std::size_t(kv_head) * group * n_ctx + run.first, n_ctx,
                     q + std::size_t(kv_head) * group * head_dim, group,
                     cache.k_rows + run.row_offset + kv_offset, run.rows, head_dim, cache.row_stride,
@@ -384,9 +366,9 @@ void decode_grouped_blocks(float* out, const float* q, const BlockRows& cache, i
     for_each_run(cache, 0, n_ctx, kValueRowsAtOnce, [&](const Run& run, const Run& next) {
       for (int kv_head = int(head_begin); kv_head < int(head_end); ++kv_head) {
         const std::size_t kv_offset = std::size_t(kv_head) * head_dim;
-        prefetch_run_part(cache.v_rows + next.row_offset + std::size_t(head_begin) * head_dim, next,
-                          std::size_t(head_end - head_begin) * head_dim, cache.row_stride,
-                          kv_head - int(head_begin), int(head_end - head_begin));
+        prefetch_rows_part(cache.v_rows + next.row_offset + std::size_t(head_begin) * head_dim,
+                           next.rows, std::size_t(head_end - head_begin) * head_dim,
+                           cache.row_stride, kv_head - int(head_begin), int(head_end - head_begin));
         accumulate_group(out + std::size_t(kv_head) * group * head_dim,
                          scores + std::size_t(kv_head) * group * n_ctx + run.first, n_ctx, group,
                          cache.v_rows + run.row_offset + kv_offset, run.rows, head_dim,

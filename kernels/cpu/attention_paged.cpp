@@ -9,10 +9,12 @@
 //   2: chapter 03's grouped kernel over pages: for each KV head, walk the
 //      blocks; each block's rows are consecutive in memory, so they are scored
 //      and summed as one run, read once for all g query heads of the group.
-//   3: variant 2 vectorized (AVX2) and threaded over KV heads (see
-//      attention_fast.cpp): the fast one, still rounded like variant 1.
+//   3: variant 2 vectorized (AVX2) and threaded (see attention_fast.cpp):
+//      the fast one, still rounded like variant 1.
+//   4: split-context flash decoding (attention_split.cpp): rounds differently,
+//      tested by tolerance.
 //
-// All round exactly like attention_decode (see attention.cpp): each score is
+// Variants 1-3 round exactly like attention_decode (see attention.cpp): each score is
 // one in-order sum over head_dim divided by sqrtf(head_dim), the softmax is
 // cpu::softmax, and every output sums over t in order. So the paged cache
 // gives the same tokens as chapter 02's contiguous one.
@@ -116,6 +118,7 @@ std::size_t attention_decode_paged_scratch_floats(int variant, int n_ctx, int n_
   check_variant(variant);
   if (variant == 1) return std::size_t(n_ctx);  // one query head's scores at a time
   if (variant == 2) return attention_decode_grouped_scratch_floats(n_ctx, n_heads, n_kv_heads);
+  if (variant == 4) return 0;           // keeps its per-slice partials itself
   return std::size_t(n_heads) * n_ctx;  // every head's scores, so KV heads run in parallel
 }
 
@@ -134,7 +137,12 @@ void attention_decode_paged(int variant, float* out, const float* q, const float
     decode_grouped_by_block(out, q, cache, n_ctx, n_heads, n_kv_heads, head_dim, scratch);
   } else {
     const fast::BlockRows rows{k_pages, v_pages, block_table, block_size, cache.row_stride};
-    fast::decode_grouped_blocks(out, q, rows, n_ctx, n_heads, n_kv_heads, head_dim, scratch, pool);
+    if (variant == 4) {
+      fast::decode_split_context(out, q, rows, n_ctx, n_heads, n_kv_heads, head_dim, pool);
+    } else {
+      fast::decode_grouped_blocks(out, q, rows, n_ctx, n_heads, n_kv_heads, head_dim, scratch,
+                                  pool);
+    }
   }
 }
 

@@ -25,6 +25,8 @@ std::size_t attention_decode_scratch_floats(int variant, int n_ctx, int n_heads,
       return attention_decode_repeat_kv_scratch_floats(n_ctx, n_heads, head_dim);
     case 3:
       return attention_decode_grouped_scratch_floats(n_ctx, n_heads, n_kv_heads);
+    case 5:
+      return 0;  // keeps its per-slice partials itself
     default:
       return std::size_t(n_heads) * n_ctx;
   }
@@ -51,8 +53,12 @@ void attention_decode_variant(int variant, float* out, const float* q, const flo
       const int whole_cache = 0;
       const fast::BlockRows rows{k_cache, v_cache, &whole_cache, n_ctx > 0 ? n_ctx : 1,
                                  std::size_t(n_kv_heads) * head_dim};
-      fast::decode_grouped_blocks(out, q, rows, n_ctx, n_heads, n_kv_heads, head_dim, scratch,
-                                  pool);
+      if (variant == 5) {
+        fast::decode_split_context(out, q, rows, n_ctx, n_heads, n_kv_heads, head_dim, pool);
+      } else {
+        fast::decode_grouped_blocks(out, q, rows, n_ctx, n_heads, n_kv_heads, head_dim, scratch,
+                                    pool);
+      }
     }
   }
 }
