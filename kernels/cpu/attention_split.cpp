@@ -35,6 +35,20 @@ constexpr int kChunk = 32;
 // Below this many cache bytes (K and V) the step runs on the calling thread.
 constexpr std::size_t kMinParallelBytes = 256 * 1024;
 
+// For the group's query heads j: o_j[d] = o_j[d] * rescale[j] + sum_r
+// weights[j * kChunk + r] * values[r * kv_stride + d].
+void accumulate_chunk_scalar(float* o, int group, const float* rescale, const float* weights,
+                             const float* values, int n_rows, int head_dim, std::size_t kv_stride) {
+  for (int j = 0; j < group; ++j) {
+    float* head_o = o + std::size_t(j) * head_dim;
+    for (int d = 0; d < head_dim; ++d) {
+      float sum = head_o[d] * rescale[j];
+      for (int r = 0; r < n_rows; ++r) sum += weights[j * kChunk + r] * values[r * kv_stride + d];
+      head_o[d] = sum;
+    }
+  }
+}
+
 #if defined(__AVX2__) && defined(__FMA__)
 
 float horizontal_sum(__m256 a) {
@@ -190,14 +204,7 @@ void accumulate_chunk(float* o, int group, const float* rescale, const float* we
     }
     return;
   }
-  for (int j = 0; j < group; ++j) {
-    float* head_o = o + std::size_t(j) * head_dim;
-    for (int d = 0; d < head_dim; ++d) {
-      float sum = head_o[d] * rescale[j];
-      for (int r = 0; r < n_rows; ++r) sum += weights[j * kChunk + r] * values[r * kv_stride + d];
-      head_o[d] = sum;
-    }
-  }
+  accumulate_chunk_scalar(o, group, rescale, weights, values, n_rows, head_dim, kv_stride);
 }
 
 #else  // portable versions of the same steps
@@ -224,14 +231,7 @@ float exp_and_sum(float* scores, int n_rows, float max) {
 
 void accumulate_chunk(float* o, int group, const float* rescale, const float* weights,
                       const float* values, int n_rows, int head_dim, std::size_t kv_stride) {
-  for (int j = 0; j < group; ++j) {
-    float* head_o = o + std::size_t(j) * head_dim;
-    for (int d = 0; d < head_dim; ++d) {
-      float sum = head_o[d] * rescale[j];
-      for (int r = 0; r < n_rows; ++r) sum += weights[j * kChunk + r] * values[r * kv_stride + d];
-      head_o[d] = sum;
-    }
-  }
+  accumulate_chunk_scalar(o, group, rescale, weights, values, n_rows, head_dim, kv_stride);
 }
 
 #endif

@@ -86,11 +86,8 @@ TEST(PagedDecode, EveryVariantMatchesAttentionDecodeBitForBit) {
   for (const PagedShape& s : paged_shapes()) {
     SCOPED_TRACE(testing::Message() << s.n_heads << "/" << s.n_kv_heads << " heads x " << s.head_dim
                                     << ", n_ctx " << s.n_ctx << ", block size " << s.block_size);
-    const std::size_t q_size = std::size_t(s.n_heads) * s.head_dim;
-    const std::size_t kv_size = std::size_t(s.n_ctx) * s.n_kv_heads * s.head_dim;
-    const auto q = random_floats(q_size, seed++, -2.0f, 2.0f);
-    const auto k_cache = random_floats(kv_size, seed++, -2.0f, 2.0f);
-    const auto v_cache = random_floats(kv_size, seed++);
+    const auto [q_size, q, k_cache, v_cache] =
+        test::random_decode_inputs(s.n_heads, s.n_kv_heads, s.head_dim, s.n_ctx, seed);
     const Pool pool = scatter_into_pages(k_cache, v_cache, s, seed++);
 
     std::vector<float> contiguous(q_size), scores(s.n_ctx);
@@ -125,11 +122,8 @@ TEST(PagedDecode, SplitContextMatchesDoubleReferenceWithinTolerance) {
   for (const PagedShape& s : paged_shapes()) {
     SCOPED_TRACE(testing::Message() << s.n_heads << "/" << s.n_kv_heads << " heads x " << s.head_dim
                                     << ", n_ctx " << s.n_ctx << ", block size " << s.block_size);
-    const std::size_t q_size = std::size_t(s.n_heads) * s.head_dim;
-    const std::size_t kv_size = std::size_t(s.n_ctx) * s.n_kv_heads * s.head_dim;
-    const auto q = random_floats(q_size, seed++, -2.0f, 2.0f);
-    const auto k_cache = random_floats(kv_size, seed++, -2.0f, 2.0f);
-    const auto v_cache = random_floats(kv_size, seed++);
+    const auto [q_size, q, k_cache, v_cache] =
+        test::random_decode_inputs(s.n_heads, s.n_kv_heads, s.head_dim, s.n_ctx, seed);
     const Pool pool = scatter_into_pages(k_cache, v_cache, s, seed++);
     const auto expected = test::decode_attention_in_double(
         q.data(), k_cache.data(), v_cache.data(), s.n_ctx, s.n_heads, s.n_kv_heads, s.head_dim);

@@ -19,17 +19,14 @@
 namespace kvc::cpu {
 namespace {
 
+using test::DecodeShape;
 using test::expect_all_close;
 using test::expect_bit_identical;
 using test::random_floats;
 
-struct DecodeShape {
-  int n_heads, n_kv_heads, head_dim, n_ctx;
-};
-
 // n_ctx 1, around the 8-key blocks and the 32-row value passes, and two big
-// caches; head_dim
-// 48, 64, 128 and 20 (a tail after the 8-wide lanes); g = 1, 2, 4, 8 and MQA.
+// caches; head_dim 48, 64, 128 and 20 (a tail after the 8-wide lanes); g = 1,
+// 2, 4, 8 and MQA.
 std::vector<DecodeShape> decode_shapes() {
   struct Heads {
     int n_heads, n_kv_heads;
@@ -55,11 +52,8 @@ TEST(DecodeVariants, EveryVariantOnEveryThreadCountMatchesAttentionDecodeBitForB
   for (const DecodeShape& s : decode_shapes()) {
     SCOPED_TRACE(testing::Message() << s.n_heads << "/" << s.n_kv_heads << " heads x " << s.head_dim
                                     << ", n_ctx " << s.n_ctx);
-    const std::size_t q_size = std::size_t(s.n_heads) * s.head_dim;
-    const std::size_t kv_size = std::size_t(s.n_ctx) * s.n_kv_heads * s.head_dim;
-    const auto q = random_floats(q_size, seed++, -2.0f, 2.0f);
-    const auto k_cache = random_floats(kv_size, seed++, -2.0f, 2.0f);
-    const auto v_cache = random_floats(kv_size, seed++);
+    const auto [q_size, q, k_cache, v_cache] =
+        test::random_decode_inputs(s.n_heads, s.n_kv_heads, s.head_dim, s.n_ctx, seed);
 
     std::vector<float> expected(q_size), scores(s.n_ctx);
     attention_decode(expected.data(), q.data(), k_cache.data(), v_cache.data(), s.n_ctx, s.n_heads,
@@ -87,11 +81,8 @@ TEST(DecodeVariants, SplitContextMatchesDoubleReferenceWithinTolerance) {
   for (const DecodeShape& s : decode_shapes()) {
     SCOPED_TRACE(testing::Message() << s.n_heads << "/" << s.n_kv_heads << " heads x " << s.head_dim
                                     << ", n_ctx " << s.n_ctx);
-    const std::size_t q_size = std::size_t(s.n_heads) * s.head_dim;
-    const std::size_t kv_size = std::size_t(s.n_ctx) * s.n_kv_heads * s.head_dim;
-    const auto q = random_floats(q_size, seed++, -2.0f, 2.0f);
-    const auto k_cache = random_floats(kv_size, seed++, -2.0f, 2.0f);
-    const auto v_cache = random_floats(kv_size, seed++);
+    const auto [q_size, q, k_cache, v_cache] =
+        test::random_decode_inputs(s.n_heads, s.n_kv_heads, s.head_dim, s.n_ctx, seed);
     const auto expected = test::decode_attention_in_double(
         q.data(), k_cache.data(), v_cache.data(), s.n_ctx, s.n_heads, s.n_kv_heads, s.head_dim);
     for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two, &three}) {

@@ -56,6 +56,30 @@ inline void expect_bit_identical(const float* actual, const float* expected, std
   EXPECT_EQ(mismatches, 0) << "of " << size << " values differ in their bits";
 }
 
+// One decode step's shape: n_heads query heads over n_ctx cached positions of
+// n_kv_heads KV heads, head_dim each.
+struct DecodeShape {
+  int n_heads, n_kv_heads, head_dim, n_ctx;
+};
+
+// Seeded inputs for one decode step (seed advances by 3):
+//   q: [n_heads][head_dim] in [-2, 2); k_cache: [n_ctx][n_kv_heads][head_dim]
+//   in [-2, 2); v_cache like k_cache in [-1, 1). q_size = n_heads * head_dim.
+struct DecodeStepInputs {
+  std::size_t q_size;
+  std::vector<float> q, k_cache, v_cache;
+};
+inline DecodeStepInputs random_decode_inputs(int n_heads, int n_kv_heads, int head_dim, int n_ctx,
+                                             unsigned& seed) {
+  const std::size_t q_size = std::size_t(n_heads) * head_dim;
+  const std::size_t kv_size = std::size_t(n_ctx) * n_kv_heads * head_dim;
+  DecodeStepInputs inputs{q_size, random_floats(q_size, seed, -2.0f, 2.0f),
+                          random_floats(kv_size, seed + 1, -2.0f, 2.0f),
+                          random_floats(kv_size, seed + 2)};
+  seed += 3;
+  return inputs;
+}
+
 // Decode attention from its definition, in double: one query of every head
 // against the first n_ctx rows of the cache; query head h reads KV head
 // h / (n_heads / n_kv_heads).
