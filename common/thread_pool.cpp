@@ -25,8 +25,9 @@ std::uint64_t pack(Claims c) {
 }
 
 // Polls done() for up to ThreadPool::kSpinMicroseconds; true if it came true.
-// (No pause instruction in the loop: under KVM, pause-loop exiting turned a
-// spinning helper into a descheduled one, and decode steps 5x slower.)
+// (No pause instruction in the loop: in the KVM guest this was tuned on, the
+// same loop with pause made chapter 02's decode several times slower, most
+// likely from pause-loop exits handing the vCPU back to the host.)
 template <typename Done>
 bool spin_until(Done done) {
   const auto deadline =
