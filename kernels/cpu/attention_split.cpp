@@ -252,7 +252,8 @@ void attend_slice(const Partial& partial, const float* q, const BlockRows& cache
   std::fill(partial.o, partial.o + std::size_t(n_heads) * head_dim, 0.0f);
   std::fill(partial.max, partial.max + n_heads, -std::numeric_limits<float>::infinity());
   std::fill(partial.sum, partial.sum + n_heads, 0.0f);
-  alignas(32) float scores[kChunk * 64];  // [group][kChunk], group <= 64 per pass
+  std::vector<float> scores(std::size_t(n_heads) * kChunk);  // [n_heads][kChunk]
+  std::vector<float> rescale(n_heads);
   // The chunk of positions starting at t: its rows and where they start.
   const auto chunk_at = [&](int t, int* rows, std::size_t* row_offset) {
     const int block = t / cache.block_size;
@@ -266,31 +267,40 @@ void attend_slice(const Partial& partial, const float* q, const BlockRows& cache
     std::size_t row_offset = 0, next_offset = 0;
     chunk_at(t, &rows, &row_offset);
     if (t + rows < end) chunk_at(t + rows, &next_rows, &next_offset);
-    for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
-      const std::size_t kv_offset = row_offset + std::size_t(kv_head) * head_dim;
-      prefetch_rows_part(cache.k_rows + next_offset, next_rows, cache.row_stride, cache.row_stride,
-                         kv_head, n_kv_heads);
-      prefetch_rows_part(cache.v_rows + next_offset, next_rows, cache.row_stride, cache.row_stride,
-                         kv_head, n_kv_heads);
-      for (int j0 = 0; j0 < group; j0 += 64) {
-        const int heads = std::min(64, group - j0);
-        const int first_head = kv_head * group + j0;
-        score_chunk(scores, q + std::size_t(first_head) * head_dim, heads, cache.k_rows + kv_offset,
-                    rows, head_dim, cache.row_stride, scale);
-        float rescale[64];
-        for (int j = 0; j < heads; ++j) {
-          const int h = first_head + j;
-          float* head_scores = scores + j * kChunk;
-          const float chunk_max = *std::max_element(head_scores, head_scores + rows);
-          const float new_max = std::max(partial.max[h], chunk_max);
-          rescale[j] = std::exp(partial.max[h] - new_max);  // 0 on the first chunk
-          const float chunk_sum = exp_and_sum(head_scores, rows, new_max);
-          partial.sum[h] = partial.sum[h] * rescale[j] + chunk_sum;
-          partial.max[h] = new_max;
-        }
-        accumulate_chunk(partial.o + std::size_t(first_head) * head_dim, heads, rescale, scores,
-                         cache.v_rows + kv_offset, rows, head_dim, cache.row_stride);
+    // 1. Scores, row by row through memory: position r's K for every KV head
+    // (a row is contiguous), while the same position's V row and the next
+    // chunk's K row are fetched for later.
+    for (int r = 0; r < rows; ++r) {
+      const std::size_t row = row_offset + r * cache.row_stride;
+      prefetch_rows_part(cache.v_rows + row, 1, cache.row_stride, cache.row_stride, 0, 1);
+      if (r < next_rows) {
+        prefetch_rows_part(cache.k_rows + next_offset + r * cache.row_stride, 1, cache.row_stride,
+                           cache.row_stride, 0, 1);
       }
+      for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
+        score_chunk(scores.data() + std::size_t(kv_head) * group * kChunk + r,
+                    q + std::size_t(kv_head) * group * head_dim, group,
+                    cache.k_rows + row + std::size_t(kv_head) * head_dim, 1, head_dim,
+                    cache.row_stride, scale);
+      }
+    }
+    // 2. The online softmax: fold the chunk into each head's running max and sum.
+    for (int h = 0; h < n_heads; ++h) {
+      float* head_scores = scores.data() + std::size_t(h) * kChunk;
+      const float chunk_max = *std::max_element(head_scores, head_scores + rows);
+      const float new_max = std::max(partial.max[h], chunk_max);
+      rescale[h] = std::exp(partial.max[h] - new_max);  // 0 on the first chunk
+      const float chunk_sum = exp_and_sum(head_scores, rows, new_max);
+      partial.sum[h] = partial.sum[h] * rescale[h] + chunk_sum;
+      partial.max[h] = new_max;
+    }
+    // 3. Values, each KV head's rows once for its group.
+    for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
+      const std::size_t first_head = std::size_t(kv_head) * group;
+      accumulate_chunk(partial.o + first_head * head_dim, group, rescale.data() + first_head,
+                       scores.data() + first_head * kChunk,
+                       cache.v_rows + row_offset + std::size_t(kv_head) * head_dim, rows, head_dim,
+                       cache.row_stride);
     }
     t += rows;
   }
