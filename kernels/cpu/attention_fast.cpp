@@ -47,6 +47,10 @@ namespace {
 // head_dim passes over them.
 constexpr int kValueRowsAtOnce = 32;
 
+// Keys scored per pass: 3 blocks of 8 with up to 4 heads is 12 sums, what the
+// 16 AVX registers hold next to the query broadcast and the products.
+constexpr int kKeyBlocks = 3;
+
 #if defined(__AVX2__)
 
 // Query heads scored or summed together: their accumulators, plus the shared
@@ -118,9 +122,6 @@ void score_keys(float* scores, std::size_t scores_stride, const float* group_q, 
 }
 
 using ScoreFn = void (*)(float*, std::size_t, const float*, int, const float*, float);
-// Keys scored per pass: 3 blocks of 8 with up to 4 heads is 12 sums, what the
-// 16 AVX registers hold next to the query broadcast and the products.
-constexpr int kKeyBlocks = 3;
 // kScoreKeys[heads - 1][blocks - 1]
 constexpr ScoreFn kScoreKeys[kHeadsAtOnce][kKeyBlocks] = {
     {score_keys<1, 1>, score_keys<1, 2>, score_keys<1, 3>},
@@ -335,11 +336,13 @@ void decode_grouped_blocks(float* out, const float* q, const BlockRows& cache, i
   // front to back.
   //   scores: [kv_head][group][n_ctx] = [n_heads][n_ctx]
 
-  // 1. Scores. Each is its own sum, so threads split the positions.
+  // 1. Scores. Each is its own sum, so threads split the positions. Each run
+  // is one scoring pass (8 * kKeyBlocks rows, ~96 KiB of K for Llama-3-8B),
+  // read from memory by the first KV head and from L2 by the others.
   const auto score_positions = [&](std::int64_t item_begin, std::int64_t item_end) {
     const int begin = int(item_begin) * kPositionsPerItem;
     const int end = std::min(n_ctx, int(item_end) * kPositionsPerItem);
-    for_each_run(cache, begin, end, kPositionsPerItem, [&](const Run& run, const Run& next) {
+    for_each_run(cache, begin, end, 8 * kKeyBlocks, [&](const Run& run, const Run& next) {
       for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
         const std::size_t kv_offset = std::size_t(kv_head) * head_dim;
         prefetch_rows_part(cache.k_rows + next.row_offset, next.rows, cache.row_stride,
