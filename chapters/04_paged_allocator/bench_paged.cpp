@@ -10,6 +10,8 @@
 //   Paged/v3   - cpu::attention_decode_paged v3: v2 vectorized and threaded (1
 //                and 2 threads); its contiguous yardstick is the same fast
 //                kernel over the contiguous cache (attention_decode_variant 4).
+//   Paged/v4   - cpu::attention_decode_paged v4: split-context flash decoding
+//                (rounds differently); yardstick attention_decode_variant 5.
 // The pool's blocks are a fixed-seed random permutation, as after many
 // allocations and frees.
 //
@@ -79,22 +81,22 @@ PagedInputs scatter_into_pages(const DecodeInputs& in, int n_ctx, int block_size
   return pool;
 }
 
-// The contiguous kernel a paged variant is compared with: the grouped one for
-// v1 and v2, the fast one (on the same pool) for v3.
-void run_contiguous(float* out, const DecodeInputs& in, int n_ctx, float* scores, bool fast,
-                    kvc::ThreadPool* pool) {
-  if (fast) {
-    kvc::cpu::attention_decode_variant(4, out, in.q.data(), in.k_cache.data(), in.v_cache.data(),
-                                       n_ctx, kHeads, kKvHeads, kHeadDim, scores, pool);
-  } else {
-    kvc::cpu::attention_decode_grouped(out, in.q.data(), in.k_cache.data(), in.v_cache.data(),
-                                       n_ctx, kHeads, kKvHeads, kHeadDim, scores);
-  }
+// The contiguous kernel a paged variant is compared with, as an
+// attention_decode_variant number: the grouped one (3) for v1 and v2, the
+// fast one (4) for v3, the split-context one (5) for v4, on the same pool.
+int contiguous_variant(int paged_variant) {
+  return paged_variant <= 2 ? 3 : paged_variant + 1;
 }
 
-std::size_t contiguous_scratch_floats(int n_ctx, bool fast) {
-  return fast ? kvc::cpu::attention_decode_scratch_floats(4, n_ctx, kHeads, kKvHeads, kHeadDim)
-              : kvc::cpu::attention_decode_grouped_scratch_floats(n_ctx, kHeads, kKvHeads);
+void run_contiguous(float* out, const DecodeInputs& in, int n_ctx, float* scores, int variant,
+                    kvc::ThreadPool* pool) {
+  kvc::cpu::attention_decode_variant(variant, out, in.q.data(), in.k_cache.data(),
+                                     in.v_cache.data(), n_ctx, kHeads, kKvHeads, kHeadDim, scores,
+                                     pool);
+}
+
+std::size_t contiguous_scratch_floats(int n_ctx, int variant) {
+  return kvc::cpu::attention_decode_scratch_floats(variant, n_ctx, kHeads, kKvHeads, kHeadDim);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -110,10 +112,10 @@ void BM_Contiguous(benchmark::State& state) {
   const DecodeInputs& in = decode_inputs();
   std::vector<float> out(kHeads * kHeadDim);
   // Zero-filled up front so page faults on first touch stay out of the timing.
-  std::vector<float> scores(contiguous_scratch_floats(n_ctx, /*fast=*/false));
+  std::vector<float> scores(contiguous_scratch_floats(n_ctx, 3));
   const kvc::bench::LoopTimer timer;
   for (auto _ : state) {
-    run_contiguous(out.data(), in, n_ctx, scores.data(), /*fast=*/false, nullptr);
+    run_contiguous(out.data(), in, n_ctx, scores.data(), 3, nullptr);
     benchmark::ClobberMemory();
   }
   kvc::bench::report_read_roof(state, kv_bytes(n_ctx), timer.seconds_per_iteration(state), 1);
@@ -123,14 +125,14 @@ void BM_Paged(benchmark::State& state, int variant) {
   const int block_size = int(state.range(0));
   const int n_ctx = int(state.range(1));
   const int threads = int(state.range(2));
-  const bool fast = variant == 3;
+  const int yardstick = contiguous_variant(variant);
   kvc::ThreadPool thread_pool(threads);
   const DecodeInputs& in = decode_inputs();
   const PagedInputs pool = scatter_into_pages(in, n_ctx, block_size);
   std::vector<float> out(kHeads * kHeadDim);
   std::vector<float> scratch(
       kvc::cpu::attention_decode_paged_scratch_floats(variant, n_ctx, kHeads, kKvHeads));
-  std::vector<float> contiguous_scores(contiguous_scratch_floats(n_ctx, fast));
+  std::vector<float> contiguous_scores(contiguous_scratch_floats(n_ctx, yardstick));
 
   double paged_seconds = 0.0, contiguous_seconds = 0.0;
   for (auto _ : state) {
@@ -145,7 +147,7 @@ void BM_Paged(benchmark::State& state, int variant) {
     paged_seconds += paged;
 
     start = std::chrono::steady_clock::now();
-    run_contiguous(out.data(), in, n_ctx, contiguous_scores.data(), fast, &thread_pool);
+    run_contiguous(out.data(), in, n_ctx, contiguous_scores.data(), yardstick, &thread_pool);
     benchmark::ClobberMemory();
     contiguous_seconds += seconds_since(start);
   }
@@ -183,6 +185,7 @@ BENCHMARK(BM_Contiguous)->Apply(contiguous_cases);
 BENCHMARK_CAPTURE(BM_Paged, v1, 1)->Apply(one_thread);
 BENCHMARK_CAPTURE(BM_Paged, v2, 2)->Apply(one_thread);
 BENCHMARK_CAPTURE(BM_Paged, v3, 3)->Apply(one_and_two_threads);
+BENCHMARK_CAPTURE(BM_Paged, v4, 4)->Apply(one_and_two_threads);
 
 }  // namespace
 
