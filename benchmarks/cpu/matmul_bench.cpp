@@ -1,13 +1,17 @@
-// matmul at model shapes: GEMV (n = 1, one decode token) and GEMM (n = 64, a
-// prefill chunk), on 1 and 2 threads.
+// matmul at model shapes: GEMV (n = 1, one decode token), bound by reading the
+// weights, so reported as a fraction of the read bandwidth (of_read_bw); and
+// GEMM (n = 64, a prefill chunk or a scheduler batch), bound by multiply-adds,
+// so reported as a fraction of the FMA peak (of_fma_peak). Both measured by
+// this binary at startup, on 1 and 2 threads.
 //   args: n, d_out, d_in, threads
+//   build-dev/bin/bench_cpu_kernels --benchmark_filter=Matmul
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
-#include "benchmarks/cpu/memory_bandwidth.hpp"
+#include "benchmarks/cpu/roofline_counters.hpp"
 #include "common/thread_pool.hpp"
 #include "kernels/cpu/ops.hpp"
 
@@ -36,18 +40,17 @@ void BM_Matmul(benchmark::State& state) {
   const auto w = pseudo_random(std::size_t(d_out) * d_in, 2);
   std::vector<float> out(std::size_t(n) * d_out);
 
+  const LoopTimer timer;
   for (auto _ : state) {
     cpu::matmul(out.data(), x.data(), w.data(), n, d_in, d_out, &pool);
     benchmark::ClobberMemory();
   }
+  const double seconds = timer.seconds_per_iteration(state);
 
   const double flops = 2.0 * n * d_in * d_out;
   const double bytes = sizeof(float) * (double(d_out) * d_in + double(n) * (d_in + d_out));
-  state.SetBytesProcessed(std::int64_t(state.iterations() * bytes));
-  state.counters["FLOP/s"] =
-      benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["of_read_bw"] = benchmark::Counter(bytes / startup_read_bandwidth(threads),
-                                                    benchmark::Counter::kIsIterationInvariantRate);
+  report_read_roof(state, bytes, seconds, threads);
+  report_fma_roof(state, flops, seconds, threads);
 }
 
 void matmul_shapes(benchmark::internal::Benchmark* bench) {

@@ -6,6 +6,8 @@
 //   Repeat  - cpu::attention_decode_repeat_kv, the framework way: copy K/V out
 //             to one head per query head, then read the copy.
 //   Grouped - cpu::attention_decode_grouped: each K/V row read once for its group.
+//   Fast    - cpu::attention_decode_variant 4: Grouped vectorized and threaded
+//             (on 1 and 2 threads), still the same bits.
 //
 //   build/bin/ch03_bench_gqa [--benchmark_filter=Grouped]
 //
@@ -13,8 +15,8 @@
 // the kernel reads and writes to do the step (g x kv_bytes for ReRead,
 // (1 + 2g) x kv_bytes for Repeat, kv_bytes for Grouped); bytes_per_second is
 // kv_bytes per second, the rate the step consumes the cache at; of_read_bw is
-// bytes_moved per second over the single-thread streaming-read rate measured
-// at start-up (above 1 when the bytes fit in the CPU caches).
+// bytes_moved per second over the streaming-read rate measured at start-up on
+// the same number of threads (above 1 when the bytes fit in the CPU caches).
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
@@ -23,7 +25,8 @@
 #include <vector>
 
 #include "benchmarks/cpu/decode_inputs.hpp"
-#include "benchmarks/cpu/memory_bandwidth.hpp"
+#include "benchmarks/cpu/roofline_counters.hpp"
+#include "common/thread_pool.hpp"
 #include "kernels/cpu/ops.hpp"
 
 namespace {
@@ -43,7 +46,7 @@ const DecodeInputs& decode_inputs() {
   return inputs;
 }
 
-enum class Kernel { ReRead, Repeat, Grouped };
+enum class Kernel { ReRead, Repeat, Grouped, Fast };
 
 std::size_t scratch_floats(Kernel kernel, int n_kv_heads, int n_ctx) {
   switch (kernel) {
@@ -53,6 +56,8 @@ std::size_t scratch_floats(Kernel kernel, int n_kv_heads, int n_ctx) {
       return kvc::cpu::attention_decode_repeat_kv_scratch_floats(n_ctx, kHeads, kHeadDim);
     case Kernel::Grouped:
       return kvc::cpu::attention_decode_grouped_scratch_floats(n_ctx, kHeads, n_kv_heads);
+    case Kernel::Fast:
+      return kvc::cpu::attention_decode_scratch_floats(4, n_ctx, kHeads, n_kv_heads, kHeadDim);
   }
   return 0;
 }
@@ -60,12 +65,15 @@ std::size_t scratch_floats(Kernel kernel, int n_kv_heads, int n_ctx) {
 void BM_Decode(benchmark::State& state, Kernel kernel) {
   const int n_kv_heads = int(state.range(0));
   const int n_ctx = int(state.range(1));
+  const int threads = int(state.range(2));
+  kvc::ThreadPool pool(threads);
   const int group = kHeads / n_kv_heads;
   const DecodeInputs& in = decode_inputs();
   std::vector<float> out(kHeads * kHeadDim);
   // Zero-filled up front so page faults on first touch stay out of the timing.
   std::vector<float> scratch(scratch_floats(kernel, n_kv_heads, n_ctx));
 
+  const kvc::bench::LoopTimer timer;
   for (auto _ : state) {
     switch (kernel) {
       case Kernel::ReRead:
@@ -82,9 +90,15 @@ void BM_Decode(benchmark::State& state, Kernel kernel) {
                                            in.v_cache.data(), n_ctx, kHeads, n_kv_heads, kHeadDim,
                                            scratch.data());
         break;
+      case Kernel::Fast:
+        kvc::cpu::attention_decode_variant(4, out.data(), in.q.data(), in.k_cache.data(),
+                                           in.v_cache.data(), n_ctx, kHeads, n_kv_heads, kHeadDim,
+                                           scratch.data(), &pool);
+        break;
     }
     benchmark::ClobberMemory();
   }
+  const double seconds = timer.seconds_per_iteration(state);
 
   const double kv_bytes = 2.0 * sizeof(float) * n_ctx * n_kv_heads * kHeadDim;
   const double moved_per_kv_byte = kernel == Kernel::ReRead   ? group
@@ -94,22 +108,30 @@ void BM_Decode(benchmark::State& state, Kernel kernel) {
   state.SetBytesProcessed(std::int64_t(double(state.iterations()) * kv_bytes));
   state.counters["kv_bytes"] = kv_bytes;
   state.counters["bytes_moved"] = bytes_moved;
-  state.counters["of_read_bw"] =
-      benchmark::Counter(bytes_moved / kvc::bench::startup_read_bandwidth(1),
-                         benchmark::Counter::kIsIterationInvariantRate);
+  kvc::bench::report_read_roof(state, bytes_moved, seconds, threads);
 }
 
-// MHA (32 KV heads), GQA-8 (8 KV heads) and MQA (1 KV head), at 1K to 32K positions.
-void cases(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"kv_heads", "context"})->Unit(benchmark::kMillisecond)->MinTime(0.05);
+// MHA (32 KV heads), GQA-8 (8 KV heads) and MQA (1 KV head), at 1K to 32K
+// positions, on each of `thread_counts` threads.
+void cases(benchmark::internal::Benchmark* b, std::vector<int> thread_counts) {
+  b->ArgNames({"kv_heads", "context", "threads"})->Unit(benchmark::kMillisecond)->MinTime(0.05);
   b->UseRealTime();
   for (int n_kv_heads : {kHeads, 8, 1}) {
-    for (int n_ctx : {1024, 4096, 16384, kMaxContext}) b->Args({n_kv_heads, n_ctx});
+    for (int n_ctx : {1024, 4096, 16384, kMaxContext}) {
+      for (int threads : thread_counts) b->Args({n_kv_heads, n_ctx, threads});
+    }
   }
 }
-BENCHMARK_CAPTURE(BM_Decode, ReRead, Kernel::ReRead)->Apply(cases);
-BENCHMARK_CAPTURE(BM_Decode, Repeat, Kernel::Repeat)->Apply(cases);
-BENCHMARK_CAPTURE(BM_Decode, Grouped, Kernel::Grouped)->Apply(cases);
+void one_thread(benchmark::internal::Benchmark* b) {
+  cases(b, {1});
+}
+void one_and_two_threads(benchmark::internal::Benchmark* b) {
+  cases(b, {1, 2});
+}
+BENCHMARK_CAPTURE(BM_Decode, ReRead, Kernel::ReRead)->Apply(one_thread);
+BENCHMARK_CAPTURE(BM_Decode, Repeat, Kernel::Repeat)->Apply(one_thread);
+BENCHMARK_CAPTURE(BM_Decode, Grouped, Kernel::Grouped)->Apply(one_thread);
+BENCHMARK_CAPTURE(BM_Decode, Fast, Kernel::Fast)->Apply(one_and_two_threads);
 
 }  // namespace
 

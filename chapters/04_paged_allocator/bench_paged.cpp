@@ -7,6 +7,11 @@
 //   Paged/v1   - cpu::attention_decode_paged v1: llama2.c's loop, one block-table
 //                lookup per position per query head.
 //   Paged/v2   - cpu::attention_decode_paged v2: grouped, block by block.
+//   Paged/v3   - cpu::attention_decode_paged v3: v2 vectorized and threaded (1
+//                and 2 threads); its contiguous yardstick is the same fast
+//                kernel over the contiguous cache (attention_decode_variant 4).
+//   Paged/v4   - cpu::attention_decode_paged v4: split-context flash decoding
+//                (rounds differently); yardstick attention_decode_variant 5.
 // The pool's blocks are a fixed-seed random permutation, as after many
 // allocations and frees.
 //
@@ -14,8 +19,9 @@
 //
 // Each paged case also times the contiguous kernel on the same step, the two
 // interleaved so both see the same machine state; x_contiguous is paged time
-// over contiguous time (1.10 = 10% paging overhead). bytes_per_second is the
-// cache's own bytes (K and V) consumed per second.
+// over contiguous time (1.10 = 10% paging overhead). GB_per_s is the cache's
+// own bytes (K and V) consumed per second, and of_read_bw that over the
+// streaming-read rate measured at start-up on the same number of threads.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -27,6 +33,8 @@
 #include <vector>
 
 #include "benchmarks/cpu/decode_inputs.hpp"
+#include "benchmarks/cpu/roofline_counters.hpp"
+#include "common/thread_pool.hpp"
 #include "kernels/cpu/ops.hpp"
 
 namespace {
@@ -73,18 +81,30 @@ PagedInputs scatter_into_pages(const DecodeInputs& in, int n_ctx, int block_size
   return pool;
 }
 
-void run_contiguous(float* out, const DecodeInputs& in, int n_ctx, float* scores) {
-  kvc::cpu::attention_decode_grouped(out, in.q.data(), in.k_cache.data(), in.v_cache.data(), n_ctx,
-                                     kHeads, kKvHeads, kHeadDim, scores);
+// The contiguous kernel a paged variant is compared with, as an
+// attention_decode_variant number: the grouped one (3) for v1 and v2, the
+// fast one (4) for v3, the split-context one (5) for v4, on the same pool.
+int contiguous_variant(int paged_variant) {
+  return paged_variant <= 2 ? 3 : paged_variant + 1;
+}
+
+void run_contiguous(float* out, const DecodeInputs& in, int n_ctx, float* scores, int variant,
+                    kvc::ThreadPool* pool) {
+  kvc::cpu::attention_decode_variant(variant, out, in.q.data(), in.k_cache.data(),
+                                     in.v_cache.data(), n_ctx, kHeads, kKvHeads, kHeadDim, scores,
+                                     pool);
+}
+
+std::size_t contiguous_scratch_floats(int n_ctx, int variant) {
+  return kvc::cpu::attention_decode_scratch_floats(variant, n_ctx, kHeads, kKvHeads, kHeadDim);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-void set_bytes_processed(benchmark::State& state, int n_ctx) {
-  const double kv_bytes = 2.0 * sizeof(float) * double(n_ctx) * double(kRowFloats);
-  state.SetBytesProcessed(std::int64_t(double(state.iterations()) * kv_bytes));
+double kv_bytes(int n_ctx) {
+  return 2.0 * sizeof(float) * double(n_ctx) * double(kRowFloats);
 }
 
 void BM_Contiguous(benchmark::State& state) {
@@ -92,43 +112,47 @@ void BM_Contiguous(benchmark::State& state) {
   const DecodeInputs& in = decode_inputs();
   std::vector<float> out(kHeads * kHeadDim);
   // Zero-filled up front so page faults on first touch stay out of the timing.
-  std::vector<float> scores(
-      kvc::cpu::attention_decode_grouped_scratch_floats(n_ctx, kHeads, kKvHeads));
+  std::vector<float> scores(contiguous_scratch_floats(n_ctx, 3));
+  const kvc::bench::LoopTimer timer;
   for (auto _ : state) {
-    run_contiguous(out.data(), in, n_ctx, scores.data());
+    run_contiguous(out.data(), in, n_ctx, scores.data(), 3, nullptr);
     benchmark::ClobberMemory();
   }
-  set_bytes_processed(state, n_ctx);
+  kvc::bench::report_read_roof(state, kv_bytes(n_ctx), timer.seconds_per_iteration(state), 1);
 }
 
 void BM_Paged(benchmark::State& state, int variant) {
   const int block_size = int(state.range(0));
   const int n_ctx = int(state.range(1));
+  const int threads = int(state.range(2));
+  const int yardstick = contiguous_variant(variant);
+  kvc::ThreadPool thread_pool(threads);
   const DecodeInputs& in = decode_inputs();
   const PagedInputs pool = scatter_into_pages(in, n_ctx, block_size);
   std::vector<float> out(kHeads * kHeadDim);
   std::vector<float> scratch(
       kvc::cpu::attention_decode_paged_scratch_floats(variant, n_ctx, kHeads, kKvHeads));
-  std::vector<float> contiguous_scores(
-      kvc::cpu::attention_decode_grouped_scratch_floats(n_ctx, kHeads, kKvHeads));
+  std::vector<float> contiguous_scores(contiguous_scratch_floats(n_ctx, yardstick));
 
   double paged_seconds = 0.0, contiguous_seconds = 0.0;
   for (auto _ : state) {
     auto start = std::chrono::steady_clock::now();
     kvc::cpu::attention_decode_paged(variant, out.data(), in.q.data(), pool.k_pages.data(),
                                      pool.v_pages.data(), pool.block_table.data(), n_ctx,
-                                     block_size, kHeads, kKvHeads, kHeadDim, scratch.data());
+                                     block_size, kHeads, kKvHeads, kHeadDim, scratch.data(),
+                                     &thread_pool);
     benchmark::ClobberMemory();
     const double paged = seconds_since(start);
     state.SetIterationTime(paged);
     paged_seconds += paged;
 
     start = std::chrono::steady_clock::now();
-    run_contiguous(out.data(), in, n_ctx, contiguous_scores.data());
+    run_contiguous(out.data(), in, n_ctx, contiguous_scores.data(), yardstick, &thread_pool);
     benchmark::ClobberMemory();
     contiguous_seconds += seconds_since(start);
   }
-  set_bytes_processed(state, n_ctx);
+  kvc::bench::report_read_roof(state, kv_bytes(n_ctx), paged_seconds / double(state.iterations()),
+                               threads);
   state.counters["x_contiguous"] = paged_seconds / contiguous_seconds;
 }
 
@@ -141,17 +165,27 @@ void contiguous_cases(benchmark::internal::Benchmark* b) {
   for (int n_ctx : kContexts) b->Arg(n_ctx);
 }
 
-void paged_cases(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"block", "context"})->Unit(benchmark::kMillisecond)->MinTime(kMinSeconds);
+void paged_cases(benchmark::internal::Benchmark* b, std::vector<int> thread_counts) {
+  b->ArgNames({"block", "context", "threads"})->Unit(benchmark::kMillisecond)->MinTime(kMinSeconds);
   b->UseManualTime();
   for (int block_size : {1, 8, 16, 32, 128}) {
-    for (int n_ctx : kContexts) b->Args({block_size, n_ctx});
+    for (int n_ctx : kContexts) {
+      for (int threads : thread_counts) b->Args({block_size, n_ctx, threads});
+    }
   }
+}
+void one_thread(benchmark::internal::Benchmark* b) {
+  paged_cases(b, {1});
+}
+void one_and_two_threads(benchmark::internal::Benchmark* b) {
+  paged_cases(b, {1, 2});
 }
 
 BENCHMARK(BM_Contiguous)->Apply(contiguous_cases);
-BENCHMARK_CAPTURE(BM_Paged, v1, 1)->Apply(paged_cases);
-BENCHMARK_CAPTURE(BM_Paged, v2, 2)->Apply(paged_cases);
+BENCHMARK_CAPTURE(BM_Paged, v1, 1)->Apply(one_thread);
+BENCHMARK_CAPTURE(BM_Paged, v2, 2)->Apply(one_thread);
+BENCHMARK_CAPTURE(BM_Paged, v3, 3)->Apply(one_and_two_threads);
+BENCHMARK_CAPTURE(BM_Paged, v4, 4)->Apply(one_and_two_threads);
 
 }  // namespace
 

@@ -9,8 +9,12 @@
 //   2: chapter 03's grouped kernel over pages: for each KV head, walk the
 //      blocks; each block's rows are consecutive in memory, so they are scored
 //      and summed as one run, read once for all g query heads of the group.
+//   3: variant 2 vectorized (AVX2) and threaded (see attention_fast.cpp):
+//      the fast one, still rounded like variant 1.
+//   4: split-context flash decoding (attention_split.cpp): rounds differently,
+//      tested by tolerance.
 //
-// Both round exactly like attention_decode (see attention.cpp): each score is
+// Variants 1-3 round exactly like attention_decode (see attention.cpp): each score is
 // one in-order sum over head_dim divided by sqrtf(head_dim), the softmax is
 // cpu::softmax, and every output sums over t in order. So the paged cache
 // gives the same tokens as chapter 02's contiguous one.
@@ -113,12 +117,15 @@ std::size_t attention_decode_paged_scratch_floats(int variant, int n_ctx, int n_
                                                   int n_kv_heads) {
   check_variant(variant);
   if (variant == 1) return std::size_t(n_ctx);  // one query head's scores at a time
-  return attention_decode_grouped_scratch_floats(n_ctx, n_heads, n_kv_heads);
+  if (variant == 2) return attention_decode_grouped_scratch_floats(n_ctx, n_heads, n_kv_heads);
+  if (variant == 4) return 0;           // keeps its per-slice partials itself
+  return std::size_t(n_heads) * n_ctx;  // every head's scores, so KV heads run in parallel
 }
 
 void attention_decode_paged(int variant, float* out, const float* q, const float* k_pages,
                             const float* v_pages, const int* block_table, int n_ctx, int block_size,
-                            int n_heads, int n_kv_heads, int head_dim, float* scratch) {
+                            int n_heads, int n_kv_heads, int head_dim, float* scratch,
+                            ThreadPool* pool) {
   check_variant(variant);
   KVC_CHECK(block_size >= 1, "cpu::attention_decode_paged: block size ", block_size,
             " (must be at least 1)");
@@ -126,8 +133,16 @@ void attention_decode_paged(int variant, float* out, const float* q, const float
                          std::size_t(n_kv_heads) * head_dim};
   if (variant == 1) {
     decode_per_position(out, q, cache, n_ctx, n_heads, n_kv_heads, head_dim, scratch);
-  } else {
+  } else if (variant == 2) {
     decode_grouped_by_block(out, q, cache, n_ctx, n_heads, n_kv_heads, head_dim, scratch);
+  } else {
+    const fast::BlockRows rows{k_pages, v_pages, block_table, block_size, cache.row_stride};
+    if (variant == 4) {
+      fast::decode_split_context(out, q, rows, n_ctx, n_heads, n_kv_heads, head_dim, pool);
+    } else {
+      fast::decode_grouped_blocks(out, q, rows, n_ctx, n_heads, n_kv_heads, head_dim, scratch,
+                                  pool);
+    }
   }
 }
 

@@ -13,6 +13,10 @@
 
 #include <cstddef>
 
+namespace kvc {
+class ThreadPool;
+}
+
 namespace kvc::cpu::rows {
 
 // Scores n_rows consecutive key rows (row t at keys + t * kv_stride) for each
@@ -30,3 +34,50 @@ void accumulate_group(float* group_out, const float* weights, std::size_t weight
                       const float* values, int n_rows, int head_dim, std::size_t kv_stride);
 
 }  // namespace kvc::cpu::rows
+
+namespace kvc::cpu::fast {
+
+// One layer's cache rows found through a block table: position t's K row is
+// at k_rows + slot(t) * row_stride, slot(t) = block_table[t / block_size] *
+// block_size + t % block_size (V likewise). A contiguous cache is one block of
+// n_ctx rows at slot 0.
+struct BlockRows {
+  const float* k_rows;
+  const float* v_rows;
+  const int* block_table;
+  int block_size;
+  std::size_t row_stride;  // floats per row: n_kv_heads * head_dim
+};
+
+// Asks for part `part` of `parts` of n_rows rows to be brought into L2: the
+// span_floats floats at first + r * row_stride for r in that part, in address
+// order. The fast kernels fetch the next run of rows this way, one part per KV
+// head they work on in the current run: walking one KV head through the rows
+// reads 512 bytes out of every 4 KiB (Llama-3-8B), a pattern the hardware
+// prefetchers do not follow across pages, while these requests stream.
+inline void prefetch_rows_part(const float* first, int n_rows, std::size_t span_floats,
+                               std::size_t row_stride, int part, int parts) {
+  const int row_begin = n_rows * part / parts;
+  const int row_end = n_rows * (part + 1) / parts;
+  for (int r = row_begin; r < row_end; ++r) {
+    const char* row = reinterpret_cast<const char*>(first + r * row_stride);
+    for (std::size_t byte = 0; byte < span_floats * sizeof(float); byte += 64) {
+      __builtin_prefetch(row + byte, 0, 2);
+    }
+  }
+}
+
+// attention_decode's contract and bits over `cache`, grouped, vectorized and
+// split across `pool` by KV heads (see attention_fast.cpp).
+//   scores: n_heads * n_ctx floats ([n_kv_heads][group][n_ctx])
+void decode_grouped_blocks(float* out, const float* q, const BlockRows& cache, int n_ctx,
+                           int n_heads, int n_kv_heads, int head_dim, float* scores,
+                           ThreadPool* pool);
+
+// attention_decode's contract over `cache`, flash-decoding style: the context
+// split across `pool`, online softmax, slices merged (see attention_split.cpp).
+// Rounds differently from attention_decode (FMA, a vector exp).
+void decode_split_context(float* out, const float* q, const BlockRows& cache, int n_ctx,
+                          int n_heads, int n_kv_heads, int head_dim, ThreadPool* pool);
+
+}  // namespace kvc::cpu::fast

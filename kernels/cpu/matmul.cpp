@@ -76,13 +76,28 @@ inline float horizontal_sum(Lanes8 a) {
 constexpr int kTileRows = 4;
 constexpr int kTileCols = 3;
 
+// A single row (GEMV, one decode token) reuses nothing, so it is bound by
+// streaming w, and what decides the speed is the order w is read in.
+// Long rows: eight weight rows side by side, eight independent FMA chains and
+// eight page-long streams the hardware prefetcher follows.
+// Short rows (the 288- and 768-wide layers of small models): eight rows side
+// by side read eight streams a row apart inside one page, which this
+// machine's prefetcher does not follow (measured: ~12 GB/s against ~27 for a
+// plain streaming read). Instead the rows are cut in two halves read side by
+// side, each in address order: two streams the prefetcher follows, two FMA
+// chains (~30 GB/s from memory, ~70 from cache, where one row at a time
+// waits on one chain's latency).
+constexpr int kGemvCols = 8;
+constexpr std::size_t kLongRowBytes = 4096;
+
 // Weight rows processed together are sized to stay in L2 while every x row
 // passes over them, so w is read from memory once per call.
 constexpr std::size_t kWeightBlockBytes = 256 * 1024;
 
-// Below this many multiply-adds (~15 us on one core) waking the pool's helpers,
-// which takes ~10 us on a VM, costs more than it saves.
-constexpr std::int64_t kMinParallelWork = 512 * 1024;
+// Below this many multiply-adds (~1 us on one core) handing half the work to
+// a helper, which costs a fraction of a microsecond while it spins (see
+// thread_pool.hpp), saves less than it costs. A 288 x 288 layer is above it.
+constexpr std::int64_t kMinParallelWork = 32 * 1024;
 
 // out[r * out_stride + c] = dot(x[r], w[c]) for r < ROWS, c < COLS; rows of x
 // and w are d_in floats apart.
@@ -122,9 +137,60 @@ constexpr DotTileFn kDotTiles[kTileRows][kTileCols] = {
     {dot_tile<4, 1>, dot_tile<4, 2>, dot_tile<4, 3>},
 };
 
+// kGemvTiles[cols - 1]: one x row against 1..kGemvCols weight rows.
+constexpr DotTileFn kGemvTiles[kGemvCols] = {
+    dot_tile<1, 1>, dot_tile<1, 2>, dot_tile<1, 3>, dot_tile<1, 4>,
+    dot_tile<1, 5>, dot_tile<1, 6>, dot_tile<1, 7>, dot_tile<1, 8>,
+};
+
+// out_a = dot(x, w_a) and out_b = dot(x, w_b), each summed exactly as dot_tile sums.
+void dot_two_rows(float* out_a, float* out_b, const float* x, const float* w_a, const float* w_b,
+                  int d_in) {
+  Lanes8 acc_a = zero_lanes(), acc_b = zero_lanes();
+  const int d_vector = d_in - d_in % 8;
+  for (int k = 0; k < d_vector; k += 8) {
+    const Lanes8 x_lanes = load_lanes(x + k);
+    acc_a = multiply_add(x_lanes, load_lanes(w_a + k), acc_a);
+    acc_b = multiply_add(x_lanes, load_lanes(w_b + k), acc_b);
+  }
+  float sum_a = horizontal_sum(acc_a), sum_b = horizontal_sum(acc_b);
+  for (int k = d_vector; k < d_in; ++k) {
+    sum_a += x[k] * w_a[k];
+    sum_b += x[k] * w_b[k];
+  }
+  *out_a = sum_a;
+  *out_b = sum_b;
+}
+
+// Output columns [col_begin, col_end) of one row: a straight pass over those rows of w.
+void gemv_columns(float* out, const float* x, const float* w, int d_in, int col_begin,
+                  int col_end) {
+  if (std::size_t(d_in) * sizeof(float) < kLongRowBytes) {
+    // Two streams, each reading its half of the rows in address order: two
+    // FMA chains in flight, and a pattern the prefetcher follows.
+    const int half = (col_end - col_begin) / 2;
+    for (int j = col_begin; j < col_begin + half; ++j) {
+      dot_two_rows(out + j, out + j + half, x, w + std::size_t(j) * d_in,
+                   w + std::size_t(j + half) * d_in, d_in);
+    }
+    if ((col_end - col_begin) % 2 != 0) {
+      dot_tile<1, 1>(out + col_end - 1, 0, x, w + std::size_t(col_end - 1) * d_in, d_in);
+    }
+    return;
+  }
+  for (int j = col_begin; j < col_end; j += kGemvCols) {
+    const int cols = std::min(kGemvCols, col_end - j);
+    kGemvTiles[cols - 1](out + j, 0, x, w + std::size_t(j) * d_in, d_in);
+  }
+}
+
 // Output columns [col_begin, col_end) for all n rows.
 void matmul_columns(float* out, const float* x, const float* w, int n, int d_in, int d_out,
                     int col_begin, int col_end) {
+  if (n == 1) {
+    gemv_columns(out, x, w, d_in, col_begin, col_end);
+    return;
+  }
   const std::size_t row_bytes = std::size_t(d_in) * sizeof(float);
   const int block_cols =
       std::max<int>(kTileCols, int(kWeightBlockBytes / row_bytes) / kTileCols * kTileCols);
@@ -152,10 +218,11 @@ void matmul(float* out, const float* x, const float* w, int n, int d_in, int d_o
   }
   // Threads own disjoint column ranges, in whole tiles; each streams its own
   // slice of w, and no dot product is ever split between threads.
-  const std::int64_t col_tiles = (d_out + kTileCols - 1) / kTileCols;
+  const int tile_cols = n == 1 ? kGemvCols : kTileCols;
+  const std::int64_t col_tiles = (d_out + tile_cols - 1) / tile_cols;
   pool->parallel_for(col_tiles, [&](std::int64_t tile_begin, std::int64_t tile_end) {
-    const int col_begin = int(tile_begin) * kTileCols;
-    const int col_end = std::min(int(tile_end) * kTileCols, d_out);
+    const int col_begin = int(tile_begin) * tile_cols;
+    const int col_end = std::min(int(tile_end) * tile_cols, d_out);
     matmul_columns(out, x, w, n, d_in, d_out, col_begin, col_end);
   });
 }

@@ -102,14 +102,43 @@ std::size_t attention_decode_grouped_scratch_floats(int n_ctx, int n_heads, int 
 //   q, out:           [n_heads][head_dim]; the token attends to positions 0..n_ctx-1
 //   scratch:          attention_decode_paged_scratch_floats(variant, ...) floats
 // Variants (see attention_paged.cpp): 1 = llama2.c's loop through the block table,
-// 2 = chapter 03's grouped kernel over pages. Variant 0 (kBestPagedDecode) picks 2.
-// Throws kvc::Error for an unknown variant or block_size < 1.
+// 2 = chapter 03's grouped kernel over pages, 3 = 2 vectorized and split across
+// `pool` (attention_fast.cpp), 4 = split-context flash decoding
+// (attention_split.cpp). Variant 0 (kBestPagedDecode) picks 3. Variants 1-3
+// give the same bits; 4 rounds differently (FMA, vector exp: tested by
+// tolerance). Variants 1 and 2 run on the calling thread.
+// Throws kvc::Error for an unknown variant, block_size < 1 or (3) head_dim > 256.
 constexpr int kBestPagedDecode = 0;
-constexpr int kPagedDecodeVariants = 2;
+constexpr int kPagedDecodeVariants = 4;
+constexpr int kPagedDecodeExactVariants = 3;  // 1..3 give attention_decode's bits
 void attention_decode_paged(int variant, float* out, const float* q, const float* k_pages,
                             const float* v_pages, const int* block_table, int n_ctx, int block_size,
-                            int n_heads, int n_kv_heads, int head_dim, float* scratch);
+                            int n_heads, int n_kv_heads, int head_dim, float* scratch,
+                            ThreadPool* pool = nullptr);
 std::size_t attention_decode_paged_scratch_floats(int variant, int n_ctx, int n_heads,
                                                   int n_kv_heads);
+
+// ---- decode over a contiguous cache, every variant (chapters 02 and 03) ----------------
+// attention_decode's contract (same q, k_cache, v_cache, out layouts), by number,
+// so a benchmark or a strategy can pick one:
+//   1 = attention_decode: llama2.c's loop, each query head re-reads its KV head
+//   2 = attention_decode_repeat_kv: copy K/V out per query head, then 1
+//   3 = attention_decode_grouped: each K/V row read once for the group
+//   4 = 3 vectorized (AVX2) and split across `pool` (attention_fast.cpp)
+//   5 = split-context flash decoding: the context cut across `pool`, online
+//       softmax, slices merged (attention_split.cpp)
+// Variant 0 (kBestDecode) picks 4. Variants 1-4 give the same bits; 5 rounds
+// differently (FMA, a vector exp) and is tested by tolerance. Variants 1-3
+// run on the calling thread.
+//   scratch: attention_decode_scratch_floats(variant, n_ctx, n_heads, n_kv_heads, head_dim)
+// Throws kvc::Error for an unknown variant or (4) head_dim > 256.
+constexpr int kBestDecode = 0;
+constexpr int kDecodeVariants = 5;
+constexpr int kDecodeExactVariants = 4;  // 1..4 give attention_decode's bits
+void attention_decode_variant(int variant, float* out, const float* q, const float* k_cache,
+                              const float* v_cache, int n_ctx, int n_heads, int n_kv_heads,
+                              int head_dim, float* scratch, ThreadPool* pool);
+std::size_t attention_decode_scratch_floats(int variant, int n_ctx, int n_heads, int n_kv_heads,
+                                            int head_dim);
 
 }  // namespace kvc::cpu

@@ -14,13 +14,10 @@
 namespace kvc::cpu {
 namespace {
 
+using test::DecodeShape;
 using test::expect_all_close;
 using test::expect_bit_identical;
 using test::random_floats;
-
-struct DecodeShape {
-  int n_heads, n_kv_heads, head_dim, n_ctx;
-};
 
 // g = 1, 2, 4, 8 and all query heads (MQA), each at head_dim 8, 64 and 128
 // and n_ctx 1, odd, and more than a thousand rows.
@@ -71,11 +68,8 @@ TEST(GqaDecode, GroupedAndRepeatMatchAttentionDecodeBitForBitAndDouble) {
   for (const DecodeShape& s : decode_shapes()) {
     SCOPED_TRACE(testing::Message() << s.n_heads << "/" << s.n_kv_heads << " heads x " << s.head_dim
                                     << ", n_ctx " << s.n_ctx);
-    const std::size_t q_size = std::size_t(s.n_heads) * s.head_dim;
-    const std::size_t kv_size = std::size_t(s.n_ctx) * s.n_kv_heads * s.head_dim;
-    const auto q = random_floats(q_size, seed++, -2.0f, 2.0f);
-    const auto k_cache = random_floats(kv_size, seed++, -2.0f, 2.0f);
-    const auto v_cache = random_floats(kv_size, seed++);
+    const auto [q_size, q, k_cache, v_cache] =
+        test::random_decode_inputs(s.n_heads, s.n_kv_heads, s.head_dim, s.n_ctx, seed);
 
     // Outputs start as different garbage so a kernel that skips an element is caught.
     auto re_read = random_floats(q_size, seed++);

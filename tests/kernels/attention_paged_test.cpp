@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/check.hpp"
+#include "common/thread_pool.hpp"
 #include "kernels/cpu/ops.hpp"
 #include "tests/kernels/test_helpers.hpp"
 
@@ -36,12 +37,14 @@ std::vector<PagedShape> paged_shapes() {
   for (int block_size : {1, 7, 16, 128}) {
     for (int n_ctx : {1, 2 * block_size + block_size / 2 + 1, 3 * block_size}) {
       for (const Heads& h : heads) {
-        for (int head_dim : {8, 64}) {
+        for (int head_dim : {8, 48, 64, 128}) {
           shapes.push_back({h.n_heads, h.n_kv_heads, head_dim, n_ctx, block_size});
         }
       }
     }
   }
+  // A pool big enough (> 256 KiB) for variant 3 to use its threads.
+  shapes.push_back({32, 8, 64, 1000, 16});
   return shapes;
 }
 
@@ -78,22 +81,20 @@ Pool scatter_into_pages(const std::vector<float>& k_cache, const std::vector<flo
 }
 
 TEST(PagedDecode, EveryVariantMatchesAttentionDecodeBitForBit) {
+  ThreadPool threads(2);
   unsigned seed = 1;
   for (const PagedShape& s : paged_shapes()) {
     SCOPED_TRACE(testing::Message() << s.n_heads << "/" << s.n_kv_heads << " heads x " << s.head_dim
                                     << ", n_ctx " << s.n_ctx << ", block size " << s.block_size);
-    const std::size_t q_size = std::size_t(s.n_heads) * s.head_dim;
-    const std::size_t kv_size = std::size_t(s.n_ctx) * s.n_kv_heads * s.head_dim;
-    const auto q = random_floats(q_size, seed++, -2.0f, 2.0f);
-    const auto k_cache = random_floats(kv_size, seed++, -2.0f, 2.0f);
-    const auto v_cache = random_floats(kv_size, seed++);
+    const auto [q_size, q, k_cache, v_cache] =
+        test::random_decode_inputs(s.n_heads, s.n_kv_heads, s.head_dim, s.n_ctx, seed);
     const Pool pool = scatter_into_pages(k_cache, v_cache, s, seed++);
 
     std::vector<float> contiguous(q_size), scores(s.n_ctx);
     attention_decode(contiguous.data(), q.data(), k_cache.data(), v_cache.data(), s.n_ctx,
                      s.n_heads, s.n_kv_heads, s.head_dim, scores.data());
 
-    for (int variant = 0; variant <= kPagedDecodeVariants; ++variant) {
+    for (int variant = 0; variant <= kPagedDecodeExactVariants; ++variant) {
       SCOPED_TRACE(testing::Message() << "variant " << variant);
       // Output starts as garbage so a kernel that skips an element is caught.
       auto paged = random_floats(q_size, seed++);
@@ -103,6 +104,35 @@ TEST(PagedDecode, EveryVariantMatchesAttentionDecodeBitForBit) {
                              pool.v_pages.data(), pool.block_table.data(), s.n_ctx, s.block_size,
                              s.n_heads, s.n_kv_heads, s.head_dim, scratch.data());
       expect_bit_identical(paged.data(), contiguous.data(), q_size);
+      // The same on two threads (variants that run on the caller ignore the pool).
+      paged = random_floats(q_size, seed++);
+      attention_decode_paged(variant, paged.data(), q.data(), pool.k_pages.data(),
+                             pool.v_pages.data(), pool.block_table.data(), s.n_ctx, s.block_size,
+                             s.n_heads, s.n_kv_heads, s.head_dim, scratch.data(), &threads);
+      expect_bit_identical(paged.data(), contiguous.data(), q_size);
+    }
+  }
+}
+
+// Variant 4 (split-context flash decoding) rounds its own way: within
+// tolerance of the double-precision reference on the same rows.
+TEST(PagedDecode, SplitContextMatchesDoubleReferenceWithinTolerance) {
+  ThreadPool threads(2);
+  unsigned seed = 1;
+  for (const PagedShape& s : paged_shapes()) {
+    SCOPED_TRACE(testing::Message() << s.n_heads << "/" << s.n_kv_heads << " heads x " << s.head_dim
+                                    << ", n_ctx " << s.n_ctx << ", block size " << s.block_size);
+    const auto [q_size, q, k_cache, v_cache] =
+        test::random_decode_inputs(s.n_heads, s.n_kv_heads, s.head_dim, s.n_ctx, seed);
+    const Pool pool = scatter_into_pages(k_cache, v_cache, s, seed++);
+    const auto expected = test::decode_attention_in_double(
+        q.data(), k_cache.data(), v_cache.data(), s.n_ctx, s.n_heads, s.n_kv_heads, s.head_dim);
+    for (ThreadPool* thread_pool : {static_cast<ThreadPool*>(nullptr), &threads}) {
+      auto paged = random_floats(q_size, seed++);
+      attention_decode_paged(4, paged.data(), q.data(), pool.k_pages.data(), pool.v_pages.data(),
+                             pool.block_table.data(), s.n_ctx, s.block_size, s.n_heads,
+                             s.n_kv_heads, s.head_dim, nullptr, thread_pool);
+      test::expect_all_close(paged, expected, 2e-5, 2e-4);
     }
   }
 }

@@ -24,33 +24,10 @@ struct AttentionShape {
 // GQA (2 query heads per KV head), plain multi-head, and multi-query.
 const AttentionShape kShapes[] = {{8, 4, 8}, {6, 6, 32}, {8, 1, 64}};
 
-// One query of every head against the first n_ctx rows of the cache, in double.
-//   q: [n_heads][head_dim], k_cache/v_cache: [>= n_ctx][n_kv_heads][head_dim]
 std::vector<double> attention_in_double(const float* q, const float* k_cache, const float* v_cache,
                                         int n_ctx, const AttentionShape& s) {
-  const int group = s.n_heads / s.n_kv_heads;
-  const std::size_t kv_stride = std::size_t(s.n_kv_heads) * s.head_dim;
-  std::vector<double> out(std::size_t(s.n_heads) * s.head_dim, 0.0);
-  for (int h = 0; h < s.n_heads; ++h) {
-    const std::size_t kv_offset = std::size_t(h / group) * s.head_dim;
-    std::vector<double> scores(n_ctx);
-    for (int t = 0; t < n_ctx; ++t) {
-      double dot = 0.0;
-      for (int d = 0; d < s.head_dim; ++d) {
-        dot += double(q[h * s.head_dim + d]) * k_cache[t * kv_stride + kv_offset + d];
-      }
-      scores[t] = dot / std::sqrt(double(s.head_dim));
-    }
-    const double max_score = *std::max_element(scores.begin(), scores.end());
-    double sum = 0.0;
-    for (double& score : scores) sum += (score = std::exp(score - max_score));
-    for (int t = 0; t < n_ctx; ++t) {
-      for (int d = 0; d < s.head_dim; ++d) {
-        out[h * s.head_dim + d] += scores[t] / sum * v_cache[t * kv_stride + kv_offset + d];
-      }
-    }
-  }
-  return out;
+  return test::decode_attention_in_double(q, k_cache, v_cache, n_ctx, s.n_heads, s.n_kv_heads,
+                                          s.head_dim);
 }
 
 // llama2.c's run.c attention for one head, transcribed: the rounding the

@@ -37,7 +37,7 @@ struct Shape {
 
 // Odd sizes on purpose: d_in with a tail after the 8-wide lanes, d_out not a
 // multiple of the column tile, n not a multiple of the row tile; the last two
-// are big enough (> 512K multiply-adds) to be split across threads.
+// are big enough (> 32K multiply-adds) to be split across threads.
 const Shape kShapes[] = {
     {1, 1, 1},     {1, 7, 5},     {3, 8, 3},    {3, 9, 31},     {17, 33, 97},
     {1, 288, 288}, {17, 301, 97}, {4, 64, 257}, {1, 601, 1001}, {19, 301, 515},

@@ -55,15 +55,24 @@ TEST(ThreadPool, ChunksAreContiguousNonEmptyAndCoverTheRange) {
   }
 }
 
-TEST(ThreadPool, SplitsWorkAcrossThreadsIncludingTheCaller) {
-  ThreadPool pool(3);
+// Chunks are claimed by whichever thread is free, so which thread runs which
+// chunk is up to timing. What must hold: helpers do take part, so chunks that
+// wait for each other all run at once, on distinct threads, the caller among them.
+TEST(ThreadPool, ChunksRunConcurrentlyOnDistinctThreadsIncludingTheCaller) {
+  constexpr int kThreads = 3;
+  ThreadPool pool(kThreads);
   std::mutex mutex;
   std::vector<std::thread::id> ids;
-  pool.parallel_for(3, [&](std::int64_t, std::int64_t) {
-    std::lock_guard lock(mutex);
-    ids.push_back(std::this_thread::get_id());
+  std::atomic<int> started{0};
+  pool.parallel_for(kThreads, [&](std::int64_t, std::int64_t) {
+    {
+      std::lock_guard lock(mutex);
+      ids.push_back(std::this_thread::get_id());
+    }
+    ++started;
+    while (started.load() < kThreads) std::this_thread::yield();  // a barrier
   });
-  ASSERT_EQ(ids.size(), 3u);
+  ASSERT_EQ(ids.size(), std::size_t(kThreads));
   EXPECT_NE(std::find(ids.begin(), ids.end(), std::this_thread::get_id()), ids.end());
   std::sort(ids.begin(), ids.end());
   EXPECT_EQ(std::unique(ids.begin(), ids.end()), ids.end()) << "each chunk on its own thread";
