@@ -3,6 +3,7 @@
 #include <array>
 
 #include "common/check.hpp"
+#include "common/checked_math.hpp"
 
 namespace kvc {
 
@@ -11,16 +12,13 @@ namespace {
 constexpr std::array<const char*, 7> kNames = {"fp32", "fp16",       "bf16", "int8",
                                                "fp8",  "int4-token", "int4"};
 
+// Every KV size below is 64-bit; a product or sum that does not fit is an error.
 std::int64_t checked_mul(std::int64_t a, std::int64_t b) {
-  std::int64_t product = 0;
-  KVC_CHECK(!__builtin_mul_overflow(a, b, &product), "KV size overflows 64 bits: ", a, " x ", b);
-  return product;
+  return kvc::checked_mul(a, b, "the KV size");
 }
 
 std::int64_t checked_add(std::int64_t a, std::int64_t b) {
-  std::int64_t sum = 0;
-  KVC_CHECK(!__builtin_add_overflow(a, b, &sum), "KV size overflows 64 bits: ", a, " + ", b);
-  return sum;
+  return kvc::checked_add(a, b, "the KV size");
 }
 
 void check_shape(const KvPoolShape& s) {
