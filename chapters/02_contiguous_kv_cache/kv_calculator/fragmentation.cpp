@@ -58,9 +58,9 @@ AllocationOutcome allocate_in_units(std::span<const int> request_lengths, int gr
     const std::int64_t units = (std::int64_t{length} + granularity - 1) / granularity;
     reservations.push_back(
         checked_mul(units * granularity, bytes_per_token, "one request's reserved bytes"));
-    used_bytes =
-        checked_add(used_bytes, checked_mul(std::int64_t{length}, bytes_per_token, "one request's used bytes"),
-                    "the used bytes");
+    used_bytes = checked_add(
+        used_bytes, checked_mul(std::int64_t{length}, bytes_per_token, "one request's used bytes"),
+        "the used bytes");
   }
   return outcome(reservations, used_bytes, kv_budget_bytes);
 }
