@@ -12,8 +12,8 @@
 #include <utility>
 
 #include "common/check.hpp"
-#include "common/read_file.hpp"
 #include "common/output_file.hpp"
+#include "common/read_file.hpp"
 
 namespace kvc {
 
