@@ -11,7 +11,9 @@
 
 #include "common/check.hpp"
 #include "common/checked_math.hpp"
+#include "common/kv_memory.hpp"
 #include "common/output_file.hpp"
+#include "common/report.hpp"
 
 namespace kvc {
 namespace {
@@ -138,9 +140,16 @@ std::array<std::int32_t, 7> header_from_config(const ModelConfig& c, int vocab_f
 
 Model make_model(const ModelConfig& config) {
   validate(config);
+  // Refused up front, naming the size: allocating more than the machine has
+  // would page for a long time and then die with "out of memory".
+  const std::size_t floats = total_floats(config);
+  const double bytes = static_cast<double>(floats) * sizeof(float);
+  KVC_CHECK(bytes <= static_cast<double>(host_memory_bytes()), "model: the weights need ",
+            format_bytes(bytes), " (", describe(config), "), more than this machine's ",
+            format_bytes(static_cast<double>(host_memory_bytes())), " of memory");
   Model m;
   m.config = config;
-  m.storage.assign(total_floats(config), 0.0f);
+  m.storage.assign(floats, 0.0f);
   bind_pointers(m);
   return m;
 }

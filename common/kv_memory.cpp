@@ -9,7 +9,6 @@
 #include "common/report.hpp"
 
 namespace kvc {
-namespace {
 
 std::uint64_t host_memory_bytes() {
   const long pages = sysconf(_SC_PHYS_PAGES);
@@ -17,8 +16,6 @@ std::uint64_t host_memory_bytes() {
   if (pages <= 0 || page_bytes <= 0) return std::numeric_limits<std::uint64_t>::max();
   return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_bytes);
 }
-
-}  // namespace
 
 std::size_t checked_kv_floats(const ModelConfig& c, std::int64_t positions,
                               std::uint64_t memory_bytes, std::string_view what,
@@ -38,9 +35,9 @@ std::size_t checked_kv_floats(const ModelConfig& c, std::int64_t positions,
   std::uint64_t bytes = 0;
   overflow = overflow || __builtin_mul_overflow(floats, std::uint64_t{2 * sizeof(float)}, &bytes);
   KVC_CHECK(!overflow, what, ": the KV cache needs more than 2^64 bytes (", product, ")");
-  KVC_CHECK(bytes <= memory_bytes, what, ": the KV cache needs ",
-            format_bytes(static_cast<double>(bytes)), " (", product, "), more than the ",
-            format_bytes(static_cast<double>(memory_bytes)), " of memory here");
+  KVC_CHECK(bytes <= memory_bytes, what, ": ", format_bytes(static_cast<double>(bytes)),
+            " of K and V, more than this machine's ",
+            format_bytes(static_cast<double>(memory_bytes)), " of memory (", product, ")");
   return static_cast<std::size_t>(floats);
 }
 

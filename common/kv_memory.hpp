@@ -11,6 +11,9 @@
 
 namespace kvc {
 
+// This machine's physical memory in bytes (the largest uint64 when unknown).
+std::uint64_t host_memory_bytes();
+
 // Floats of K (or of V) for `positions` token positions in every layer:
 //   n_layers x positions x n_kv_heads x head_dim
 // Throws kvc::Error when K and V together (2 x that x 4 bytes) do not fit in

@@ -1,7 +1,5 @@
 #include "chapters/04_paged_allocator/paged_kv_cache.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -9,7 +7,6 @@
 
 #include "common/checked_math.hpp"
 #include "common/kv_memory.hpp"
-#include "common/report.hpp"
 #include "common/thread_pool.hpp"
 
 #ifdef KVC_HAVE_CUDA
@@ -17,28 +14,6 @@
 #endif
 
 namespace kvc::ch04 {
-namespace {
-
-// A CPU pool larger than the machine's memory is refused up front, naming its
-// size: allocating it would page for many seconds and then fail, or wake the
-// OOM killer.
-void check_pool_fits_in_memory(const ModelConfig& config, int num_blocks, int block_size) {
-  KVC_CHECK(num_blocks > 0 && block_size > 0, "paged KV cache: ", num_blocks, " blocks of ",
-            block_size, " tokens is not a pool");
-  const std::int64_t bytes_per_block = checked_mul(
-      std::int64_t{2} * config.n_layers * block_size,
-      std::int64_t{config.kv_dim()} * std::int64_t{sizeof(float)}, "a KV block's bytes");
-  const std::int64_t pool_bytes = checked_mul(bytes_per_block, num_blocks, "the KV pool's bytes");
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page_bytes = ::sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || page_bytes <= 0) return;  // unknown: let the allocation decide
-  const double memory = static_cast<double>(pages) * static_cast<double>(page_bytes);
-  KVC_CHECK(static_cast<double>(pool_bytes) <= memory, "paged KV cache: ", num_blocks,
-            " blocks of ", block_size, " tokens need ",
-            format_bytes(static_cast<double>(pool_bytes)), " of K and V, more than this machine's ",
-            format_bytes(memory), " of memory; use fewer --kv-blocks");
-}
-
-}  // namespace
 
 PagedKVCache::PagedKVCache(const ModelConfig& config, int num_blocks, int block_size,
                            ThreadPool* pool)
@@ -103,7 +78,6 @@ std::unique_ptr<PagedKVStrategy> make_paged_cache(const ModelConfig& config,
   }
 #endif
   KVC_CHECK(device.device == Device::kCpu, "ch04: this build has no CUDA support");
-  check_pool_fits_in_memory(config, num_blocks, block_size);
   return std::make_unique<PagedKVCache>(config, num_blocks, block_size, device.pool);
 }
 

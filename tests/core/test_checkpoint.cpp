@@ -303,6 +303,18 @@ TEST(Checkpoint, DirectoryAndDeviceAreOneLineErrors) {
   expect_load_error("/dev/zero", "not a regular file");
 }
 
+// Weights that cannot fit are refused before the allocation, naming their size.
+TEST(Checkpoint, WeightsLargerThanTheMachineAreRefusedUpFront) {
+  try {
+    make_model(testing::config_beyond_any_memory());
+    FAIL() << "expected kvc::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the weights need"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("more than this machine's"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(ModelConfig, ParameterCountOfStories260K) {
   ModelConfig c{64, 172, 5, 8, 4, 512, 512, true};
   // embedding 32768 + 5 layers x (128 + 8192 + 4096 + 33024) + final 64
