@@ -1,5 +1,6 @@
 #include "chapters/07_quantization/quantized_paged_cache.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "chapters/07_quantization/quantize_ops.hpp"
@@ -180,10 +181,11 @@ void QuantizedPagedKVCache::copy_block(const ch04::BlockCopy& copy) {
                   codes_per_block);
     }
     // Copy-on-write copies the scales too: the codes mean nothing without them.
-    std::memcpy(&k_scales_[to * k_scales_per_block_], &k_scales_[from * k_scales_per_block_],
-                k_scales_per_block_ * sizeof(float));
-    std::memcpy(&v_scales_[to * v_scales_per_block_], &v_scales_[from * v_scales_per_block_],
-                v_scales_per_block_ * sizeof(float));
+    // (fp32/fp16/bf16 have no scales: data() of an empty vector may be null.)
+    std::copy_n(k_scales_.begin() + std::ptrdiff_t(from * k_scales_per_block_), k_scales_per_block_,
+                k_scales_.begin() + std::ptrdiff_t(to * k_scales_per_block_));
+    std::copy_n(v_scales_.begin() + std::ptrdiff_t(from * v_scales_per_block_), v_scales_per_block_,
+                v_scales_.begin() + std::ptrdiff_t(to * v_scales_per_block_));
   }
   // ... and the block's fp32 rows: the KIVI window and the sinks.
   for (auto* rows : {&key_staging_, &sink_rows_}) {
