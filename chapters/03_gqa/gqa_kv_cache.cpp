@@ -13,6 +13,8 @@
 namespace kvc::ch03 {
 namespace {
 
+constexpr int kFastVariant = 4;  // cpu::attention_decode_variant's fast exact kernel
+
 // Scratch one decode step of `kernel` needs over n_ctx positions.
 std::size_t scratch_floats(DecodeKernel kernel, const ModelConfig& c, int n_ctx) {
   switch (kernel) {
@@ -22,6 +24,9 @@ std::size_t scratch_floats(DecodeKernel kernel, const ModelConfig& c, int n_ctx)
       return cpu::attention_decode_repeat_kv_scratch_floats(n_ctx, c.n_heads, c.head_dim());
     case DecodeKernel::kGrouped:
       return grouped_decode_scratch_floats(n_ctx, c.n_heads);
+    case DecodeKernel::kFast:
+      return cpu::attention_decode_scratch_floats(kFastVariant, n_ctx, c.n_heads, c.n_kv_heads,
+                                                  c.head_dim());
   }
   KVC_FAIL("unknown decode kernel");
 }
@@ -32,7 +37,8 @@ DecodeKernel parse_decode_kernel(const std::string& name) {
   if (name == "reread") return DecodeKernel::kReread;
   if (name == "repeat") return DecodeKernel::kRepeatKv;
   if (name == "grouped") return DecodeKernel::kGrouped;
-  KVC_FAIL("unknown decode kernel '", name, "' (choose reread, repeat or grouped)");
+  if (name == "fast") return DecodeKernel::kFast;
+  KVC_FAIL("unknown decode kernel '", name, "' (choose reread, repeat, grouped or fast)");
 }
 
 std::string to_string(DecodeKernel kernel) {
@@ -43,6 +49,8 @@ std::string to_string(DecodeKernel kernel) {
       return "repeat";
     case DecodeKernel::kGrouped:
       return "grouped";
+    case DecodeKernel::kFast:
+      return "fast";
   }
   KVC_FAIL("unknown decode kernel");
 }
@@ -78,6 +86,14 @@ void GqaKVCache::attend(int layer, const Batch& batch, const float* q, const flo
           grouped_decode_attention(out + i * dim, q + i * dim, keys, values, pos + 1, n_heads,
                                    n_kv_heads, layout.head_dim, scratch.data());
           break;
+        case DecodeKernel::kFast:
+          // With one token in the batch the loop above runs inline, so the
+          // kernel splits its own work across the pool; inside a batch job it
+          // runs on this thread.
+          cpu::attention_decode_variant(kFastVariant, out + i * dim, q + i * dim, keys, values,
+                                        pos + 1, n_heads, n_kv_heads, layout.head_dim,
+                                        scratch.data(), pool_);
+          break;
       }
     }
   });
@@ -87,9 +103,9 @@ std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const Devic
                                           DecodeKernel kernel, int max_seqs) {
 #ifdef KVC_HAVE_CUDA
   if (device.device == Device::kCuda) {
-    KVC_CHECK(kernel != DecodeKernel::kRepeatKv,
-              "ch03: the repeat kernel runs on the CPU only (on the GPU compare reread and "
-              "grouped)");
+    KVC_CHECK(kernel != DecodeKernel::kRepeatKv && kernel != DecodeKernel::kFast, "ch03: the ",
+              to_string(kernel),
+              " kernel runs on the CPU only (on the GPU compare reread and grouped)");
     const int variant = kernel == DecodeKernel::kReread ? 1 : cuda::kBestVariant;
     return std::make_unique<ch02::ContiguousKVCacheCuda>(config, max_seqs, *device.cuda, variant);
   }

@@ -51,9 +51,12 @@ void mean_pool_kv_heads(const float* w_in, float* w_out, int n_kv_heads_in, int 
 
 // ---- the strategy ---------------------------------------------------------------------
 
-enum class DecodeKernel { kReread, kRepeatKv, kGrouped };
+// kFast is not an exercise: the grouped loop vectorized (AVX2) and split across
+// the thread pool (kernels/cpu/attention_fast.cpp, cpu::attention_decode_variant 4),
+// the engine's kernel at the memory roof. It gives the same bits as the others.
+enum class DecodeKernel { kReread, kRepeatKv, kGrouped, kFast };
 
-// "reread" | "repeat" | "grouped" <-> DecodeKernel; parsing throws kvc::Error.
+// "reread" | "repeat" | "grouped" | "fast" <-> DecodeKernel; parsing throws kvc::Error.
 DecodeKernel parse_decode_kernel(const std::string& name);
 std::string to_string(DecodeKernel kernel);
 

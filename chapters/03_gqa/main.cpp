@@ -1,5 +1,5 @@
 // ch03_gqa: llama2.c-compatible generation over the contiguous cache with a
-// choice of GQA decode kernel (--kernel reread|repeat|grouped).
+// choice of GQA decode kernel (--kernel reread|repeat|grouped|fast).
 #include <CLI/CLI.hpp>
 
 #include "chapters/03_gqa/gqa_kv_cache.hpp"
@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
       },
       [&](CLI::App& app) {
         app.add_option("--kernel", kernel, "decode attention kernel")
-            ->check(CLI::IsMember({"reread", "repeat", "grouped"}))
+            ->check(CLI::IsMember({"reread", "repeat", "grouped", "fast"}))
             ->capture_default_str();
       });
 }

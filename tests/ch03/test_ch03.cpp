@@ -63,10 +63,11 @@ TEST(Ch03MeanPool, AveragesConsecutiveHeads) {
 }
 
 TEST(Ch03DecodeKernel, ParsesItsNames) {
-  for (auto kernel : {DecodeKernel::kReread, DecodeKernel::kRepeatKv, DecodeKernel::kGrouped}) {
+  for (auto kernel : {DecodeKernel::kReread, DecodeKernel::kRepeatKv, DecodeKernel::kGrouped,
+                      DecodeKernel::kFast}) {
     EXPECT_EQ(parse_decode_kernel(to_string(kernel)), kernel);
   }
-  EXPECT_THROW(parse_decode_kernel("fast"), Error);
+  EXPECT_THROW(parse_decode_kernel("turbo"), Error);
 }
 
 // Every kernel prints chapter 02's text on the real model, greedy and sampled.
@@ -81,7 +82,8 @@ TEST(Ch03GqaKVCache, EveryKernelGivesChapter02Tokens) {
         GenerationOptions{"One day", 256, {1.0f, 0.9f, 42}}}) {
     ch02::ContiguousKVCache baseline(model.config, 1, &pool);
     const auto expected = generate(engine, tokenizer, baseline, options);
-    for (auto kernel : {DecodeKernel::kReread, DecodeKernel::kRepeatKv, DecodeKernel::kGrouped}) {
+    for (auto kernel : {DecodeKernel::kReread, DecodeKernel::kRepeatKv, DecodeKernel::kGrouped,
+                        DecodeKernel::kFast}) {
       GqaKVCache kv(model.config, 1, &pool, kernel);
       EXPECT_EQ(generate(engine, tokenizer, kv, options).tokens, expected.tokens)
           << to_string(kernel);
