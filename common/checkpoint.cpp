@@ -144,9 +144,9 @@ Model make_model(const ModelConfig& config) {
   // would page for a long time and then die with "out of memory".
   const std::size_t floats = total_floats(config);
   const double bytes = static_cast<double>(floats) * sizeof(float);
-  KVC_CHECK(bytes <= static_cast<double>(host_memory_bytes()), "model: the weights need ",
-            format_bytes(bytes), " (", describe(config), "), more than this machine's ",
-            format_bytes(static_cast<double>(host_memory_bytes())), " of memory");
+  const auto memory = static_cast<double>(host_memory_bytes());
+  KVC_CHECK(bytes <= memory, "model: the weights need ", format_bytes(bytes), " (",
+            describe(config), "), more than this machine's ", format_bytes(memory), " of memory");
   Model m;
   m.config = config;
   m.storage.assign(floats, 0.0f);

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "chapters/05_radix_cache/prefix_cache.hpp"
-#include "tests/support/expect_error.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace kvc::ch05 {
 namespace {

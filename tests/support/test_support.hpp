@@ -2,6 +2,8 @@
 // reference cases, and running a program to capture its output.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
 
@@ -39,6 +41,15 @@ std::string error_of(Action action) {
     return e.what();
   }
   return "";
+}
+
+// What every library call of the course promises on a caller's mistake: a
+// kvc::Error whose message is one line.
+template <typename Action>
+void expect_one_line_kvc_error(Action action) {
+  const std::string message = error_of(action);
+  EXPECT_FALSE(message.empty()) << "no kvc::Error thrown";
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
 }
 
 // One row of reference/cases.tsv: what llama2.c's run printed for these arguments.
