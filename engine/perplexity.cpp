@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "common/check.hpp"
+#include "common/read_file.hpp"
 
 namespace kvc {
 
@@ -78,11 +77,10 @@ std::vector<std::vector<int>> tokenize_texts(const std::vector<std::string>& pat
                                              const Tokenizer& tokenizer, int seq_len) {
   std::vector<std::vector<int>> texts;
   for (const std::string& path : paths) {
-    std::ifstream in(path, std::ios::binary);
-    KVC_CHECK(in.is_open(), "cannot read text file '", path, "'");
-    std::ostringstream text;
-    text << in.rdbuf();
-    std::vector<int> tokens = tokenizer.encode(text.str(), /*bos=*/true, /*eos=*/false);
+    // Bounded like every input file: /dev/zero or a checkpoint is an error, not a long read.
+    constexpr std::size_t kMaxTextFileBytes = 64u << 20;
+    const std::string text = read_file_bounded(path, kMaxTextFileBytes, "text file");
+    std::vector<int> tokens = tokenizer.encode(text, /*bos=*/true, /*eos=*/false);
     KVC_CHECK(tokens.size() >= 2, "text file '", path, "' has no tokens to score");
     if (tokens.size() > static_cast<std::size_t>(seq_len)) tokens.resize(seq_len);
     texts.push_back(std::move(tokens));

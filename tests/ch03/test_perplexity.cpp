@@ -24,6 +24,15 @@ const KVStrategyFactory kContiguousCache = [](const ModelConfig& config,
   return ch02::make_strategy(config, device);
 };
 
+// Text files are read with a bound: an endless file is an error, not a read until memory runs out.
+TEST(TokenizeTexts, EndlessFileIsOneLineError) {
+  const Tokenizer tokenizer(testing::model_file("tok512.bin"), 512);
+  const std::string message =
+      testing::error_of([&] { tokenize_texts({"/dev/zero"}, tokenizer, 512); });
+  EXPECT_NE(message.find("text file '/dev/zero': larger than the limit"), std::string::npos)
+      << message;
+}
+
 TEST(LogProbability, OfAKnownDistribution) {
   const std::vector<double> probs = {0.1, 0.2, 0.3, 0.4};
   std::vector<float> logits;
