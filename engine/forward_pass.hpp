@@ -40,6 +40,7 @@ void forward_pass(Ops& ops, const ModelConfig& c, const Weights& w, const Batch&
   const int dim = c.dim, kv_dim = c.kv_dim(), hidden = c.hidden_dim;
   const std::size_t n_dim = static_cast<std::size_t>(n) * dim;
 
+  kv.reserve(batch);  // all or nothing, before any work (see kv_strategy.hpp)
   ops.embed(a.x, w.token_embedding, batch);
   for (int l = 0; l < c.n_layers; ++l) {
     const auto& layer = w.layers[l];

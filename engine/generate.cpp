@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <numeric>
+#include <span>
 
 #include "common/check.hpp"
 #include "common/timing.hpp"
@@ -84,11 +85,15 @@ GenerationResult generate(Engine& engine, const Tokenizer& tokenizer, KVStrategy
     logits = engine.forward(batch, kv);
   };
 
-  // Prefill: the prompt in one forward call (or its first `steps` positions).
+  // Prefill: the prompt in one forward call (or its first `steps` positions),
+  // from the first position the strategy does not already hold.
   const int num_prefill = std::min(num_prompt, steps);
   const bool samples = num_prompt <= steps;
+  const int cached = kv.begin_sequence(
+      /*seq_id=*/0,
+      std::span<const int>(result.tokens).first(static_cast<std::size_t>(num_prefill)));
   auto start = std::chrono::steady_clock::now();
-  feed(0, num_prefill - 1, samples);
+  feed(cached, num_prefill - 1, samples);
   result.prefill_ms = ms_since(start);
   for (int p = 1; p <= std::min(num_prompt - 1, steps); ++p)
     emit(result.tokens[p - 1], result.tokens[p]);
@@ -108,7 +113,7 @@ GenerationResult generate(Engine& engine, const Tokenizer& tokenizer, KVStrategy
   }
   result.positions = samples ? pos : num_prefill;
   result.kv_bytes = kv.kv_bytes_reserved();
-  kv.release(0);
+  kv.finish_sequence(0, result.tokens);
   return result;
 }
 

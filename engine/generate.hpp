@@ -41,8 +41,9 @@ struct GenerationResult {
 // with BOS, feed it (one batched prefill), then sample one token at a time
 // until `steps` positions or BOS. `on_text` receives each printable piece as
 // soon as it is known. Strategies that keep no history are fed the whole
-// sequence at every step. Throws kvc::Error for a prompt longer than the
-// context, or steps outside [0, seq_len].
+// sequence at every step; a strategy that already holds the prompt's first
+// positions (a prefix cache) is fed the rest (see KVStrategy's lifecycle). Throws kvc::Error for a
+// prompt longer than the context, or steps outside [0, seq_len].
 GenerationResult generate(Engine& engine, const Tokenizer& tokenizer, KVStrategy& kv,
                           const GenerationOptions& options,
                           const std::function<void(std::string_view)>& on_text = {});

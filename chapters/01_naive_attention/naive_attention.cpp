@@ -9,10 +9,12 @@
 
 namespace kvc::ch01 {
 
-void check_whole_history(const Batch& batch, const SequenceSpan& span) {
-  for (int i = span.begin; i < span.end; ++i) {
-    KVC_CHECK(batch.positions[i] == i - span.begin, "ch01 keeps no cache: sequence ", span.seq_id,
-              " must be fed from position 0 with no gaps");
+void check_whole_history(const Batch& batch) {
+  for (const SequenceSpan& span : sequence_spans(batch)) {
+    for (int i = span.begin; i < span.end; ++i) {
+      KVC_CHECK(batch.positions[i] == i - span.begin, "ch01 keeps no cache: sequence ", span.seq_id,
+                " must be fed from position 0 with no gaps");
+    }
   }
 }
 
@@ -33,7 +35,6 @@ void NaiveAttention::attend(int /*layer*/, const Batch& batch, const float* q, c
   const int head_dim = config_.head_dim();
   const std::size_t dim = config_.dim, kv_dim = config_.kv_dim();
   for (const SequenceSpan& span : sequence_spans(batch)) {
-    check_whole_history(batch, span);
     const int n_tokens = span.end - span.begin;
     const std::size_t first = span.begin;
     auto attend_heads = [&](std::int64_t head_begin, std::int64_t head_end) {

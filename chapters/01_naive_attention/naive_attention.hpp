@@ -31,8 +31,8 @@ void causal_attention_one_head(float* out, const float* q, const float* k, const
                                std::size_t kv_stride);
 
 // With no cache, a batch must carry each sequence's whole history: positions
-// 0..n-1 in order. Throws kvc::Error otherwise.
-void check_whole_history(const Batch& batch, const SequenceSpan& span);
+// 0..n-1 in order, in one run of the batch. Throws kvc::Error otherwise.
+void check_whole_history(const Batch& batch);
 
 // The KV strategy of this chapter: keeps nothing, recomputes everything.
 class NaiveAttention final : public KVStrategy {
@@ -41,6 +41,8 @@ class NaiveAttention final : public KVStrategy {
 
   std::string name() const override { return "01 naive (recompute)"; }
   bool keeps_history() const override { return false; }
+  // Nothing to reserve; checks that every sequence brings its whole history.
+  void reserve(const Batch& batch) override { check_whole_history(batch); }
   void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
               float* out) override;
   std::size_t kv_bytes_reserved() const override { return 0; }

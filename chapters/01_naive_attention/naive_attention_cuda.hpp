@@ -14,6 +14,7 @@ class NaiveAttentionCuda final : public KVStrategy {
 
   std::string name() const override { return "01 naive (recompute), cuda"; }
   bool keeps_history() const override { return false; }
+  void reserve(const Batch& batch) override { check_whole_history(batch); }
   void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
               float* out) override;
   std::size_t kv_bytes_reserved() const override { return 0; }

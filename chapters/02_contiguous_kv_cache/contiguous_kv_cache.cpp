@@ -20,14 +20,16 @@ SequenceLengths::SequenceLengths(int max_seqs) {
 }
 
 void SequenceLengths::append(const Batch& batch) {
+  std::vector<int> lengths = lengths_;  // committed only when the whole batch checks out
   for (int i = 0; i < batch.size(); ++i) {
     const int seq = batch.seq_ids[i], pos = batch.positions[i];
     KVC_CHECK(seq >= 0 && seq < max_seqs(), "contiguous KV cache: sequence id ", seq,
               " outside the ", max_seqs(), " reserved slots");
-    KVC_CHECK(pos <= lengths_[seq], "contiguous KV cache: sequence ", seq, " position ", pos,
-              " skips ahead of the ", lengths_[seq], " positions cached");
-    lengths_[seq] = std::max(lengths_[seq], pos + 1);
+    KVC_CHECK(pos == lengths[seq], "contiguous KV cache: sequence ", seq, " position ", pos,
+              " does not continue the ", lengths[seq], " positions cached");
+    lengths[seq] = pos + 1;
   }
+  lengths_ = std::move(lengths);
 }
 
 std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
@@ -54,7 +56,6 @@ ContiguousKVCache::ContiguousKVCache(const ModelConfig& config, int max_seqs, Th
 }
 
 void ContiguousKVCache::store(int layer, const Batch& batch, const float* k, const float* v) {
-  if (layer == 0) lengths_.append(batch);
   const std::size_t kv_dim = config_.kv_dim();
   for (int i = 0; i < batch.size(); ++i) {
     const std::size_t slot = batch.seq_ids[i] * layout_.floats_per_slot();

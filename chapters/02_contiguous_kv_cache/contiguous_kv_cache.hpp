@@ -55,12 +55,13 @@ std::size_t kv_bytes_per_token(int n_layers, int n_kv_heads, int head_dim,
 
 // ---- the strategy -------------------------------------------------------------
 
-// How many positions each sequence slot holds. A batch may only append at or
-// before a sequence's current end: a gap would leave unwritten K,V to attend over.
+// How many positions each sequence slot holds. A batch may only continue a
+// sequence where it ends: a gap would leave unwritten K,V to attend over.
 class SequenceLengths {
  public:
   explicit SequenceLengths(int max_seqs);
-  // Checks every token's slot and position, then extends the lengths. Throws kvc::Error.
+  // Checks every token's slot and position, then extends the lengths. Throws
+  // kvc::Error, changing nothing, when one does not fit.
   void append(const Batch& batch);
   int length(int seq_id) const { return lengths_.at(seq_id); }
   void release(int seq_id) { lengths_.at(seq_id) = 0; }
@@ -77,6 +78,8 @@ class ContiguousKVCache final : public KVStrategy {
 
   std::string name() const override { return "02 contiguous cache"; }
   bool keeps_history() const override { return true; }
+  // Every slot is reserved up front: only checks that the positions continue.
+  void reserve(const Batch& batch) override { lengths_.append(batch); }
   void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
               float* out) override;
   std::size_t kv_bytes_reserved() const override;
@@ -87,7 +90,7 @@ class ContiguousKVCache final : public KVStrategy {
   const CacheLayout& layout() const { return layout_; }
 
   // The first half of attend(): append the batch's k, v rows of `layer` to
-  // their slots (positions are checked at layer 0). Later chapters that keep
+  // their slots (reserve() checked the positions). Later chapters that keep
   // this cache but attend differently (chapter 03) call it directly.
   void store(int layer, const Batch& batch, const float* k, const float* v);
   // One slot's buffers, laid out as CacheLayout says.

@@ -20,23 +20,26 @@ ContiguousKVCacheCuda::ContiguousKVCacheCuda(const ModelConfig& config, int max_
       cuda::attention_decode_workspace_bytes(decode_variant_, decode_shape_));
 }
 
+void ContiguousKVCacheCuda::reserve(const Batch& batch) {
+  const int n = batch.size();
+  const cudaStream_t stream = context_.stream();
+  lengths_.append(batch);
+  std::vector<int> context_lengths(n);
+  for (int i = 0; i < n; ++i) context_lengths[i] = batch.positions[i] + 1;
+  if (slots_.size() < static_cast<std::size_t>(n)) {
+    slots_ = cuda::DeviceBuffer<int>(n);
+    positions_ = cuda::DeviceBuffer<int>(n);
+    context_lengths_ = cuda::DeviceBuffer<int>(n);
+  }
+  cuda::copy_to_device(slots_.data(), batch.seq_ids.data(), n, stream);
+  cuda::copy_to_device(positions_.data(), batch.positions.data(), n, stream);
+  cuda::copy_to_device(context_lengths_.data(), context_lengths.data(), n, stream);
+}
+
 void ContiguousKVCacheCuda::attend(int layer, const Batch& batch, const float* q, const float* k,
                                    const float* v, float* out) {
   const int n = batch.size();
   const cudaStream_t stream = context_.stream();
-  if (layer == 0) {
-    lengths_.append(batch);
-    std::vector<int> context_lengths(n);
-    for (int i = 0; i < n; ++i) context_lengths[i] = batch.positions[i] + 1;
-    if (slots_.size() < static_cast<std::size_t>(n)) {
-      slots_ = cuda::DeviceBuffer<int>(n);
-      positions_ = cuda::DeviceBuffer<int>(n);
-      context_lengths_ = cuda::DeviceBuffer<int>(n);
-    }
-    cuda::copy_to_device(slots_.data(), batch.seq_ids.data(), n, stream);
-    cuda::copy_to_device(positions_.data(), batch.positions.data(), n, stream);
-    cuda::copy_to_device(context_lengths_.data(), context_lengths.data(), n, stream);
-  }
 
   // Append every token first: a prefill chunk's token i attends to tokens < i of the same chunk.
   const int max_ctx = config_.seq_len;
@@ -48,12 +51,9 @@ void ContiguousKVCacheCuda::attend(int layer, const Batch& batch, const float* q
   const std::size_t slot_floats = static_cast<std::size_t>(max_ctx) * kv_dim;
   for (const SequenceSpan& span : sequence_spans(batch)) {
     if (batch.positions[span.begin] == 0) {
-      // Prefill from the start: the batch itself holds the whole history, so the
-      // causal kernel runs on it directly (compute-bound, like any GEMM-shaped work).
-      for (int i = span.begin; i < span.end; ++i) {
-        KVC_CHECK(batch.positions[i] == i - span.begin, "contiguous KV cache: sequence ",
-                  span.seq_id, " prefill positions must be 0, 1, 2, ... in order");
-      }
+      // Prefill from the start: the batch itself holds the whole history (reserve()
+      // checked the positions), so the causal kernel runs on it directly
+      // (compute-bound, like any GEMM-shaped work).
       const std::size_t first = span.begin;
       cuda::attention_prefill_causal(cuda::kBestVariant, out + first * dim, q + first * dim,
                                      k + first * kv_dim, v + first * kv_dim, span.end - span.begin,

@@ -23,6 +23,8 @@ class ContiguousKVCacheCuda final : public KVStrategy {
 
   std::string name() const override { return "02 contiguous cache, cuda"; }
   bool keeps_history() const override { return true; }
+  // Checks the positions, then uploads the metadata every layer reads.
+  void reserve(const Batch& batch) override;
   void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
               float* out) override;
   std::size_t kv_bytes_reserved() const override;

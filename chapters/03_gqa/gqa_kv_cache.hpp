@@ -66,6 +66,7 @@ class GqaKVCache final : public KVStrategy {
 
   std::string name() const override { return "03 gqa (" + to_string(kernel_) + ")"; }
   bool keeps_history() const override { return true; }
+  void reserve(const Batch& batch) override { cache_.reserve(batch); }
   void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
               float* out) override;
   std::size_t kv_bytes_reserved() const override { return cache_.kv_bytes_reserved(); }

@@ -15,17 +15,37 @@
 
 namespace kvc::ch04 {
 
+void PagedKVStrategy::reserve(const Batch& batch) {
+  std::optional<Reservation> reservation = blocks_->try_reserve(batch);
+  if (!reservation) {
+    throw PoolExhausted("paged KV cache: the batch's " + std::to_string(batch.size()) +
+                        " tokens need more blocks than the " +
+                        std::to_string(blocks_->num_available()) + " of " +
+                        std::to_string(layout_.num_blocks) + " available");
+  }
+  for (const BlockCopy& copy : reservation->copies) copy_block(copy);
+  prepare(batch, std::move(reservation->slots));
+}
+
 PagedKVCache::PagedKVCache(const ModelConfig& config, int num_blocks, int block_size,
                            ThreadPool* pool)
-    : PagedKVStrategy(config, num_blocks, block_size),
+    : PagedKVCache(config, std::make_unique<BlockManager>(num_blocks, block_size), pool) {}
+
+PagedKVCache::PagedKVCache(const ModelConfig& config, std::unique_ptr<BlockManager> blocks,
+                           ThreadPool* pool)
+    : PagedKVStrategy(config, std::move(blocks)),
       config_(config),
       pool_(pool),
-      k_pages_(
-          checked_host_kv_floats(
-              config, std::int64_t{num_blocks} * block_size, "ch04 paged KV pool",
-              std::to_string(num_blocks) + " blocks x " + std::to_string(block_size) + " tokens"),
-          0.0f),
+      k_pages_(checked_host_kv_floats(config, std::int64_t{layout_.num_blocks} * layout_.block_size,
+                                      "ch04 paged KV pool",
+                                      std::to_string(layout_.num_blocks) + " blocks x " +
+                                          std::to_string(layout_.block_size) + " tokens"),
+               0.0f),
       v_pages_(k_pages_.size(), 0.0f) {}
+
+void PagedKVCache::prepare(const Batch& /*batch*/, std::vector<std::int64_t> slots) {
+  slots_ = std::move(slots);
+}
 
 void PagedKVCache::copy_block(const BlockCopy& copy) {
   for (int l = 0; l < layout_.n_layers; ++l) {
@@ -40,15 +60,6 @@ void PagedKVCache::copy_block(const BlockCopy& copy) {
 void PagedKVCache::attend(int layer, const Batch& batch, const float* q, const float* k,
                           const float* v, float* out) {
   const int n = batch.size();
-  if (layer == 0) {
-    slots_.resize(n);
-    for (int i = 0; i < n; ++i) {
-      const Placement placement = blocks_.place(batch.seq_ids[i], batch.positions[i]);
-      if (placement.copy) copy_block(*placement.copy);
-      slots_[i] = placement.slot;
-    }
-  }
-
   // Write every token's K, V first: a prefill chunk's token i attends to tokens < i of its chunk.
   const std::size_t kv_dim = layout_.kv_dim();
   float* layer_k = &k_pages_[layer * layout_.floats_per_layer()];
@@ -63,7 +74,7 @@ void PagedKVCache::attend(int layer, const Batch& batch, const float* q, const f
     std::vector<float> scratch(paged_decode_scratch_floats(config_.seq_len, config_.n_heads));
     for (std::int64_t i = begin; i < end; ++i) {
       paged_decode_attention(out + i * dim, q + i * dim, layout_, layer_k, layer_v,
-                             *blocks_.table(batch.seq_ids[i]), batch.positions[i], config_.n_heads,
+                             *blocks_->table(batch.seq_ids[i]), batch.positions[i], config_.n_heads,
                              scratch.data());
     }
   });
@@ -72,13 +83,19 @@ void PagedKVCache::attend(int layer, const Batch& batch, const float* q, const f
 std::unique_ptr<PagedKVStrategy> make_paged_cache(const ModelConfig& config,
                                                   const DeviceContext& device, int num_blocks,
                                                   int block_size) {
+  return make_paged_cache(config, device, std::make_unique<BlockManager>(num_blocks, block_size));
+}
+
+std::unique_ptr<PagedKVStrategy> make_paged_cache(const ModelConfig& config,
+                                                  const DeviceContext& device,
+                                                  std::unique_ptr<BlockManager> blocks) {
 #ifdef KVC_HAVE_CUDA
   if (device.device == Device::kCuda) {
-    return std::make_unique<PagedKVCacheCuda>(config, num_blocks, block_size, *device.cuda);
+    return std::make_unique<PagedKVCacheCuda>(config, std::move(blocks), *device.cuda);
   }
 #endif
   KVC_CHECK(device.device == Device::kCpu, "ch04: this build has no CUDA support");
-  return std::make_unique<PagedKVCache>(config, num_blocks, block_size, device.pool);
+  return std::make_unique<PagedKVCache>(config, std::move(blocks), device.pool);
 }
 
 std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,

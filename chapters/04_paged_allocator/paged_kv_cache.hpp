@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "chapters/04_paged_allocator/block_manager.hpp"
@@ -58,32 +59,60 @@ inline std::size_t paged_decode_scratch_floats(int n_ctx, int n_heads) {
 
 // A paged cache on any device: the block bookkeeping the scheduler reads
 // (what fits) and drives (fork, release), over pages the device keeps.
-// PagedKVCache (CPU) and PagedKVCacheCuda differ only in where the pages live.
+// PagedKVCache (CPU) and PagedKVCacheCuda differ only in where the pages live:
+// this class does the seam's bookkeeping (reserve, the sequence lifecycle)
+// once, and they copy blocks and prepare their kernels' metadata.
 class PagedKVStrategy : public KVStrategy {
  public:
   bool keeps_history() const override { return true; }
-  // The blocks sequences hold right now, not the whole pool.
+  // The blocks held right now (by sequences, or by a prefix cache), not the whole pool.
   std::size_t kv_bytes_reserved() const override {
-    return blocks_.allocator().num_used() * layout_.kv_bytes_per_block();
+    return blocks_->allocator().num_used() * layout_.kv_bytes_per_block();
   }
-  void release(int seq_id) override { blocks_.release(seq_id); }
+
+  int begin_sequence(int seq_id, std::span<const int> tokens) override {
+    return blocks_->begin_sequence(seq_id, tokens);
+  }
+  // Places the batch (BlockManager::try_reserve: all or nothing), copies the
+  // blocks copy-on-write asks for, then lets the device prepare what attend() reads.
+  // Throws PoolExhausted, changing nothing, when the batch does not fit.
+  void reserve(const Batch& batch) final;
+  void publish(int seq_id, std::span<const int> tokens) override {
+    blocks_->publish(seq_id, tokens);
+  }
+  void finish_sequence(int seq_id, std::span<const int> tokens) override {
+    blocks_->finish_sequence(seq_id, tokens);
+    forget_free_blocks();
+  }
+  void release(int seq_id) override {
+    blocks_->release(seq_id);
+    forget_free_blocks();
+  }
 
   // Which blocks each sequence holds. blocks().fork(parent, child) starts a
   // sequence sharing all of parent's blocks (parallel sampling); the first
   // write to a shared block copies it (copy-on-write).
-  BlockManager& blocks() { return blocks_; }
-  const BlockManager& blocks() const { return blocks_; }
+  BlockManager& blocks() { return *blocks_; }
+  const BlockManager& blocks() const { return *blocks_; }
   const PagedLayout& layout() const { return layout_; }
 
  protected:
-  // Throws kvc::Error for a block size outside [1, 256] or fewer than one
-  // block, before a derived class allocates any pages.
-  PagedKVStrategy(const ModelConfig& config, int num_blocks, int block_size)
-      : layout_{config.n_layers, num_blocks, block_size, config.n_kv_heads, config.head_dim()},
-        blocks_(num_blocks, block_size) {}
+  // The pool's shape comes from `blocks` (chapter 04's BlockManager, or a
+  // chapter 05 one that caches prefixes).
+  PagedKVStrategy(const ModelConfig& config, std::unique_ptr<BlockManager> blocks)
+      : layout_{config.n_layers, blocks->allocator().num_blocks(), blocks->block_size(),
+                config.n_kv_heads, config.head_dim()},
+        blocks_(std::move(blocks)) {}
+
+  // Copy-on-write: block copy.from's pages (every layer, K and V) into copy.to.
+  virtual void copy_block(const BlockCopy& copy) = 0;
+  // The batch is placed: slots[i] is token i's pool row. Keep what attend() needs.
+  virtual void prepare(const Batch& batch, std::vector<std::int64_t> slots) = 0;
+  // Blocks went back to the free list (a device keeping per-block state drops it).
+  virtual void forget_free_blocks() {}
 
   PagedLayout layout_;
-  BlockManager blocks_;
+  std::unique_ptr<BlockManager> blocks_;
 };
 
 class PagedKVCache final : public PagedKVStrategy {
@@ -91,21 +120,22 @@ class PagedKVCache final : public PagedKVStrategy {
   // A pool of num_blocks blocks of block_size tokens. Throws kvc::Error for a
   // block size outside [1, 256] or fewer than one block.
   PagedKVCache(const ModelConfig& config, int num_blocks, int block_size, ThreadPool* pool);
+  // The pool `blocks` describes, bookkept by it.
+  PagedKVCache(const ModelConfig& config, std::unique_ptr<BlockManager> blocks, ThreadPool* pool);
 
   std::string name() const override { return "04 paged cache"; }
-  // Throws PoolExhausted when a token needs a new block and none is free;
-  // the tokens of the batch placed before it stay placed.
   void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
               float* out) override;
 
  private:
-  void copy_block(const BlockCopy& copy);
+  void copy_block(const BlockCopy& copy) override;
+  void prepare(const Batch& batch, std::vector<std::int64_t> slots) override;
 
   ModelConfig config_;
   ThreadPool* pool_;
   std::vector<float> k_pages_;       // [n_layers][num_blocks][block_size][n_kv_heads][head_dim]
   std::vector<float> v_pages_;       // same
-  std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, placed at layer 0
+  std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, from reserve()
 };
 
 // The most blocks a pool may have, as the programs' --kv-blocks allow.
@@ -115,6 +145,10 @@ inline constexpr int kMaxPoolBlocks = 1 << 30;
 std::unique_ptr<PagedKVStrategy> make_paged_cache(const ModelConfig& config,
                                                   const DeviceContext& device, int num_blocks,
                                                   int block_size);
+// The pool `blocks` describes, on the device.
+std::unique_ptr<PagedKVStrategy> make_paged_cache(const ModelConfig& config,
+                                                  const DeviceContext& device,
+                                                  std::unique_ptr<BlockManager> blocks);
 
 // The chapter's strategy with a pool big enough for `max_seqs` sequences of
 // the model's full context (what the tour and the end-to-end tests use).

@@ -26,7 +26,12 @@ void upload(cuda::DeviceBuffer<T>& device, const std::vector<T>& host, cudaStrea
 
 PagedKVCacheCuda::PagedKVCacheCuda(const ModelConfig& config, int num_blocks, int block_size,
                                    cuda::CudaContext& context)
-    : PagedKVStrategy(config, num_blocks, block_size),  // checks the sizes before allocating
+    // BlockManager checks the sizes before anything is allocated.
+    : PagedKVCacheCuda(config, std::make_unique<BlockManager>(num_blocks, block_size), context) {}
+
+PagedKVCacheCuda::PagedKVCacheCuda(const ModelConfig& config, std::unique_ptr<BlockManager> blocks,
+                                   cuda::CudaContext& context)
+    : PagedKVStrategy(config, std::move(blocks)),
       config_(config),
       context_(context),
       k_pages_(layout_.floats_per_layer() * layout_.n_layers),
@@ -43,28 +48,16 @@ void PagedKVCacheCuda::copy_block(const BlockCopy& copy) {
   }
 }
 
-void PagedKVCacheCuda::place_batch(const Batch& batch) {
+void PagedKVCacheCuda::prepare(const Batch& batch, std::vector<std::int64_t> slots) {
   const int n = batch.size();
   const cudaStream_t stream = context_.stream();
+  slots_ = std::move(slots);
 
-  // Prefill spans are checked before anything is placed: a bad one changes nothing.
+  // reserve() checked that every sequence's positions continue what it holds,
+  // so a span starting at 0 is a whole prompt in order.
   prefill_spans_.clear();
   for (const SequenceSpan& span : sequence_spans(batch)) {
-    if (batch.positions[span.begin] != 0) continue;
-    for (int i = span.begin; i < span.end; ++i) {
-      KVC_CHECK(batch.positions[i] == i - span.begin, "paged KV cache: sequence ", span.seq_id,
-                " prefill positions must be 0, 1, 2, ... in order");
-    }
-    prefill_spans_.push_back(span);
-  }
-
-  // Placing may throw PoolExhausted part way: the copies of the tokens placed so far are
-  // already on the stream, so their blocks hold what their tables say.
-  slots_.resize(n);
-  for (int i = 0; i < n; ++i) {
-    const Placement placement = blocks_.place(batch.seq_ids[i], batch.positions[i]);
-    if (placement.copy) copy_block(*placement.copy);
-    slots_[i] = placement.slot;
+    if (batch.positions[span.begin] == 0) prefill_spans_.push_back(span);
   }
 
   // One block table row per sequence of the batch, as wide as the longest table.
@@ -76,11 +69,11 @@ void PagedKVCacheCuda::place_batch(const Batch& batch) {
   }
   int max_blocks = 1;
   for (const auto& [seq, row] : row_of) {
-    max_blocks = std::max(max_blocks, static_cast<int>(blocks_.table(seq)->blocks.size()));
+    max_blocks = std::max(max_blocks, static_cast<int>(blocks_->table(seq)->blocks.size()));
   }
   block_tables_.assign(row_of.size() * max_blocks, 0);  // entries past a table's end: unread
   for (const auto& [seq, row] : row_of) {
-    const std::vector<int>& blocks = blocks_.table(seq)->blocks;
+    const std::vector<int>& blocks = blocks_->table(seq)->blocks;
     std::copy(blocks.begin(), blocks.end(), block_tables_.begin() + std::size_t(row) * max_blocks);
   }
 
@@ -110,7 +103,6 @@ void PagedKVCacheCuda::place_batch(const Batch& batch) {
 
 void PagedKVCacheCuda::attend(int layer, const Batch& batch, const float* q, const float* k,
                               const float* v, float* out) {
-  if (layer == 0) place_batch(batch);
   const cudaStream_t stream = context_.stream();
   const int head_dim = config_.head_dim();
 

@@ -24,25 +24,25 @@ class PagedKVCacheCuda final : public PagedKVStrategy {
   // size outside [1, 256] or fewer than one block.
   PagedKVCacheCuda(const ModelConfig& config, int num_blocks, int block_size,
                    cuda::CudaContext& context);
+  // The pool `blocks` describes, bookkept by it.
+  PagedKVCacheCuda(const ModelConfig& config, std::unique_ptr<BlockManager> blocks,
+                   cuda::CudaContext& context);
 
   std::string name() const override { return "04 paged cache, cuda"; }
-  // Throws PoolExhausted (at layer 0) when a token needs a new block and none is free;
-  // the tokens of the batch placed before it stay placed, their copies made.
   void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
               float* out) override;
 
  private:
-  // Layer 0's work for the whole forward: place every token (copying shared blocks), then
-  // upload the metadata every layer reads.
-  void place_batch(const Batch& batch);
-  void copy_block(const BlockCopy& copy);
+  // After reserve() placed the batch: upload the metadata every layer reads.
+  void prepare(const Batch& batch, std::vector<std::int64_t> slots) override;
+  void copy_block(const BlockCopy& copy) override;
 
   ModelConfig config_;
   cuda::CudaContext& context_;
   cuda::DeviceBuffer<float> k_pages_;  // [n_layers][num_blocks][block_size][n_kv_heads][head_dim]
   cuda::DeviceBuffer<float> v_pages_;  // same
 
-  // The batch, as placed at layer 0. Spans of sequences starting at position 0 run the
+  // The batch, as reserve() placed it. Spans of sequences starting at position 0 run the
   // causal prefill kernel on the batch's own k, v; every other token runs paged decode.
   std::vector<SequenceSpan> prefill_spans_;
   bool has_decode_tokens_ = false;

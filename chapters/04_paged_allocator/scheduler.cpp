@@ -19,6 +19,8 @@ struct Sequence {
   Sampler sampler;
   int num_cached = 0;           // positions whose K, V sit in the pool
   bool forks_siblings = false;  // the head of a group whose prompt is not yet shared
+  bool prefilling = false;      // admitted this step: its prompt (or recompute) is fed now
+  bool sampled = false;         // has sampled a token
 };
 
 // Every request fits the pool when it runs alone (validate_requests checked the rest).
@@ -29,6 +31,12 @@ void check_pool_fits(const std::vector<Request>& requests, const BlockManager& b
               most_blocks, " blocks of ", blocks.block_size(), " tokens, but the pool has only ",
               blocks.allocator().num_blocks());
   }
+}
+
+// How many leading tokens two token lists share.
+std::size_t common_prefix(const std::vector<int>& a, const std::vector<int>& b) {
+  const auto [end_a, end_b] = std::mismatch(a.begin(), a.end(), b.begin(), b.end());
+  return static_cast<std::size_t>(end_a - a.begin());
 }
 
 class Scheduler {
@@ -46,8 +54,9 @@ class Scheduler {
       for (int i = 0; i < request.num_completions; ++i) {
         SamplerOptions sampling = request.sampling;
         sampling.seed += i;
-        sequences_.push_back({Sampler(engine.config().vocab_size, sampling), 0,
-                              i == 0 && request.num_completions > 1});
+        Sequence sequence{Sampler(engine.config().vocab_size, sampling)};
+        sequence.forks_siblings = i == 0 && request.num_completions > 1;
+        sequences_.push_back(std::move(sequence));
         Completion c;
         c.request = static_cast<int>(r);
         c.index = i;
@@ -61,10 +70,11 @@ class Scheduler {
     std::stable_sort(arrival_order_.begin(), arrival_order_.end(), [&](int a, int b) {
       return requests[a].arrival_step < requests[b].arrival_step;
     });
+    arrived_ms_.assign(requests.size(), 0.0);
   }
 
   ServeResult run() {
-    const auto start = std::chrono::steady_clock::now();
+    start_ = std::chrono::steady_clock::now();
     while (next_arrival_ < arrival_order_.size() || !waiting_.empty() || !running_.empty()) {
       if (running_.empty() && waiting_.empty()) {
         step_ = std::max(step_, requests_[arrival_order_[next_arrival_]].arrival_step);
@@ -78,38 +88,43 @@ class Scheduler {
       ++step_;
     }
     result_.steps = step_;
-    result_.wall_ms = ms_since(start);
+    result_.wall_ms = ms_since(start_);
     return std::move(result_);
   }
 
  private:
+  const std::vector<int>& tokens_of(int id) const { return result_.completions[id].tokens; }
   int to_feed(int id) const {
-    return static_cast<int>(result_.completions[id].tokens.size()) - sequences_[id].num_cached;
+    return static_cast<int>(tokens_of(id).size()) - sequences_[id].num_cached;
   }
-  int blocks_for_next_step(int id) const { return kv_.blocks().blocks_to_append(id, to_feed(id)); }
+  // What the running sequences' next step takes from the pool, exactly (shared blocks included).
   int blocks_running_need() const {
-    int need = 0;
-    for (int id : running_) need += blocks_for_next_step(id);
-    return need;
+    std::vector<SequenceAppend> appends;
+    for (int id : running_) appends.push_back({id, to_feed(id)});
+    return kv_.blocks().blocks_to_append(appends);
   }
-  int free_blocks() const { return kv_.blocks().allocator().num_free(); }
+  int available_blocks() const { return kv_.blocks().num_available(); }
   const Request& request_of(int id) const { return requests_[result_.completions[id].request]; }
 
   void take_arrivals() {
     while (next_arrival_ < arrival_order_.size() &&
            requests_[arrival_order_[next_arrival_]].arrival_step <= step_) {
-      waiting_.push_back(head_of_[arrival_order_[next_arrival_++]]);
+      const int request = arrival_order_[next_arrival_++];
+      arrived_ms_[request] = ms_since(start_);
+      waiting_.push_back(head_of_[request]);
     }
   }
 
   // The running sequences' next tokens must fit: preempt the newest until they do.
   void make_room(StepRecord& record) {
-    while (blocks_running_need() > free_blocks()) {
+    while (blocks_running_need() > available_blocks()) {
       KVC_CHECK(running_.size() > 1, "scheduler: one sequence alone needs ", blocks_running_need(),
-                " blocks but only ", free_blocks(), " are free");
+                " blocks but only ", available_blocks(), " are available");
       const int victim = running_.back();
       running_.pop_back();
-      kv_.release(victim);  // recompute, not swap: its tokens are kept, its K, V dropped
+      // Recompute, not swap: its tokens are kept, its K, V given up (a prefix
+      // cache keeps the full blocks, so the recompute may find them again).
+      kv_.finish_sequence(victim, tokens_of(victim));
       sequences_[victim].num_cached = 0;
       ++result_.completions[victim].preemptions;
       ++result_.preemptions;
@@ -118,24 +133,69 @@ class Scheduler {
     }
   }
 
-  // Oldest first, and no overtaking: the head of the queue waits until
-  // can_admit (the watermark policy) lets it in. validate() made sure every
+  // Longest cached prefix first, when asked and the queue is short enough.
+  void order_waiting() {
+    if (options_.order != AdmissionOrder::kLongestPrefixMatch ||
+        static_cast<int>(waiting_.size()) > options_.lpm_queue_limit) {
+      return;
+    }
+    std::vector<std::pair<int, int>> keyed;  // (cached prefix, id)
+    for (int id : waiting_)
+      keyed.emplace_back(kv_.blocks().cached_prefix_tokens(tokens_of(id)), id);
+    std::stable_sort(keyed.begin(), keyed.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (std::size_t i = 0; i < keyed.size(); ++i) waiting_[i] = keyed[i].second;
+  }
+
+  // True when `id` would find more of its prompt cached a step later, because
+  // a sequence admitted this step computes that part now.
+  bool shares_uncached_prefix(int id, int cached, const std::vector<int>& admitted) const {
+    const int block = kv_.blocks().block_size();
+    for (int other : admitted) {
+      const int shared = static_cast<int>(common_prefix(tokens_of(id), tokens_of(other)));
+      if (shared / block * block > cached) return true;
+    }
+    return false;
+  }
+
+  // In order (first come first served, or longest prefix first), the head of
+  // the queue joins while can_admit (the watermark policy) lets it in; under
+  // first come first served nobody overtakes it. validate() made sure every
   // sequence fits an empty pool alone.
   void admit(StepRecord& record) {
-    int spare = free_blocks() - blocks_running_need();
+    order_waiting();
+    const bool fcfs = options_.order == AdmissionOrder::kFirstComeFirstServed;
     int sequences = static_cast<int>(running_.size());  // forks to come included
-    while (!waiting_.empty()) {
-      const int id = waiting_.front();
-      const int need = blocks_for_next_step(id);
+    std::vector<int> admitted;
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      const int id = *it;
       // A group's head brings its forks along after its first step.
       const int joining = sequences_[id].forks_siblings ? request_of(id).num_completions : 1;
       if (sequences + joining > options_.max_running) break;
-      if (!can_admit(need, joining, sequences, spare)) break;
-      spare -= need;
+      const std::vector<int>& tokens = tokens_of(id);
+      // Claims the cached prefix (locking it), so what is left to count is exact.
+      const int cached = kv_.begin_sequence(id, tokens);
+      const bool wait_for_prefix =
+          kv_.blocks().shares_prefixes() && shares_uncached_prefix(id, cached, admitted);
+      const int need = kv_.blocks().blocks_to_append(id, static_cast<int>(tokens.size()) - cached);
+      // What is left once the batch so far (those admitted this step included) has its room.
+      const int spare = available_blocks() - blocks_running_need();
+      if (wait_for_prefix || !can_admit(need, joining, sequences, spare)) {
+        kv_.release(id);  // nothing computed: give the claim back
+        if (fcfs) break;
+        ++it;
+        continue;
+      }
+      sequences_[id].num_cached = cached;
+      sequences_[id].prefilling = true;
+      result_.completions[id].cached_tokens = cached;
+      result_.prefill_tokens_skipped += cached;
       sequences += joining;
-      waiting_.pop_front();
+      it = waiting_.erase(it);
       running_.push_back(id);
+      admitted.push_back(id);
       record.joined.push_back(id);
+      record.joined_cached.push_back(cached);
       if (result_.completions[id].preemptions == 0) result_.completions[id].first_step = step_;
     }
   }
@@ -143,13 +203,20 @@ class Scheduler {
   void run_step(StepRecord& record) {
     batch_.clear();
     for (int id : running_) {
-      const std::vector<int>& tokens = result_.completions[id].tokens;
+      const std::vector<int>& tokens = tokens_of(id);
       const int n = static_cast<int>(tokens.size());
-      for (int p = sequences_[id].num_cached; p < n; ++p) batch_.add(tokens[p], id, p, p == n - 1);
+      const int first = sequences_[id].num_cached;
+      for (int p = first; p < n; ++p) batch_.add(tokens[p], id, p, p == n - 1);
+      if (sequences_[id].prefilling) result_.prefill_tokens_computed += n - first;
       sequences_[id].num_cached = n;
     }
     float* logits = engine_.forward(batch_, kv_);
     const std::size_t vocab = engine_.config().vocab_size;
+    // The prompts just computed may serve other sequences from the next step on.
+    for (int id : running_) {
+      if (sequences_[id].prefilling) kv_.publish(id, tokens_of(id));
+      sequences_[id].prefilling = false;
+    }
 
     std::vector<int> still_running;
     for (std::size_t row = 0; row < running_.size(); ++row) {
@@ -165,6 +232,7 @@ class Scheduler {
       if (sample(id, row_logits, record)) still_running.push_back(id);
       for (auto& [sibling, sibling_logits] : forks) {
         record.joined.push_back(sibling);
+        record.joined_cached.push_back(0);
         if (sample(sibling, sibling_logits.data(), record)) still_running.push_back(sibling);
       }
     }
@@ -176,7 +244,7 @@ class Scheduler {
     result_.peak_blocks_used = std::max(result_.peak_blocks_used, record.blocks_used);
 
     running_ = std::move(still_running);
-    for (int id : record.finished) kv_.release(id);
+    for (int id : record.finished) kv_.finish_sequence(id, tokens_of(id));
     if (options_.on_step) options_.on_step(record);
   }
 
@@ -190,6 +258,7 @@ class Scheduler {
       sequences_[sibling].num_cached = sequences_[head].num_cached;
       result_.completions[sibling].tokens = result_.completions[head].tokens;
       result_.completions[sibling].first_step = step_;
+      result_.completions[sibling].cached_tokens = result_.completions[head].cached_tokens;
       siblings.push_back(sibling);
     }
     return siblings;
@@ -200,6 +269,10 @@ class Scheduler {
     Completion& c = result_.completions[id];
     const int next = sequences_[id].sampler.sample(logits);
     ++result_.tokens_sampled;
+    if (!sequences_[id].sampled) {
+      sequences_[id].sampled = true;
+      c.time_to_first_token_ms = ms_since(start_) - arrived_ms_[c.request];
+    }
     bool done = false;
     if (next == kBosToken) {  // llama2.c stops at BOS without printing it
       c.finish_reason = FinishReason::kBos;
@@ -223,11 +296,13 @@ class Scheduler {
   std::vector<Sequence> sequences_;  // [completion]
   std::vector<int> head_of_;         // [request] its first completion
   std::vector<int> arrival_order_;   // requests by arrival step
+  std::vector<double> arrived_ms_;   // [request] when it reached the queue, from the start
   std::size_t next_arrival_ = 0;
   std::deque<int> waiting_;   // completions waiting to (re)join, the next one first
   std::vector<int> running_;  // completions in the batch, oldest first
   Batch batch_;
   ServeResult result_;
+  std::chrono::steady_clock::time_point start_;
   int step_ = 0;
 };
 

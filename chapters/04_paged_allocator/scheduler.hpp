@@ -12,6 +12,13 @@
 // Parallel sampling: a request for n completions prefills its prompt once; the
 // n sequences then fork from it, sharing the prompt's blocks (copy-on-write).
 //
+// The scheduler drives the KV strategy through its sequence lifecycle
+// (kv_strategy.hpp): begin_sequence on admission (a prefix-cache hit starts
+// the sequence past position 0), publish after its prompt is computed,
+// finish_sequence when it ends or is preempted. Chapter 04's BlockManager
+// caches nothing, so every hit is 0; chapter 05 plugs a prefix cache into the
+// block manager and this same loop reuses prompts.
+//
 // Each completion samples with its own seeded sampler, and the CPU forward
 // pass gives every token the same bits whatever else is in the batch, so each
 // completion's tokens equal what generate() gives for it alone.
@@ -47,26 +54,41 @@ struct Completion {
   std::vector<int> tokens;  // the prompt, then every sampled token
   int num_prompt_tokens = 0;
   FinishReason finish_reason = FinishReason::kMaxTokens;
-  int preemptions = 0;  // times it was evicted and recomputed
-  int first_step = 0;   // the step of its first forward pass
-  int finish_step = 0;  // the step that sampled its last token
+  int preemptions = 0;    // times it was evicted and recomputed
+  int first_step = 0;     // the step of its first forward pass
+  int finish_step = 0;    // the step that sampled its last token
+  int cached_tokens = 0;  // prompt positions a prefix cache held at its (last) admission
+  double time_to_first_token_ms = 0;  // from its request's arrival to its first sampled token
 };
 
 // What one step did (for traces, tests and the lesson's timeline).
 struct StepRecord {
   int step = 0;
-  int running = 0;             // sequences in the batch
-  int batch_tokens = 0;        // tokens fed: prefill chunks plus one per decoding sequence
-  int blocks_used = 0;         // after the step
-  std::vector<int> joined;     // completions that started or resumed this step
-  std::vector<int> preempted;  // completions evicted before this step
-  std::vector<int> finished;   // completions that ended this step
+  int running = 0;                 // sequences in the batch
+  int batch_tokens = 0;            // tokens fed: prefill chunks plus one per decoding sequence
+  int blocks_used = 0;             // after the step
+  std::vector<int> joined;         // completions that started or resumed this step
+  std::vector<int> joined_cached;  // [joined] positions of each a prefix cache already held
+  std::vector<int> preempted;      // completions evicted before this step
+  std::vector<int> finished;       // completions that ended this step
+};
+
+// Which waiting request joins first.
+enum class AdmissionOrder {
+  kFirstComeFirstServed,  // arrival order, no overtaking
+  // SGLang's longest-prefix-match: the waiting requests with the longest
+  // cached prefix first (more reuse, smaller prefills), falling back to arrival
+  // order when the queue is longer than lpm_queue_limit (sorting costs more
+  // than it saves there).
+  kLongestPrefixMatch,
 };
 
 struct SchedulerOptions {
   int max_running = 64;  // sequences in one batch, at most
   // Called after every step, e.g. to print a timeline or check invariants.
   std::function<void(const StepRecord&)> on_step;
+  AdmissionOrder order = AdmissionOrder::kFirstComeFirstServed;
+  int lpm_queue_limit = 128;
 };
 
 struct ServeResult {
@@ -77,6 +99,8 @@ struct ServeResult {
   int peak_blocks_used = 0;
   long long tokens_fed = 0;  // positions run through the model, recomputation included
   long long tokens_sampled = 0;
+  long long prefill_tokens_computed = 0;  // prompt (and recomputed) positions run through the model
+  long long prefill_tokens_skipped = 0;   // prompt positions a prefix cache already held
   double wall_ms = 0;
 
   double sampled_tokens_per_second() const;
@@ -90,7 +114,10 @@ void validate_requests(const std::vector<Request>& requests, const ModelConfig& 
                        int max_running);
 
 // Runs every request to completion over `kv`, a pool of any size that holds
-// at least one completion at its longest. Throws kvc::Error (one line, before
+// at least one completion at its longest. Requests whose prompts share a
+// prefix that is not cached yet are not admitted in the same step when the
+// pool shares prefixes (chapter 05): the first computes it, the others find it
+// cached a step later. Throws kvc::Error (one line, before
 // any work) for a request validate_requests refuses, or one that needs more
 // blocks than the whole pool. The completions use
 // sequence ids 0 .. (total completions - 1) of `kv`, which must be free.

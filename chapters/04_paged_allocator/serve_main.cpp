@@ -110,7 +110,8 @@ int serve_main(const ServeOptions& o) {
   validate_requests(requests, model.config, o.max_running);
   const int kv_blocks = o.kv_blocks > 0 ? o.kv_blocks : default_pool_blocks(requests, o.block_size);
   auto kv = make_paged_cache(model.config, engine->context(), kv_blocks, o.block_size);
-  SchedulerOptions options{o.max_running, {}};
+  SchedulerOptions options;
+  options.max_running = o.max_running;
   if (o.trace) options.on_step = [&](const StepRecord& s) { print_trace(s, kv_blocks); };
   const ServeResult served = serve(*engine, *kv, requests, options);
 

@@ -20,6 +20,16 @@ class CapturingStrategy final : public KVStrategy {
   bool keeps_history() const override { return inner_->keeps_history(); }
   std::size_t kv_bytes_reserved() const override { return inner_->kv_bytes_reserved(); }
   void release(int seq_id) override { inner_->release(seq_id); }
+  int begin_sequence(int seq_id, std::span<const int> tokens) override {
+    return inner_->begin_sequence(seq_id, tokens);
+  }
+  void reserve(const Batch& batch) override { inner_->reserve(batch); }
+  void publish(int seq_id, std::span<const int> tokens) override {
+    inner_->publish(seq_id, tokens);
+  }
+  void finish_sequence(int seq_id, std::span<const int> tokens) override {
+    inner_->finish_sequence(seq_id, tokens);
+  }
 
   void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
               float* out) override {
@@ -97,6 +107,7 @@ std::vector<float> replay_attention(KVStrategy& kv, const CapturedAttention& cap
                                     const ModelConfig& config) {
   const std::size_t n = capture.batch.size();
   std::vector<float> out(capture.q.size() * n * config.dim);
+  kv.reserve(capture.batch);
   for (std::size_t l = 0; l < capture.q.size(); ++l) {
     kv.attend(static_cast<int>(l), capture.batch, capture.q[l].data(), capture.k[l].data(),
               capture.v[l].data(), out.data() + l * n * config.dim);

@@ -51,7 +51,7 @@ std::size_t row_scale_offset(ScaleLayout layout, const KvDtype& dtype, int r, in
 QuantizedPagedKVCache::QuantizedPagedKVCache(const ModelConfig& config, const KvDtype& dtype,
                                              int num_blocks, int block_size, ThreadPool* pool,
                                              const QuantOptions& options)
-    : PagedKVStrategy(config, num_blocks, block_size),
+    : PagedKVStrategy(config, std::make_unique<ch04::BlockManager>(num_blocks, block_size)),
       config_(config),
       dtype_(dtype),
       pool_(pool),
@@ -81,16 +81,19 @@ std::size_t QuantizedPagedKVCache::kv_bytes_reserved() const {
   for (const auto* rows : {&key_staging_, &sink_rows_}) {
     for (const auto& [block, floats] : *rows) fp32_floats += floats.size();
   }
-  return blocks_.allocator().num_used() * kv_bytes_per_block(dtype_, shape()) +
+  return blocks_->allocator().num_used() * kv_bytes_per_block(dtype_, shape()) +
          fp32_floats * sizeof(float);
 }
 
-void QuantizedPagedKVCache::release(int seq_id) {
-  blocks_.release(seq_id);
+void QuantizedPagedKVCache::forget_free_blocks() {
   for (auto* rows : {&key_staging_, &sink_rows_}) {
-    std::erase_if(*rows,
-                  [&](const auto& kept) { return blocks_.allocator().ref_count(kept.first) == 0; });
+    std::erase_if(
+        *rows, [&](const auto& kept) { return blocks_->allocator().ref_count(kept.first) == 0; });
   }
+}
+
+void QuantizedPagedKVCache::prepare(const Batch& /*batch*/, std::vector<std::int64_t> slots) {
+  slots_ = std::move(slots);
 }
 
 std::size_t QuantizedPagedKVCache::sink_floats_per_layer() const {
@@ -201,14 +204,6 @@ void QuantizedPagedKVCache::copy_block(const ch04::BlockCopy& copy) {
 void QuantizedPagedKVCache::attend(int layer, const Batch& batch, const float* q, const float* k,
                                    const float* v, float* out) {
   const int n = batch.size();
-  if (layer == 0) {
-    slots_.resize(n);
-    for (int i = 0; i < n; ++i) {
-      const ch04::Placement placement = blocks_.place(batch.seq_ids[i], batch.positions[i]);
-      if (placement.copy) copy_block(*placement.copy);
-      slots_[i] = placement.slot;
-    }
-  }
 
   const std::size_t kv_dim = layout_.kv_dim();
   const std::size_t dim = config_.dim;
@@ -238,7 +233,7 @@ void QuantizedPagedKVCache::attend(int layer, const Batch& batch, const float* q
     std::vector<float> scratch(cpu::attention_decode_paged_quant_scratch_floats(
         0, config_.seq_len, config_.n_heads, pages));
     for (std::int64_t i = begin; i < end; ++i) {
-      const std::vector<int>& table = blocks_.table(batch.seq_ids[i])->blocks;
+      const std::vector<int>& table = blocks_->table(batch.seq_ids[i])->blocks;
       cpu::attention_decode_paged_quant(0, out + i * dim, q + i * dim, pages, table.data(),
                                         batch.positions[i] + 1, config_.n_heads, scratch.data(),
                                         sink_rows(layer, table[0]));

@@ -43,14 +43,11 @@ class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
                         int block_size, ThreadPool* pool, const QuantOptions& options = {});
 
   std::string name() const override { return "07 quantized paged cache (" + dtype_.name() + ")"; }
-  // Throws ch04::PoolExhausted like chapter 04's cache.
   void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
               float* out) override;
   // Held blocks at kv_bytes_per_block(dtype), plus the fp32 window of unfilled
   // KIVI key blocks and the fp32 sink rows.
   std::size_t kv_bytes_reserved() const override;
-  // Chapter 04's release, and the fp32 window of the blocks it freed.
-  void release(int seq_id) override;
 
   const KvDtype& dtype() const { return dtype_; }
   KvPoolShape shape() const;
@@ -65,7 +62,10 @@ class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
   cpu::FullPrecisionRows sink_rows(int layer, int first_block) const;
 
  private:
-  void copy_block(const ch04::BlockCopy& copy);
+  void copy_block(const ch04::BlockCopy& copy) override;
+  void prepare(const Batch& batch, std::vector<std::int64_t> slots) override;
+  // The fp32 window and sink rows of blocks that went back to the free list.
+  void forget_free_blocks() override;
   std::size_t sink_floats_per_layer() const;
 
   ModelConfig config_;
@@ -83,7 +83,7 @@ class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
   std::vector<float> rotated_;  // hadamard: the batch's rotated q, k, v
   // first block -> [n_layers][K, V][sink_tokens][n_kv_heads * head_dim] in fp32
   std::map<int, std::vector<float>> sink_rows_;
-  std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, placed at layer 0
+  std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, from reserve()
 };
 
 // The chapter's strategy: a pool for `max_seqs` sequences of the model's full

@@ -19,7 +19,7 @@ namespace kvc::ch04 {
 //     and that block is shared (reference count > 1, after a fork): place()
 //     will copy it first (copy-on-write).
 // Hint: table(seq_id) is nullptr for an unknown sequence;
-// allocator().ref_count(block) says how many tables hold a block.
+// allocator().ref_count(block) says how many holders a block has.
 // Expected time: 20 minutes.
 int BlockManager::blocks_to_append(int /*seq_id*/, int /*n_tokens*/) const {
   throw NotImplemented("ch04: BlockManager::blocks_to_append");

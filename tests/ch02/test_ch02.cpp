@@ -106,18 +106,26 @@ TEST(Ch02ContiguousKVCache, TracksLengthsAndRejectsGapsAndUnknownSlots) {
   std::vector<float> q(3 * c.dim, 0.5f), kv(3 * c.kv_dim(), 0.25f), out(3 * c.dim);
   Batch batch;
   for (int p = 0; p < 3; ++p) batch.add(1, /*seq_id=*/1, p, false);
+  cache.reserve(batch);
   for (int layer = 0; layer < c.n_layers; ++layer) {
     cache.attend(layer, batch, q.data(), kv.data(), kv.data(), out.data());
   }
   EXPECT_EQ(cache.length(1), 3);
   EXPECT_EQ(cache.length(0), 0);
 
+  // A bad batch is refused whole: the good token before the bad one is not kept either.
   Batch gap;
+  gap.add(1, 0, 0, false);
   gap.add(1, 1, 5, true);  // positions 3 and 4 were never written
-  EXPECT_THROW(cache.attend(0, gap, q.data(), kv.data(), kv.data(), out.data()), Error);
+  EXPECT_THROW(cache.reserve(gap), Error);
+  Batch rewrite;
+  rewrite.add(1, 1, 2, true);  // position 2 is held already
+  EXPECT_THROW(cache.reserve(rewrite), Error);
   Batch unknown;
   unknown.add(1, 2, 0, true);
-  EXPECT_THROW(cache.attend(0, unknown, q.data(), kv.data(), kv.data(), out.data()), Error);
+  EXPECT_THROW(cache.reserve(unknown), Error);
+  EXPECT_EQ(cache.length(0), 0);
+  EXPECT_EQ(cache.length(1), 3);
 
   cache.release(1);
   EXPECT_EQ(cache.length(1), 0);

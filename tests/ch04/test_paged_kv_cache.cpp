@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -216,6 +218,131 @@ TEST(Ch04BlockManager, BlocksToAppendPredictsWhatPlacingTakes) {
       blocks.check_invariants();
     }
   }
+}
+
+// n sequences share a half-full block and all write to it in one step: the
+// first n - 1 copy it, the last finds itself its only holder and writes in place.
+TEST(Ch04BlockManager, AStepsCostIsExactForEverySharerOfAPartialBlock) {
+  BlockManager blocks(/*num_blocks=*/16, /*block_size=*/4);
+  for (int pos = 0; pos < 6; ++pos) blocks.place(0, pos);
+  blocks.fork(0, 1);
+  blocks.fork(0, 2);
+  const std::vector<SequenceAppend> all = {{0, 1}, {1, 1}, {2, 1}};
+  EXPECT_EQ(blocks.blocks_to_append(all), 2) << "3 sharers, 2 copies";
+  const std::vector<SequenceAppend> two = {{0, 1}, {2, 3}};
+  EXPECT_EQ(blocks.blocks_to_append(two), 3) << "sequence 1 keeps sharing: both writers copy";
+  Batch batch;
+  for (int seq : {0, 1, 2}) batch.add(1, seq, 6, false);
+  const int free_before = blocks.allocator().num_free();
+  ASSERT_TRUE(blocks.try_reserve(batch).has_value());
+  EXPECT_EQ(free_before - blocks.allocator().num_free(), 2);
+  blocks.check_invariants();
+}
+
+// The batch's blocks, all or nothing: a refused reservation leaves every table
+// as it was, and an accepted one takes exactly what blocks_to_append predicted.
+TEST(Ch04BlockManager, ReserveIsAllOrNothingAndTakesWhatItPredicts) {
+  std::mt19937 rng(11);
+  auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int refused = 0, accepted = 0;
+  for (int block_size : {1, 2, 5}) {
+    BlockManager blocks(/*num_blocks=*/24, block_size);
+    std::vector<int> live;
+    int next_id = 0;
+    for (int op = 0; op < 2000; ++op) {
+      const int action = uniform(0, 9);
+      if (live.empty() || action < 6) {  // a step: some sequences grow, maybe a new one starts
+        if (live.empty() || action == 0) live.push_back(next_id++);
+        Batch batch;
+        std::vector<SequenceAppend> appends;
+        for (int seq : live) {
+          if (uniform(0, 2) == 0) continue;
+          const int n = uniform(1, 2 * block_size);
+          const BlockTable* t = blocks.table(seq);
+          const int first = t ? t->num_tokens : 0;
+          for (int pos = first; pos < first + n; ++pos) batch.add(1, seq, pos, false);
+          appends.push_back({seq, n});
+        }
+        std::map<int, BlockTable> before;
+        for (int seq : live) {
+          if (blocks.table(seq)) before[seq] = *blocks.table(seq);
+        }
+        const int free_before = blocks.allocator().num_free();
+        const int predicted = blocks.blocks_to_append(appends);
+        const std::optional<Reservation> reservation = blocks.try_reserve(batch);
+        if (!reservation) {
+          ++refused;
+          EXPECT_GT(predicted, free_before);
+          EXPECT_EQ(blocks.allocator().num_free(), free_before);
+          for (int seq : live) {
+            const BlockTable* t = blocks.table(seq);
+            ASSERT_EQ(t != nullptr, before.count(seq) == 1) << "sequence " << seq;
+            if (t) {
+              EXPECT_EQ(t->blocks, before[seq].blocks);
+              EXPECT_EQ(t->num_tokens, before[seq].num_tokens);
+            }
+          }
+          // As a scheduler would: preempt someone to make room.
+          const std::size_t victim = uniform(0, live.size() - 1);
+          blocks.release(live[victim]);
+          live.erase(live.begin() + victim);
+        } else {
+          ++accepted;
+          EXPECT_EQ(free_before - blocks.allocator().num_free(), predicted);
+          EXPECT_EQ(reservation->slots.size(), static_cast<std::size_t>(batch.size()));
+        }
+      } else if (action < 8) {  // fork
+        const int parent = live[uniform(0, live.size() - 1)];
+        if (blocks.table(parent)) {
+          blocks.fork(parent, next_id);
+          live.push_back(next_id++);
+        }
+      } else {  // finish
+        const std::size_t i = uniform(0, live.size() - 1);
+        blocks.release(live[i]);
+        live.erase(live.begin() + i);
+      }
+      blocks.check_invariants();
+    }
+  }
+  EXPECT_GT(refused, 200) << "the pool should run dry often";
+  EXPECT_GT(accepted, 1000);
+}
+
+// A batch that skips or repeats a position is an error that changes nothing,
+// even when an earlier token of the batch was fine.
+TEST(Ch04BlockManager, ABatchThatDoesNotContinueItsSequenceChangesNothing) {
+  BlockManager blocks(/*num_blocks=*/8, /*block_size=*/4);
+  for (int pos = 0; pos < 3; ++pos) blocks.place(0, pos);
+  Batch gap;
+  gap.add(1, 1, 0, false);  // fine on its own
+  gap.add(1, 0, 4, true);   // position 3 skipped
+  EXPECT_THROW(blocks.try_reserve(gap), Error);
+  Batch repeat;
+  repeat.add(1, 0, 2, true);
+  EXPECT_THROW(blocks.try_reserve(repeat), Error);
+  EXPECT_EQ(blocks.table(1), nullptr);
+  EXPECT_EQ(blocks.table(0)->num_tokens, 3);
+  EXPECT_EQ(blocks.allocator().num_used(), 1);
+  blocks.check_invariants();
+}
+
+// Through the engine: a forward pass the pool cannot hold throws PoolExhausted
+// before any work, and the sequences carry on as if it had never been tried.
+TEST(Ch04PagedKVCache, AnExhaustedForwardChangesNothingAndGenerationCarriesOn) {
+  const Model model = make_synthetic_model(find_synthetic_preset("tiny").config, 5);
+  PagedKVCache kv(model.config, /*num_blocks=*/3, /*block_size=*/4, nullptr);
+  PagedKVCache alone(model.config, /*num_blocks=*/3, /*block_size=*/4, nullptr);
+  const std::vector<int> prompt = {1, 17, 42, 99, 7, 3};  // 2 blocks
+  feed(model, kv, 0, 0, prompt);
+  const std::vector<float> expected = feed(model, alone, 0, 0, prompt);
+  EXPECT_THROW(feed(model, kv, 1, 0, prompt), PoolExhausted) << "sequence 1 needs 2, 1 is free";
+  EXPECT_EQ(kv.blocks().table(1), nullptr);
+  EXPECT_EQ(kv.blocks().allocator().num_used(), 2);
+  kv.blocks().check_invariants();
+  EXPECT_EQ(feed(model, kv, 0, 6, {5}), feed(model, alone, 0, 6, {5}));
+  kv.release(0);
+  EXPECT_EQ(feed(model, kv, 1, 0, prompt), expected);
 }
 
 TEST(Ch04PagedKVCache, BadConfigurationsAreErrors) {

@@ -45,6 +45,7 @@ std::vector<float> attend_tokens(KVStrategy& kv, const ModelConfig& c, const Tok
   Batch batch;
   for (int i = first; i < last; ++i) batch.add(0, seq, first_position + i - first, true);
   std::vector<float> out(std::size_t(last - first) * c.dim);
+  kv.reserve(batch);
   kv.attend(0, batch, &t.q[std::size_t(first) * c.dim], &t.k[std::size_t(first) * c.kv_dim()],
             &t.v[std::size_t(first) * c.kv_dim()], out.data());
   return out;
