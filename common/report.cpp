@@ -160,6 +160,10 @@ JsonObject& JsonObject::add(const std::string& key, const std::vector<int>& valu
   return add_raw(key, list + "]");
 }
 
+JsonObject& JsonObject::add(const std::string& key, const JsonObject& nested) {
+  return add_raw(key, nested.str());
+}
+
 std::string JsonObject::str() const {
   std::string json = "{";
   for (std::size_t i = 0; i < fields_.size(); ++i) {

@@ -92,6 +92,7 @@ GenerationResult generate(Engine& engine, const Tokenizer& tokenizer, KVStrategy
   const int cached = kv.begin_sequence(
       /*seq_id=*/0,
       std::span<const int>(result.tokens).first(static_cast<std::size_t>(num_prefill)));
+  result.num_cached_tokens = cached;
   auto start = std::chrono::steady_clock::now();
   feed(cached, num_prefill - 1, samples);
   result.prefill_ms = ms_since(start);

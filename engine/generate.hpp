@@ -23,6 +23,7 @@ struct GenerationOptions {
 struct GenerationResult {
   std::vector<int> tokens;      // every position's token: the prompt, then what was sampled
   int num_prompt_tokens = 0;    // BOS included
+  int num_cached_tokens = 0;    // prompt positions the strategy already held (a prefix-cache hit)
   int positions = 0;            // positions run through the model
   std::string text;             // exactly what was printed (llama2.c's safe_printf rule)
   double prefill_ms = 0;        // the first forward call: the whole prompt

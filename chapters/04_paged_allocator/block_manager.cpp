@@ -66,6 +66,13 @@ void BlockManager::adopt(int seq_id, std::span<const int> blocks, int num_tokens
   tables_[seq_id] = BlockTable{{blocks.begin(), blocks.end()}, num_tokens};
 }
 
+void BlockManager::share_instead(int seq_id, int logical, int block) {
+  int& held = tables_.at(seq_id).blocks.at(static_cast<std::size_t>(logical));
+  add_ref(block);
+  drop_ref(held);
+  held = block;
+}
+
 Placement BlockManager::place(int seq_id, int pos) {
   const BlockTable* existing = table(seq_id);
   const int held = existing ? existing->num_tokens : 0;

@@ -83,7 +83,7 @@ class BlockManager {
   std::optional<Reservation> try_reserve(const Batch& batch);
 
   // The sequence is gone: drop its references (shared blocks stay with their other owners).
-  void release(int seq_id);
+  virtual void release(int seq_id);
 
   // EXERCISE (exercises/04_paged_allocator/block_manager_ops.cpp)
   // Blocks that appending n_tokens positions to `seq_id` would take from the
@@ -128,6 +128,9 @@ class BlockManager {
 
   // A new sequence starts on `blocks` (held elsewhere too), which hold its first num_tokens.
   void adopt(int seq_id, std::span<const int> blocks, int num_tokens);
+  // Logical block `logical` of the sequence holds the same tokens as `block`:
+  // share that one instead, dropping the sequence's own copy.
+  void share_instead(int seq_id, int logical, int block);
 
  private:
   // A block for a table: a free one, or one reclaimed from the cache.

@@ -123,7 +123,9 @@ class PagedKVCache final : public PagedKVStrategy {
   // The pool `blocks` describes, bookkept by it.
   PagedKVCache(const ModelConfig& config, std::unique_ptr<BlockManager> blocks, ThreadPool* pool);
 
-  std::string name() const override { return "04 paged cache"; }
+  std::string name() const override {
+    return blocks_->shares_prefixes() ? "05 paged cache + prefix cache" : "04 paged cache";
+  }
   void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
               float* out) override;
 

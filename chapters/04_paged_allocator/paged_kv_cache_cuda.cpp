@@ -11,14 +11,14 @@ namespace {
 
 // Grows `buffer` to at least `count` elements; the old contents are not kept.
 template <typename T>
-void reserve(cuda::DeviceBuffer<T>& buffer, std::size_t count) {
+void grow(cuda::DeviceBuffer<T>& buffer, std::size_t count) {
   if (buffer.size() < count) buffer = cuda::DeviceBuffer<T>(count);
 }
 
 // Asynchronous upload of `host` into `device`, grown to fit.
 template <typename T>
 void upload(cuda::DeviceBuffer<T>& device, const std::vector<T>& host, cudaStream_t stream) {
-  reserve(device, host.size());
+  grow(device, host.size());
   cuda::copy_to_device(device.data(), host.data(), host.size(), stream);
 }
 
@@ -97,7 +97,7 @@ void PagedKVCacheCuda::prepare(const Batch& batch, std::vector<std::int64_t> slo
                    .n_kv_heads = config_.n_kv_heads,
                    .head_dim = config_.head_dim(),
                    .cache_dtype = cuda::Dtype::f32};
-  reserve(decode_workspace_,
+  grow(decode_workspace_,
           cuda::attention_decode_paged_workspace_bytes(cuda::kBestVariant, decode_shape_));
 }
 

@@ -28,7 +28,10 @@ class PagedKVCacheCuda final : public PagedKVStrategy {
   PagedKVCacheCuda(const ModelConfig& config, std::unique_ptr<BlockManager> blocks,
                    cuda::CudaContext& context);
 
-  std::string name() const override { return "04 paged cache, cuda"; }
+  std::string name() const override {
+    return blocks_->shares_prefixes() ? "05 paged cache + prefix cache, cuda"
+                                      : "04 paged cache, cuda";
+  }
   void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
               float* out) override;
 

@@ -239,9 +239,12 @@ class Scheduler {
     record.running = static_cast<int>(running_.size());
     record.batch_tokens = batch_.size();
     record.blocks_used = kv_.blocks().allocator().num_used();
+    record.blocks_reclaimable = kv_.blocks().num_reclaimable();
     result_.tokens_fed += batch_.size();
     result_.peak_running = std::max(result_.peak_running, record.running);
     result_.peak_blocks_used = std::max(result_.peak_blocks_used, record.blocks_used);
+    result_.peak_blocks_in_use =
+        std::max(result_.peak_blocks_in_use, record.blocks_used - record.blocks_reclaimable);
 
     running_ = std::move(still_running);
     for (int id : record.finished) kv_.finish_sequence(id, tokens_of(id));

@@ -66,7 +66,8 @@ struct StepRecord {
   int step = 0;
   int running = 0;                 // sequences in the batch
   int batch_tokens = 0;            // tokens fed: prefill chunks plus one per decoding sequence
-  int blocks_used = 0;             // after the step
+  int blocks_used = 0;             // after the step (a prefix cache's blocks included)
+  int blocks_reclaimable = 0;      // of those, held by a prefix cache alone: free for the asking
   std::vector<int> joined;         // completions that started or resumed this step
   std::vector<int> joined_cached;  // [joined] positions of each a prefix cache already held
   std::vector<int> preempted;      // completions evicted before this step
@@ -96,7 +97,8 @@ struct ServeResult {
   int steps = 0;
   int preemptions = 0;
   int peak_running = 0;
-  int peak_blocks_used = 0;
+  int peak_blocks_used = 0;    // a prefix cache's blocks included
+  int peak_blocks_in_use = 0;  // held by sequences (blocks_used - blocks_reclaimable)
   long long tokens_fed = 0;  // positions run through the model, recomputation included
   long long tokens_sampled = 0;
   long long prefill_tokens_computed = 0;  // prompt (and recomputed) positions run through the model

@@ -120,6 +120,14 @@ int HashBlockCache::handle_entry(PrefixHandle handle) const {
   return static_cast<int>(handle.id) - 1;
 }
 
+std::vector<int> HashBlockCache::held_blocks() const {
+  std::vector<int> blocks;
+  for (const HashBlockEntry& e : entries_) {
+    if (e.live) blocks.push_back(e.block);
+  }
+  return blocks;
+}
+
 void HashBlockCache::lock(PrefixHandle handle) {
   for (int id = handle_entry(handle); id >= 0; id = entry(id).parent) {
     if (entry(id).lock_ref++ == 0) {

@@ -53,6 +53,10 @@ class HashBlockCache : public PrefixCache {
   int block_size() const override { return block_size_; }
 
   PrefixMatch match_prefix(std::span<const int> tokens) override;
+  int peek_prefix(std::span<const int> tokens) const override {
+    return static_cast<int>(cached_path(tokens).size()) * block_size_;
+  }
+  std::vector<int> held_blocks() const override;
   InsertResult insert(std::span<const int> tokens, std::span<const int> blocks) override;
   void lock(PrefixHandle handle) override;
   void unlock(PrefixHandle handle) override;

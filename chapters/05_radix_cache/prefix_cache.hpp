@@ -76,6 +76,10 @@ class PrefixCache {
   // produces the logits of the first sampled token.
   virtual PrefixMatch match_prefix(std::span<const int> tokens) = 0;
 
+  // The tokens match_prefix would match, changing nothing (no split, no use):
+  // what a scheduler asks of every waiting request to order them.
+  virtual int peek_prefix(std::span<const int> tokens) const = 0;
+
   // Caches the full blocks of `tokens`; blocks[i] holds tokens
   // [i*block_size, (i+1)*block_size). `blocks` covers the full blocks and may
   // also name the caller's partial last block, which is ignored.
@@ -99,6 +103,9 @@ class PrefixCache {
   virtual std::vector<int> evict(int num_blocks) = 0;
 
   virtual SizeInfo size_info() const = 0;
+
+  // Every block the cache holds, in no particular order (for the pool's invariants).
+  virtual std::vector<int> held_blocks() const = 0;
 
   // Throws kvc::Error naming the first broken invariant. Tests call it after
   // every operation.

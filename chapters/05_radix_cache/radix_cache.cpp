@@ -79,6 +79,30 @@ int RadixCache::matching_blocks(int id, std::span<const int> tokens) const {
   return same;
 }
 
+int RadixCache::peek_prefix(std::span<const int> tokens) const {
+  const std::size_t b = static_cast<std::size_t>(block_size_);
+  const std::size_t full = tokens.size() / b * b;
+  int at = kRoot;
+  std::size_t pos = 0;
+  while (pos < full) {
+    const int child = find_child(at, tokens.subspan(pos, b));
+    if (child < 0) break;
+    const int same = matching_blocks(child, tokens.subspan(pos, full - pos));
+    pos += static_cast<std::size_t>(same) * b;
+    if (same < num_blocks(child)) break;
+    at = child;
+  }
+  return static_cast<int>(pos);
+}
+
+std::vector<int> RadixCache::held_blocks() const {
+  std::vector<int> blocks;
+  for (const RadixNode& n : nodes_) {
+    if (n.live) blocks.insert(blocks.end(), n.blocks.begin(), n.blocks.end());
+  }
+  return blocks;
+}
+
 int RadixCache::new_node() {
   if (!free_nodes_.empty()) {
     const int id = free_nodes_.back();

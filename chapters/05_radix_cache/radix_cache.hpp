@@ -56,6 +56,8 @@ class RadixCache : public PrefixCache {
   // node, then one new leaf for the uncached rest.
   InsertResult insert(std::span<const int> tokens, std::span<const int> blocks) override;
 
+  int peek_prefix(std::span<const int> tokens) const override;
+  std::vector<int> held_blocks() const override;
   void lock(PrefixHandle handle) override;
   void unlock(PrefixHandle handle) override;
   std::vector<int> evict(int num_blocks) override;

@@ -1,0 +1,281 @@
+// ch05_prefix_cache: a workload served with the prefix cache on and off, in one run.
+//
+//   ch05_prefix_cache model.bin -z tokenizer.bin [--workload system-prompt|chat|few-shot|none]
+//                     [--cache radix|hash] [--order fcfs|lpm] [--requests N] [--turns N]
+//                     [--max-new-tokens N] [--block-size N] [--kv-blocks N] [--max-running N]
+//                     [--repeats N] [--trace] [--dot FILE] [--json FILE]
+//
+// Runs the same requests through chapter 04's scheduler over a pool whose
+// block manager caches prefixes, and over a plain chapter 04 pool (the two
+// alternate, --repeats times; each row is the median run). Prints both rows
+// of prefill computed and skipped, hit rate, peak KV bytes, time to first
+// token and throughput, and checks that every completion's tokens are
+// identical (exit 1 if not).
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include "chapters/05_radix_cache/prefix_caching_blocks.hpp"
+#include "chapters/05_radix_cache/radix_cache.hpp"
+#include "chapters/05_radix_cache/workloads.hpp"
+#include "common/checkpoint.hpp"
+#include "common/cli.hpp"
+#include "common/output_file.hpp"
+#include "common/report.hpp"
+#include "common/thread_pool.hpp"
+#include "common/tokenizer.hpp"
+
+namespace kvc::ch05 {
+namespace {
+
+struct Options {
+  std::string checkpoint;
+  std::string tokenizer = "tokenizer.bin";
+  std::string workload = "system-prompt";
+  std::string cache = "radix";
+  std::string order = "fcfs";
+  int requests = 100;
+  int turns = 4;
+  int max_new_tokens = 32;
+  float temperature = 0.0f;
+  long long seed = 42;
+  int block_size = 16;
+  int kv_blocks = 0;
+  int max_running = 64;
+  int repeats = 3;
+  std::string device = "cpu";
+  int threads = 0;
+  bool trace = false;
+  std::string dot_path;
+  std::string json_path;
+};
+
+// Default pool: every request of a round at its longest at once, plus room
+// for the shared prompts to stay cached.
+int default_pool_blocks(const std::vector<ch04::Request>& requests, int block_size, int turns,
+                        int max_new_tokens) {
+  std::int64_t blocks = 0;
+  for (const ch04::Request& r : requests) {
+    const std::int64_t longest = std::int64_t{r.max_positions()} +
+                                 std::int64_t{turns - 1} * (max_new_tokens + 32);
+    blocks += 2 * ch04::blocks_needed(static_cast<int>(std::min<std::int64_t>(longest, kMaxInt)),
+                                      block_size);
+  }
+  KVC_CHECK(blocks <= ch04::kMaxPoolBlocks, "the default pool would need ", blocks,
+            " blocks; give a smaller one with --kv-blocks");
+  return static_cast<int>(blocks);
+}
+
+struct Row {
+  WorkloadRun run;
+  PrefixCacheStats stats;  // cache on only
+  SizeInfo cache_size;
+  std::string dot;
+};
+
+int prefix_cache_main(const Options& o) {
+  check_outputs({o.json_path, o.dot_path}, {o.checkpoint, o.tokenizer});
+  const Model model = load_checkpoint(o.checkpoint);
+  const Tokenizer tokenizer(o.tokenizer, model.config.vocab_size);
+  ThreadPool pool(o.threads);
+  auto engine = make_engine(model, parse_device(o.device), &pool);
+
+  WorkloadOptions w;
+  w.workload = parse_workload(o.workload);
+  w.requests = o.requests;
+  w.turns = o.turns;
+  w.max_new_tokens = o.max_new_tokens;
+  w.sampling = SamplerOptions{o.temperature, 0.9f, static_cast<std::uint64_t>(o.seed)};
+  const std::vector<ch04::Request> requests = first_round(w, tokenizer);
+  ch04::validate_requests(requests, model.config, o.max_running);
+  const int kv_blocks = o.kv_blocks > 0 ? o.kv_blocks
+                                        : default_pool_blocks(requests, o.block_size,
+                                                              w.workload == Workload::kChat
+                                                                  ? o.turns
+                                                                  : 1,
+                                                              o.max_new_tokens);
+  ch04::SchedulerOptions scheduling;
+  scheduling.max_running = o.max_running;
+  scheduling.order = o.order == "lpm" ? ch04::AdmissionOrder::kLongestPrefixMatch
+                                      : ch04::AdmissionOrder::kFirstComeFirstServed;
+
+  std::vector<Row> on_runs, off_runs;
+  for (int repeat = 0; repeat < o.repeats; ++repeat) {
+    for (const bool cached : {true, false}) {
+      auto blocks = cached ? std::unique_ptr<ch04::BlockManager>(new PrefixCachingBlockManager(
+                                 kv_blocks, o.block_size, make_prefix_cache(o.cache, o.block_size)))
+                           : std::make_unique<ch04::BlockManager>(kv_blocks, o.block_size);
+      auto kv = ch04::make_paged_cache(model.config, engine->context(), std::move(blocks));
+      ch04::SchedulerOptions s = scheduling;
+      const bool trace = o.trace && cached && repeat == 0;
+      const auto* manager = cached ? &static_cast<const PrefixCachingBlockManager&>(kv->blocks())
+                                   : nullptr;
+      PrefixCacheStats seen;
+      if (trace) {
+        s.on_step = [&](const ch04::StepRecord& step) {
+          const PrefixCacheStats& now = manager->stats();
+          std::printf("step %4d: running %3d, batch %4d tokens, blocks %4d/%d (%d cached only)",
+                      step.step, step.running, step.batch_tokens, step.blocks_used, kv_blocks,
+                      step.blocks_reclaimable);
+          for (std::size_t i = 0; i < step.joined.size(); ++i) {
+            std::printf(i == 0 ? ", joined %d(+%d cached)" : " %d(+%d cached)", step.joined[i],
+                        step.joined_cached[i]);
+          }
+          if (now.inserted_blocks > seen.inserted_blocks) {
+            std::printf(", cached %lld blocks", now.inserted_blocks - seen.inserted_blocks);
+          }
+          if (now.evicted_blocks > seen.evicted_blocks) {
+            std::printf(", evicted %lld", now.evicted_blocks - seen.evicted_blocks);
+          }
+          std::printf("\n");
+          seen = now;
+        };
+      }
+      Row row{run_workload(*engine, *kv, tokenizer, w, s), {}, {}, {}};
+      if (manager) {
+        row.stats = manager->stats();
+        row.cache_size = manager->cache().size_info();
+        if (const auto* radix = dynamic_cast<const RadixCache*>(&manager->cache())) {
+          row.dot = radix->to_dot();
+        }
+      }
+      (cached ? on_runs : off_runs).push_back(std::move(row));
+    }
+  }
+  auto median = [](std::vector<Row>& rows) -> const Row& {
+    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+      return a.run.tokens_per_second() < b.run.tokens_per_second();
+    });
+    return rows[rows.size() / 2];
+  };
+  const Row& on = median(on_runs);
+  const Row& off = median(off_runs);
+  const bool identical = on.run.tokens == off.run.tokens;
+
+  const double bytes_per_block =
+      2.0 * model.config.n_layers * o.block_size * model.config.kv_dim() * sizeof(float);
+  Table table({"prefix cache", "prefill computed", "prefill skipped", "hit rate",
+               "of shared skipped", "peak KV in use", "mean TTFT", "tok/s"});
+  for (const auto& [label, row] : {std::pair<std::string, const Row*>{"on (" + o.cache + ")", &on},
+                                   std::pair<std::string, const Row*>{"off (chapter 04)", &off}}) {
+    table.add_row({label, format_thousands(row->run.prefill_tokens_computed),
+                   format_thousands(row->run.prefill_tokens_skipped),
+                   format_percent(row->run.hit_rate()),
+                   format_percent(row->run.shared_hit_rate()),
+                   format_bytes(row->run.peak_blocks_in_use * bytes_per_block),
+                   format_fixed(row->run.mean_time_to_first_token_ms, 2) + " ms",
+                   format_fixed(row->run.tokens_per_second(), 1)});
+  }
+  std::printf("workload %s: %zu completions, block size %d, pool %d blocks, order %s, median of %d\n\n",
+              o.workload.c_str(), on.run.tokens.size(), o.block_size, kv_blocks, o.order.c_str(),
+              o.repeats);
+  table.print(std::cout);
+  const double speedup = on.run.tokens_per_second() / off.run.tokens_per_second();
+  std::printf("\nthroughput on/off: %.3fx; tokens identical with the cache on and off: %s\n",
+              speedup, identical ? "yes" : "NO");
+  std::printf("cache at the end: %d blocks evictable, %d protected; %lld of %lld lookups hit\n",
+              on.cache_size.evictable_blocks, on.cache_size.protected_blocks, on.stats.hits,
+              on.stats.lookups);
+  if (w.workload == Workload::kChat) {
+    std::printf("chat: every later turn found at least %s of the previous turn cached\n",
+                format_percent(on.run.min_previous_turn_reuse).c_str());
+  }
+
+  if (!o.dot_path.empty()) {
+    KVC_CHECK(!on.dot.empty(), "--dot draws the radix tree: use --cache radix");
+    OutputFile dot(o.dot_path);
+    dot.write(on.dot);
+    dot.commit();
+  }
+  if (!o.json_path.empty()) {
+    auto fields = [&](const Row& row) {
+      JsonObject j;
+      j.add("prefill_tokens_computed", row.run.prefill_tokens_computed)
+          .add("prefill_tokens_skipped", row.run.prefill_tokens_skipped)
+          .add("hit_rate", row.run.hit_rate())
+          .add("shared_prompt_tokens", row.run.shared_prompt_tokens)
+          .add("shared_hit_rate", row.run.shared_hit_rate())
+          .add("peak_kv_bytes", row.run.peak_blocks_in_use * bytes_per_block)
+          .add("mean_time_to_first_token_ms", row.run.mean_time_to_first_token_ms)
+          .add("tokens_sampled", row.run.tokens_sampled)
+          .add("tokens_per_second", row.run.tokens_per_second());
+      return j;
+    };
+    JsonObject json;
+    json.add("workload", o.workload)
+        .add("cache", o.cache)
+        .add("order", o.order)
+        .add("completions", on.run.tokens.size())
+        .add("block_size", o.block_size)
+        .add("kv_blocks", kv_blocks)
+        .add("repeats", o.repeats)
+        .add("cache_on", fields(on))
+        .add("cache_off", fields(off))
+        .add("throughput_ratio_on_off", speedup)
+        .add("tokens_identical", identical);
+    if (w.workload == Workload::kChat) {
+      json.add("min_previous_turn_reuse", on.run.min_previous_turn_reuse);
+    }
+    json.save(o.json_path);
+  }
+  return identical ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace kvc::ch05
+
+int main(int argc, char** argv) {
+  CLI::App app("Chapter 05: a workload served with the prefix cache on and off");
+  kvc::ch05::Options o;
+  app.add_option("checkpoint", o.checkpoint, "llama2.c model checkpoint (.bin)")
+      ->required()
+      ->check(kvc::readable_file());
+  app.add_option("-z", o.tokenizer, "tokenizer.bin path")
+      ->check(kvc::readable_file())
+      ->capture_default_str();
+  app.add_option("--workload", o.workload, "what the requests share")
+      ->check(CLI::IsMember({"system-prompt", "chat", "few-shot", "none"}))
+      ->capture_default_str();
+  app.add_option("--cache", o.cache, "radix tree (SGLang) or hash chain (vLLM)")
+      ->check(CLI::IsMember({"radix", "hash"}))
+      ->capture_default_str();
+  app.add_option("--order", o.order, "admission: first come first served, or longest prefix match")
+      ->check(CLI::IsMember({"fcfs", "lpm"}))
+      ->capture_default_str();
+  app.add_option("--requests", o.requests, "requests (chat: sessions x turns)")
+      ->check(kvc::integer_in(1, 100000))
+      ->capture_default_str();
+  app.add_option("--turns", o.turns, "chat: turns per session")
+      ->check(kvc::integer_in(1, 64))
+      ->capture_default_str();
+  app.add_option("--max-new-tokens", o.max_new_tokens, "tokens to sample per request")
+      ->check(kvc::integer_in(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("-t,--temperature", o.temperature, "temperature; 0 = greedy")
+      ->check(kvc::number_in(0, kvc::kMaxTemperature))
+      ->capture_default_str();
+  app.add_option("-s,--seed", o.seed, "seed; request r samples with seed + 1000 r")
+      ->check(kvc::integer_in(1, kvc::kMaxSeed))
+      ->capture_default_str();
+  app.add_option("--block-size", o.block_size, "tokens per KV block (1-256)")
+      ->check(kvc::integer_in(1, 256))
+      ->capture_default_str();
+  app.add_option("--kv-blocks", o.kv_blocks,
+                 "blocks in the pool (default: a round's requests at their longest, twice)")
+      ->check(kvc::integer_in(1, kvc::ch04::kMaxPoolBlocks));
+  app.add_option("--max-running", o.max_running, "sequences in one batch, at most")
+      ->check(kvc::integer_in(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--repeats", o.repeats, "runs of each (alternating); rows are the median run")
+      ->check(kvc::integer_in(1, 100))
+      ->capture_default_str();
+  app.add_option("--device", o.device, "where the model runs")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  kvc::add_threads_option(app, o.threads);
+  app.add_flag("--trace", o.trace, "print one line per step of the first cached run");
+  app.add_option("--dot", o.dot_path, "write the radix tree at the end as Graphviz DOT");
+  app.add_option("--json", o.json_path, "write both rows as JSON to this file");
+  return kvc::run_program(app, argc, argv, [&] { return kvc::ch05::prefix_cache_main(o); });
+}
