@@ -10,6 +10,7 @@
 #include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
 #include "chapters/03_gqa/gqa_kv_cache.hpp"
 #include "chapters/04_paged_allocator/paged_kv_cache.hpp"
+#include "chapters/05_radix_cache/prefix_caching_blocks.hpp"
 
 namespace kvc {
 
@@ -33,6 +34,10 @@ inline std::vector<Stage> course_stages(int max_seqs = 1) {
       {"04_paged_allocator",
        [max_seqs](const ModelConfig& c, const DeviceContext& device) {
          return ch04::make_strategy(c, device, /*block_size=*/16, max_seqs);
+       }},
+      {"05_radix_cache",
+       [max_seqs](const ModelConfig& c, const DeviceContext& device) {
+         return ch05::make_strategy(c, device, "radix", /*block_size=*/16, max_seqs);
        }},
   };
 }
