@@ -76,6 +76,7 @@ struct Row {
 
 int prefix_cache_main(const Options& o) {
   check_outputs({o.json_path, o.dot_path}, {o.checkpoint, o.tokenizer});
+  KVC_CHECK(o.dot_path.empty() || o.cache == "radix", "--dot draws the radix tree: use --cache radix");
   const Model model = load_checkpoint(o.checkpoint);
   const Tokenizer tokenizer(o.tokenizer, model.config.vocab_size);
   ThreadPool pool(o.threads);
@@ -183,7 +184,6 @@ int prefix_cache_main(const Options& o) {
   }
 
   if (!o.dot_path.empty()) {
-    KVC_CHECK(!on.dot.empty(), "--dot draws the radix tree: use --cache radix");
     OutputFile dot(o.dot_path);
     dot.write(on.dot);
     dot.commit();
