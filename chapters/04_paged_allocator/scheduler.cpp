@@ -190,6 +190,7 @@ class Scheduler {
       sequences_[id].prefilling = true;
       result_.completions[id].cached_tokens = cached;
       result_.prefill_tokens_skipped += cached;
+      if (result_.completions[id].preemptions == 0) result_.prompt_tokens_skipped += cached;
       sequences += joining;
       it = waiting_.erase(it);
       running_.push_back(id);

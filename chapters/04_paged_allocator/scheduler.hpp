@@ -102,7 +102,8 @@ struct ServeResult {
   long long tokens_fed = 0;  // positions run through the model, recomputation included
   long long tokens_sampled = 0;
   long long prefill_tokens_computed = 0;  // prompt (and recomputed) positions run through the model
-  long long prefill_tokens_skipped = 0;   // prompt positions a prefix cache already held
+  long long prefill_tokens_skipped = 0;   // positions a prefix cache already held, recomputes included
+  long long prompt_tokens_skipped = 0;    // of those, at first admissions: prompt positions
   double wall_ms = 0;
 
   double sampled_tokens_per_second() const;

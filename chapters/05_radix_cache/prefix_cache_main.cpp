@@ -157,13 +157,14 @@ int prefix_cache_main(const Options& o) {
   const double bytes_per_block =
       2.0 * model.config.n_layers * o.block_size * model.config.kv_dim() * sizeof(float);
   Table table({"prefix cache", "prefill computed", "prefill skipped", "hit rate",
-               "of shared skipped", "peak KV in use", "mean TTFT", "tok/s"});
+               "of shared skipped", "preempted", "peak KV in use", "mean TTFT", "tok/s"});
   for (const auto& [label, row] : {std::pair<std::string, const Row*>{"on (" + o.cache + ")", &on},
                                    std::pair<std::string, const Row*>{"off (chapter 04)", &off}}) {
     table.add_row({label, format_thousands(row->run.prefill_tokens_computed),
                    format_thousands(row->run.prefill_tokens_skipped),
                    format_percent(row->run.hit_rate()),
                    format_percent(row->run.shared_hit_rate()),
+                   std::to_string(row->run.preemptions),
                    format_bytes(row->run.peak_blocks_in_use * bytes_per_block),
                    format_fixed(row->run.mean_time_to_first_token_ms, 2) + " ms",
                    format_fixed(row->run.tokens_per_second(), 1)});
@@ -193,7 +194,10 @@ int prefix_cache_main(const Options& o) {
       JsonObject j;
       j.add("prefill_tokens_computed", row.run.prefill_tokens_computed)
           .add("prefill_tokens_skipped", row.run.prefill_tokens_skipped)
+          .add("prompt_tokens", row.run.prompt_tokens)
+          .add("prompt_tokens_skipped", row.run.prompt_tokens_skipped)
           .add("hit_rate", row.run.hit_rate())
+          .add("preemptions", row.run.preemptions)
           .add("shared_prompt_tokens", row.run.shared_prompt_tokens)
           .add("shared_hit_rate", row.run.shared_hit_rate())
           .add("peak_kv_bytes", row.run.peak_blocks_in_use * bytes_per_block)

@@ -83,13 +83,12 @@ const char* workload_name(Workload workload) {
 }
 
 double WorkloadRun::hit_rate() const {
-  const long long prompt = prefill_tokens_computed + prefill_tokens_skipped;
-  return prompt > 0 ? static_cast<double>(prefill_tokens_skipped) / prompt : 0.0;
+  return prompt_tokens > 0 ? static_cast<double>(prompt_tokens_skipped) / prompt_tokens : 0.0;
 }
 
 double WorkloadRun::shared_hit_rate() const {
   return shared_prompt_tokens > 0
-             ? static_cast<double>(prefill_tokens_skipped) / shared_prompt_tokens
+             ? static_cast<double>(prompt_tokens_skipped) / shared_prompt_tokens
              : 0.0;
 }
 
@@ -148,11 +147,14 @@ WorkloadRun run_workload(Engine& engine, ch04::PagedKVStrategy& kv, const Tokeni
         shared = std::max(shared, static_cast<std::size_t>(end.first - r.prompt.begin()));
       }
       run.shared_prompt_tokens += static_cast<long long>(shared);
+      run.prompt_tokens += static_cast<long long>(r.prompt.size());
       seen.push_back(r.prompt);
     }
     const ch04::ServeResult served = ch04::serve(engine, kv, requests, scheduling);
     run.prefill_tokens_computed += served.prefill_tokens_computed;
     run.prefill_tokens_skipped += served.prefill_tokens_skipped;
+    run.prompt_tokens_skipped += served.prompt_tokens_skipped;
+    run.preemptions += served.preemptions;
     run.tokens_sampled += served.tokens_sampled;
     run.peak_blocks_in_use = std::max(run.peak_blocks_in_use, served.peak_blocks_in_use);
     run.wall_ms += served.wall_ms;

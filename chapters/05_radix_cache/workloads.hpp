@@ -39,7 +39,10 @@ struct WorkloadOptions {
 struct WorkloadRun {
   std::vector<std::vector<int>> tokens;  // every completion's tokens, round by round
   long long prefill_tokens_computed = 0;
-  long long prefill_tokens_skipped = 0;
+  long long prefill_tokens_skipped = 0;  // recomputes after preemption included
+  long long prompt_tokens = 0;
+  long long prompt_tokens_skipped = 0;  // at first admission
+  int preemptions = 0;
   // Prompt tokens some earlier request (or turn) also had: what a perfect
   // cache could skip, less the first time each shared prefix is computed.
   long long shared_prompt_tokens = 0;
@@ -50,9 +53,9 @@ struct WorkloadRun {
   // chat: per turn after the first, cached tokens / tokens of the previous turn, the lowest
   double min_previous_turn_reuse = 0;
 
-  // Prompt positions the cache held, of all prompt positions.
+  // Prompt positions the cache held at first admission, of all prompt positions.
   double hit_rate() const;
-  // Prompt positions the cache held, of those an earlier request shared.
+  // The same, of the prompt positions an earlier request shared.
   double shared_hit_rate() const;
   double tokens_per_second() const;
 };
