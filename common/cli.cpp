@@ -111,6 +111,15 @@ CLI::Validator readable_file() {
       "FILE");
 }
 
+void add_model_options(CLI::App& app, std::string& checkpoint, std::string& tokenizer) {
+  app.add_option("checkpoint", checkpoint, "llama2.c model checkpoint (.bin)")
+      ->required()
+      ->check(readable_file());
+  app.add_option("-z", tokenizer, "tokenizer.bin path")
+      ->check(readable_file())
+      ->capture_default_str();
+}
+
 CLI::Option* add_threads_option(CLI::App& app, int& threads) {
   return app
       .add_option("--threads", threads,

@@ -32,6 +32,9 @@ CLI::Validator number_in(double lo, double hi);
 // A file this program can read: "'x' is a directory", "cannot read 'x': Permission denied".
 CLI::Validator readable_file();
 
+// The positional checkpoint and -z tokenizer of every program that loads a model.
+void add_model_options(CLI::App& app, std::string& checkpoint, std::string& tokenizer);
+
 // --threads N for the CPU engine: 0 = all cores, at most ThreadPool::kMaxThreads.
 CLI::Option* add_threads_option(CLI::App& app, int& threads);
 

@@ -33,12 +33,7 @@ struct RunOptions {
 };
 
 void add_options(CLI::App& app, RunOptions& o) {
-  app.add_option("checkpoint", o.checkpoint, "llama2.c model checkpoint (.bin)")
-      ->required()
-      ->check(readable_file());
-  app.add_option("-z", o.tokenizer, "tokenizer.bin path")
-      ->check(readable_file())
-      ->capture_default_str();
+  add_model_options(app, o.checkpoint, o.tokenizer);
   app.add_option("-t,--temperature", o.temperature,
                  "temperature; 0 = greedy argmax (so is anything below " +
                      format_general(kGreedyBelowTemperature) + ")")

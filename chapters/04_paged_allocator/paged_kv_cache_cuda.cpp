@@ -98,7 +98,7 @@ void PagedKVCacheCuda::prepare(const Batch& batch, std::vector<std::int64_t> slo
                    .head_dim = config_.head_dim(),
                    .cache_dtype = cuda::Dtype::f32};
   grow(decode_workspace_,
-          cuda::attention_decode_paged_workspace_bytes(cuda::kBestVariant, decode_shape_));
+       cuda::attention_decode_paged_workspace_bytes(cuda::kBestVariant, decode_shape_));
 }
 
 void PagedKVCacheCuda::attend(int layer, const Batch& batch, const float* q, const float* k,

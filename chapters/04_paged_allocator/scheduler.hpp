@@ -99,11 +99,12 @@ struct ServeResult {
   int peak_running = 0;
   int peak_blocks_used = 0;    // a prefix cache's blocks included
   int peak_blocks_in_use = 0;  // held by sequences (blocks_used - blocks_reclaimable)
-  long long tokens_fed = 0;  // positions run through the model, recomputation included
+  long long tokens_fed = 0;    // positions run through the model, recomputation included
   long long tokens_sampled = 0;
   long long prefill_tokens_computed = 0;  // prompt (and recomputed) positions run through the model
-  long long prefill_tokens_skipped = 0;   // positions a prefix cache already held, recomputes included
-  long long prompt_tokens_skipped = 0;    // of those, at first admissions: prompt positions
+  long long prefill_tokens_skipped =
+      0;  // positions a prefix cache already held, recomputes included
+  long long prompt_tokens_skipped = 0;  // of those, at first admissions: prompt positions
   double wall_ms = 0;
 
   double sampled_tokens_per_second() const;

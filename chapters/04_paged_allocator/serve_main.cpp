@@ -177,12 +177,7 @@ int serve_main(const ServeOptions& o) {
 int main(int argc, char** argv) {
   CLI::App app("Chapter 04: many prompts at once from one paged KV pool (continuous batching)");
   kvc::ch04::ServeOptions o;
-  app.add_option("checkpoint", o.checkpoint, "llama2.c model checkpoint (.bin)")
-      ->required()
-      ->check(kvc::readable_file());
-  app.add_option("-z", o.tokenizer, "tokenizer.bin path")
-      ->check(kvc::readable_file())
-      ->capture_default_str();
+  kvc::add_model_options(app, o.checkpoint, o.tokenizer);
   app.add_option("-i", o.prompts, "a prompt (repeat for more; default: 8 story openings)");
   app.add_option("--prompts-file", o.prompts_file, "one prompt per line")
       ->check(kvc::readable_file());

@@ -57,8 +57,8 @@ int default_pool_blocks(const std::vector<ch04::Request>& requests, int block_si
                         int max_new_tokens) {
   std::int64_t blocks = 0;
   for (const ch04::Request& r : requests) {
-    const std::int64_t longest = std::int64_t{r.max_positions()} +
-                                 std::int64_t{turns - 1} * (max_new_tokens + 32);
+    const std::int64_t longest =
+        std::int64_t{r.max_positions()} + std::int64_t{turns - 1} * (max_new_tokens + 32);
     blocks += 2 * ch04::blocks_needed(static_cast<int>(std::min<std::int64_t>(longest, kMaxInt)),
                                       block_size);
   }
@@ -76,7 +76,8 @@ struct Row {
 
 int prefix_cache_main(const Options& o) {
   check_outputs({o.json_path, o.dot_path}, {o.checkpoint, o.tokenizer});
-  KVC_CHECK(o.dot_path.empty() || o.cache == "radix", "--dot draws the radix tree: use --cache radix");
+  KVC_CHECK(o.dot_path.empty() || o.cache == "radix",
+            "--dot draws the radix tree: use --cache radix");
   const Model model = load_checkpoint(o.checkpoint);
   const Tokenizer tokenizer(o.tokenizer, model.config.vocab_size);
   ThreadPool pool(o.threads);
@@ -90,12 +91,11 @@ int prefix_cache_main(const Options& o) {
   w.sampling = SamplerOptions{o.temperature, 0.9f, static_cast<std::uint64_t>(o.seed)};
   const std::vector<ch04::Request> requests = first_round(w, tokenizer);
   ch04::validate_requests(requests, model.config, o.max_running);
-  const int kv_blocks = o.kv_blocks > 0 ? o.kv_blocks
-                                        : default_pool_blocks(requests, o.block_size,
-                                                              w.workload == Workload::kChat
-                                                                  ? o.turns
-                                                                  : 1,
-                                                              o.max_new_tokens);
+  const int kv_blocks =
+      o.kv_blocks > 0
+          ? o.kv_blocks
+          : default_pool_blocks(requests, o.block_size, w.workload == Workload::kChat ? o.turns : 1,
+                                o.max_new_tokens);
   ch04::SchedulerOptions scheduling;
   scheduling.max_running = o.max_running;
   scheduling.order = o.order == "lpm" ? ch04::AdmissionOrder::kLongestPrefixMatch
@@ -110,8 +110,8 @@ int prefix_cache_main(const Options& o) {
       auto kv = ch04::make_paged_cache(model.config, engine->context(), std::move(blocks));
       ch04::SchedulerOptions s = scheduling;
       const bool trace = o.trace && cached && repeat == 0;
-      const auto* manager = cached ? &static_cast<const PrefixCachingBlockManager&>(kv->blocks())
-                                   : nullptr;
+      const auto* manager =
+          cached ? &static_cast<const PrefixCachingBlockManager&>(kv->blocks()) : nullptr;
       PrefixCacheStats seen;
       if (trace) {
         s.on_step = [&](const ch04::StepRecord& step) {
@@ -162,16 +162,16 @@ int prefix_cache_main(const Options& o) {
                                    std::pair<std::string, const Row*>{"off (chapter 04)", &off}}) {
     table.add_row({label, format_thousands(row->run.prefill_tokens_computed),
                    format_thousands(row->run.prefill_tokens_skipped),
-                   format_percent(row->run.hit_rate()),
-                   format_percent(row->run.shared_hit_rate()),
+                   format_percent(row->run.hit_rate()), format_percent(row->run.shared_hit_rate()),
                    std::to_string(row->run.preemptions),
                    format_bytes(row->run.peak_blocks_in_use * bytes_per_block),
                    format_fixed(row->run.mean_time_to_first_token_ms, 2) + " ms",
                    format_fixed(row->run.tokens_per_second(), 1)});
   }
-  std::printf("workload %s: %zu completions, block size %d, pool %d blocks, order %s, median of %d\n\n",
-              o.workload.c_str(), on.run.tokens.size(), o.block_size, kv_blocks, o.order.c_str(),
-              o.repeats);
+  std::printf(
+      "workload %s: %zu completions, block size %d, pool %d blocks, order %s, median of %d\n\n",
+      o.workload.c_str(), on.run.tokens.size(), o.block_size, kv_blocks, o.order.c_str(),
+      o.repeats);
   table.print(std::cout);
   const double speedup = on.run.tokens_per_second() / off.run.tokens_per_second();
   std::printf("\nthroughput on/off: %.3fx; tokens identical with the cache on and off: %s\n",
@@ -232,12 +232,7 @@ int prefix_cache_main(const Options& o) {
 int main(int argc, char** argv) {
   CLI::App app("Chapter 05: a workload served with the prefix cache on and off");
   kvc::ch05::Options o;
-  app.add_option("checkpoint", o.checkpoint, "llama2.c model checkpoint (.bin)")
-      ->required()
-      ->check(kvc::readable_file());
-  app.add_option("-z", o.tokenizer, "tokenizer.bin path")
-      ->check(kvc::readable_file())
-      ->capture_default_str();
+  kvc::add_model_options(app, o.checkpoint, o.tokenizer);
   app.add_option("--workload", o.workload, "what the requests share")
       ->check(CLI::IsMember({"system-prompt", "chat", "few-shot", "none"}))
       ->capture_default_str();

@@ -9,10 +9,10 @@
 namespace kvc::ch05 {
 namespace {
 
-const std::vector<std::string> kNames = {"Lily", "Tom", "Sam", "Mia", "Ben", "Anna", "Max", "Sue",
-                                         "Tim",  "Zoe"};
-const std::vector<std::string> kThings = {"red ball", "big tree", "little dog", "blue car",
-                                          "old boat", "green frog", "soft bed", "tall hill",
+const std::vector<std::string> kNames = {"Lily", "Tom", "Sam", "Mia", "Ben",
+                                         "Anna", "Max", "Sue", "Tim", "Zoe"};
+const std::vector<std::string> kThings = {"red ball",   "big tree",   "little dog", "blue car",
+                                          "old boat",   "green frog", "soft bed",   "tall hill",
                                           "yellow sun", "small box"};
 
 // Long shared instructions: what a deployment puts in front of every request.
@@ -52,7 +52,9 @@ ch04::Request request(std::vector<int> prompt, int r, const WorkloadOptions& o) 
   return {std::move(prompt), o.max_new_tokens, 1, sampling, 0};
 }
 
-int sessions(const WorkloadOptions& o) { return std::max(1, o.requests / std::max(1, o.turns)); }
+int sessions(const WorkloadOptions& o) {
+  return std::max(1, o.requests / std::max(1, o.turns));
+}
 
 // The user's line of chat session s at turn t.
 std::string chat_line(int s, int t) {
@@ -74,10 +76,14 @@ Workload parse_workload(std::string_view name) {
 
 const char* workload_name(Workload workload) {
   switch (workload) {
-    case Workload::kSystemPrompt: return "system-prompt";
-    case Workload::kChat: return "chat";
-    case Workload::kFewShot: return "few-shot";
-    case Workload::kNone: return "none";
+    case Workload::kSystemPrompt:
+      return "system-prompt";
+    case Workload::kChat:
+      return "chat";
+    case Workload::kFewShot:
+      return "few-shot";
+    case Workload::kNone:
+      return "none";
   }
   return "?";
 }
@@ -143,7 +149,8 @@ WorkloadRun run_workload(Engine& engine, ch04::PagedKVStrategy& kv, const Tokeni
     for (const ch04::Request& r : requests) {
       std::size_t shared = 0;
       for (const std::vector<int>& other : seen) {
-        const auto end = std::mismatch(r.prompt.begin(), r.prompt.end(), other.begin(), other.end());
+        const auto end =
+            std::mismatch(r.prompt.begin(), r.prompt.end(), other.begin(), other.end());
         shared = std::max(shared, static_cast<std::size_t>(end.first - r.prompt.begin()));
       }
       run.shared_prompt_tokens += static_cast<long long>(shared);
@@ -165,10 +172,9 @@ WorkloadRun run_workload(Engine& engine, ch04::PagedKVStrategy& kv, const Tokeni
       ++completions;
       if (round > 0) {
         // The previous turn is this prompt minus the user's new line.
-        const double previous = static_cast<double>(requests[c.request].prompt.size()) -
-                                static_cast<double>(encode(tokenizer, chat_line(c.request, round),
-                                                           false)
-                                                        .size());
+        const double previous =
+            static_cast<double>(requests[c.request].prompt.size()) -
+            static_cast<double>(encode(tokenizer, chat_line(c.request, round), false).size());
         run.min_previous_turn_reuse =
             std::min(run.min_previous_turn_reuse, c.cached_tokens / previous);
       }

@@ -26,9 +26,9 @@ TEST_F(Ch05Cli, PrintsBothRowsWritesJsonAndTheTree) {
   EXPECT_NE(r.out.find("off (chapter 04)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("tokens identical with the cache on and off: yes"), std::string::npos);
   const std::string report = read_file(json);
-  for (const char* field :
-       {"\"cache_on\"", "\"cache_off\"", "\"prefill_tokens_computed\"", "\"prefill_tokens_skipped\"",
-        "\"hit_rate\"", "\"peak_kv_bytes\"", "\"tokens_per_second\"", "\"tokens_identical\": true"}) {
+  for (const char* field : {"\"cache_on\"", "\"cache_off\"", "\"prefill_tokens_computed\"",
+                            "\"prefill_tokens_skipped\"", "\"hit_rate\"", "\"peak_kv_bytes\"",
+                            "\"tokens_per_second\"", "\"tokens_identical\": true"}) {
     EXPECT_NE(report.find(field), std::string::npos) << field << " in " << report;
   }
   EXPECT_EQ(read_file(dot).rfind("digraph", 0), 0u);

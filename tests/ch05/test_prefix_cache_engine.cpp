@@ -120,8 +120,8 @@ TEST(Ch05Serve, PreemptionForksAndBothOrdersGiveTheSameTokens) {
   w.max_new_tokens = 40;
   w.sampling = SamplerOptions{1.0f, 0.9f, 3};
   const Served off = serve_workload(engine, real.tokenizer, w, false, 400);
-  for (const auto order : {ch04::AdmissionOrder::kFirstComeFirstServed,
-                           ch04::AdmissionOrder::kLongestPrefixMatch}) {
+  for (const auto order :
+       {ch04::AdmissionOrder::kFirstComeFirstServed, ch04::AdmissionOrder::kLongestPrefixMatch}) {
     ch04::SchedulerOptions scheduling;
     scheduling.order = order;
     const Served tight = serve_workload(engine, real.tokenizer, w, true, 24, scheduling);

@@ -71,7 +71,8 @@ class Driver {
     const int held = t ? t->num_tokens : 0;
     const std::vector<int>& tokens = live_[seq].tokens;
     Batch batch;
-    for (int p = held; p < static_cast<int>(tokens.size()); ++p) batch.add(tokens[p], seq, p, false);
+    for (int p = held; p < static_cast<int>(tokens.size()); ++p)
+      batch.add(tokens[p], seq, p, false);
     const std::optional<ch04::Reservation> r = blocks_.try_reserve(batch);
     if (!r) return false;
     for (const ch04::BlockCopy& c : r->copies) pool_.copy(c, blocks_.block_size());
@@ -168,7 +169,8 @@ INSTANTIATE_TEST_SUITE_P(Caches, Ch05PrefixCachingBlocks, ::testing::Values("rad
 // Only blocks the cache alone holds count as available, and taking one back
 // (when the free list is empty) makes it free for the new sequence.
 TEST(Ch05PrefixCachingBlocksEdges, CachedBlocksAreAvailableAndReclaimedOnlyWhenNothingIsFree) {
-  PrefixCachingBlockManager blocks(/*num_blocks=*/4, /*block_size=*/2, make_prefix_cache("radix", 2));
+  PrefixCachingBlockManager blocks(/*num_blocks=*/4, /*block_size=*/2,
+                                   make_prefix_cache("radix", 2));
   const std::vector<int> a = {1, 2, 3, 4, 5};  // 2 full blocks + 1
   Batch batch;
   for (int p = 0; p < 5; ++p) batch.add(a[p], 0, p, false);
