@@ -86,8 +86,15 @@ struct PagedDecodeShape {
   int n_kv_heads = 0;          // KV heads (divides n_heads)
   int head_dim = 0;
   Dtype cache_dtype = Dtype::f32;
+  // NEW (ch05): how many tokens attend (context_lengths[i] > 0), at most n_tokens; -1 (the
+  // default) means all of them. The workspace of v1 and v3 holds rows for this many
+  // tokens only, so a batch of one decode token beside a long prefill chunk (whose tokens
+  // are skipped) does not pay score rows for the chunk. Attending tokens past this count
+  // are left as they are: pass the true count.
+  int attending_tokens = -1;
 
   int max_ctx() const { return max_blocks_per_seq * block_size; }  // positions a table holds
+  int workspace_tokens() const { return attending_tokens < 0 ? n_tokens : attending_tokens; }
 };
 
 // Variants (see attention_paged.cu):
@@ -95,16 +102,21 @@ struct PagedDecodeShape {
 //       scores in a global workspace row (decode v1 over pages).
 //   v2: one block per (token, KV head) serving the whole GQA group: decode v2's tile loop
 //       with an online softmax and 16-byte loads, each row found through the table.
-constexpr int kPagedDecodeVariants = 2;
+//   v3: split-K (flash-decoding) over pages: v2's loop over one slice of a token's
+//       context per block, then a merge kernel; for few tokens with long contexts.
+constexpr int kPagedDecodeVariants = 3;
 
-// Whether `variant` supports `shape` (v2: the same head_dim rule as decode v2); the reason
-// when not.
+// Whether `variant` supports `shape` (v2, v3: the same head_dim rule as decode v2); the
+// reason when not.
 bool attention_decode_paged_supports(int variant, const PagedDecodeShape& shape, std::string* why);
 
-// The variant kBestVariant resolves to for this shape: v2 where it applies, else v1.
+// The variant kBestVariant resolves to for this shape: v1 where v2's head_dim rule fails;
+// else v3 when v2's grid would leave the GPU partly idle and the context splits, else v2.
 int attention_decode_paged_best_variant(const PagedDecodeShape& shape);
 
-// Bytes of device workspace the variant needs (v1: n_tokens * n_heads * max_ctx() scores).
+// Bytes of device workspace the variant needs: v1, v3: a row index per token
+// (n_tokens ints), then v1: workspace_tokens() * n_heads * max_ctx() scores, v3:
+// workspace_tokens() * n_heads * slices * (head_dim + 2) partial results; v2: none.
 std::size_t attention_decode_paged_workspace_bytes(int variant, const PagedDecodeShape& shape);
 
 //   out:             [n_tokens][n_heads][head_dim] (fp32)
@@ -123,6 +135,45 @@ void attention_decode_paged(int variant, float* out, const float* q, const void*
                             const void* v_pages, const int* block_tables, const int* table_rows,
                             const int* context_lengths, const PagedDecodeShape& shape,
                             void* workspace, cudaStream_t stream);
+
+// ---- prefill of a chunk over a paged cache (chapter 05) --------------------------------
+// n_tokens query tokens of ONE sequence at positions start .. start + n_tokens - 1, whose
+// k, v (with those of every earlier position) are already in the pool (paged_kv_store):
+// the suffix after a prefix-cache hit, or any later prefill chunk. Token i attends to
+// positions 0 .. start + i, read through the sequence's block table.
+struct PagedPrefillShape {
+  int n_tokens = 1;    // query tokens: rows of q and out
+  int start = 0;       // position of the first one (0: a prefill from the start)
+  int block_size = 0;  // positions per block
+  int n_heads = 0;     // query heads
+  int n_kv_heads = 0;  // KV heads (divides n_heads)
+  int head_dim = 0;
+  Dtype cache_dtype = Dtype::f32;
+
+  int context() const { return start + n_tokens; }  // positions the last token sees
+};
+
+// Variants (see attention_paged_prefill.cu):
+//   v1: query tiles (flash-attention style, fp32 on CUDA cores): a block holds 16 query
+//       rows (tokens x query heads of one GQA group) and streams K/V tiles of 32
+//       positions, found through the table, into shared memory once for all of them,
+//       with an online softmax and the causal mask; head_dim <= 256, any cache dtype.
+// The per-token alternative is attention_decode_paged with context lengths start+1 ..
+// start+n_tokens: it reads the whole context once per query token.
+constexpr int kPagedPrefillVariants = 1;
+
+// Whether `variant` supports `shape`; the reason when not.
+bool attention_prefill_paged_supports(int variant, const PagedPrefillShape& shape,
+                                      std::string* why);
+
+//   out:         [n_tokens][n_heads][head_dim] (fp32)
+//   q:           [n_tokens][n_heads][head_dim] (fp32)
+//   k_pages:     [num_blocks][block_size][n_kv_heads][head_dim] in shape.cache_dtype
+//                (v_pages the same), holding positions 0 .. start + n_tokens - 1
+//   block_table: device ints [ceil(context() / block_size)]: the sequence's physical blocks
+void attention_prefill_paged(int variant, float* out, const float* q, const void* k_pages,
+                             const void* v_pages, const int* block_table,
+                             const PagedPrefillShape& shape, cudaStream_t stream);
 
 // Writes n tokens' k, v rows into one layer's pool, rounding to the cache dtype: token i
 // goes to pool row slots[i] = block * block_size + offset.

@@ -88,11 +88,8 @@ struct DecodeParams {
   int head_dim;
   int group_size;  // query heads per KV head
   int split_len;   // keys per block: max_ctx for v2, a slice for v3
-  int n_splits;    // gridDim.x
-  // v3 only (null for v2): unnormalised partial results per slice.
-  float* partial_out;  // [batch][n_heads][n_splits][head_dim]
-  float* partial_max;  // [batch][n_heads][n_splits]
-  float* partial_sum;  // [batch][n_heads][n_splits]
+  // v3 only (all null for v2): the slices' unnormalised results, n_splits = gridDim.x.
+  grouped::SliceResults slices;  // head rows [batch][n_heads]
 };
 
 // One block: sequence blockIdx.z, KV head and chunk of its query heads blockIdx.y,
@@ -114,46 +111,19 @@ __global__ void __launch_bounds__(grouped::kThreads) decode_split_kernel(DecodeP
         return cache_row<T>(cache, seq, t, chunk.kv_head, p.max_ctx, p.n_kv_heads, p.head_dim);
       });
 
-  for (int i = threadIdx.x; i < chunk.heads_here * p.head_dim; i += grouped::kThreads) {
-    const int g = i / p.head_dim;
-    const int d = i % p.head_dim;
-    const float sum = shared.output(g, d);
-    const std::size_t head_row = first_row + g;
-    if (p.partial_out == nullptr) {  // v2: the whole context was ours
-      p.out[head_row * p.head_dim + d] = sum / shared.running_sum[g];
-    } else {  // v3: leave the slice's unnormalised result for the merge
-      const std::size_t slice = head_row * p.n_splits + blockIdx.x;
-      p.partial_out[slice * p.head_dim + d] = sum;
-      if (d == 0) {
-        p.partial_max[slice] = shared.running_max[g];
-        p.partial_sum[slice] = shared.running_sum[g];
-      }
-    }
-  }
+  if (p.slices.out == nullptr)  // v2: the whole context was ours
+    grouped::store_heads(shared, chunk.heads_here, p.head_dim, p.out + first_row * p.head_dim);
+  else  // v3: leave the slice's unnormalised result for the merge
+    grouped::store_slice(shared, chunk.heads_here, p.head_dim, first_row, blockIdx.x, p.slices);
 }
 
-// v3's second kernel, grid (n_heads, batch): out = sum_s e^(m_s - m) acc_s / sum_s e^(m_s - m) l_s
-// over the slices s that hold part of the sequence.
+// v3's second kernel, grid (n_heads, batch): merges the slices that hold part of the sequence.
 __global__ void decode_merge_kernel(DecodeParams p) {
   const int seq = blockIdx.y;
   const std::size_t head_row = static_cast<std::size_t>(seq) * p.n_heads + blockIdx.x;
   const int length = sequence_length(p.lengths, seq, p.max_ctx);
-  const int used_splits = (length + p.split_len - 1) / p.split_len;
-  const float* slice_max = p.partial_max + head_row * p.n_splits;
-  const float* slice_sum = p.partial_sum + head_row * p.n_splits;
-  const float* slice_out = p.partial_out + head_row * p.n_splits * p.head_dim;
-
-  float max_all = -FLT_MAX;
-  for (int s = 0; s < used_splits; ++s) max_all = fmaxf(max_all, slice_max[s]);
-  float sum_all = 0.0f;
-  for (int s = 0; s < used_splits; ++s) sum_all += expf(slice_max[s] - max_all) * slice_sum[s];
-  const float inv_sum = sum_all > 0.0f ? 1.0f / sum_all : 0.0f;
-  for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
-    float acc = 0.0f;
-    for (int s = 0; s < used_splits; ++s)
-      acc += expf(slice_max[s] - max_all) * slice_out[static_cast<std::size_t>(s) * p.head_dim + d];
-    p.out[head_row * p.head_dim + d] = acc * inv_sum;
-  }
+  grouped::merge_slices(p.out + head_row * p.head_dim, p.slices, head_row,
+                        (length + p.split_len - 1) / p.split_len, p.head_dim);
 }
 
 // ---- host side ---------------------------------------------------------------------
@@ -162,39 +132,14 @@ int group_size(const DecodeShape& shape) {
   return shape.n_heads / shape.n_kv_heads;
 }
 
-int multiprocessor_count() {
-  int device = 0;
-  int count = 0;
-  KVC_CUDA_CHECK(cudaGetDevice(&device));
-  KVC_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-  return count;
-}
-
-// How v3 cuts the context: slices of split_len keys, n_splits of them per sequence.
-struct SplitPlan {
-  int split_len;
-  int n_splits;
-};
-
 // Blocks (sequence, KV head, head chunk) that v2 launches; v3 multiplies them by its slices.
 long long blocks_per_slice(const DecodeShape& shape) {
   return static_cast<long long>(shape.batch) * shape.n_kv_heads *
          grouped::head_chunks(group_size(shape));
 }
 
-// Enough slices for about 8 blocks per SM, each of 1 to 4 tiles. Short slices keep the last
-// wave of blocks short too: with long ones, a grid just over a whole number of waves leaves
-// most SMs idle while the last few blocks finish.
-SplitPlan plan_splits(const DecodeShape& shape) {
-  using grouped::kTileKeys;
-  constexpr int kMaxSplitLen = 4 * kTileKeys;
-  const long long wanted_splits = std::max(
-      1LL, (8LL * multiprocessor_count() + blocks_per_slice(shape) - 1) / blocks_per_slice(shape));
-  const long long len = (shape.max_ctx + wanted_splits - 1) / wanted_splits;
-  const long long tiles =
-      std::clamp<long long>((len + kTileKeys - 1) / kTileKeys, 1, kMaxSplitLen / kTileKeys);
-  const int split_len = static_cast<int>(tiles * kTileKeys);
-  return {split_len, (shape.max_ctx + split_len - 1) / split_len};
+grouped::SplitPlan plan_splits(const DecodeShape& shape) {
+  return grouped::plan_splits(blocks_per_slice(shape), shape.max_ctx);
 }
 
 void check_shape(const DecodeShape& s) {
@@ -215,14 +160,6 @@ SplitKernel split_kernel(const DecodeShape& shape) {
                       kernel = decode_split_kernel<T, kLanesPerKey, kHeadsPerBlock>;
                     });
   return kernel;
-}
-
-// How many blocks of that kernel the whole GPU runs at once (its registers decide).
-long long resident_blocks(const DecodeShape& shape) {
-  int blocks_per_sm = 0;
-  KVC_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, split_kernel(shape),
-                                                               grouped::kThreads, 0));
-  return static_cast<long long>(blocks_per_sm) * multiprocessor_count();
 }
 
 }  // namespace
@@ -248,7 +185,7 @@ int attention_decode_best_variant(const DecodeShape& shape) {
   // Once v2's grid fills every block slot of the GPU, memory is busy without slicing and v3
   // would only add the merge; with fewer blocks, v3's slices are what fill the GPU.
   if (plan_splits(shape).n_splits == 1) return 2;
-  return blocks_per_slice(shape) >= resident_blocks(shape) ? 2 : 3;
+  return blocks_per_slice(shape) >= grouped::resident_blocks(split_kernel(shape)) ? 2 : 3;
 }
 
 std::size_t attention_decode_workspace_bytes(int variant, const DecodeShape& shape) {
@@ -297,17 +234,19 @@ void attention_decode(int variant, float* out, const float* q, const void* k_cac
   params.n_kv_heads = shape.n_kv_heads;
   params.head_dim = shape.head_dim;
   params.group_size = group_size(shape);
-  const SplitPlan plan = variant == 3 ? plan_splits(shape) : SplitPlan{shape.max_ctx, 1};
+  const grouped::SplitPlan plan =
+      variant == 3 ? plan_splits(shape) : grouped::SplitPlan{shape.max_ctx, 1};
   params.split_len = plan.split_len;
-  params.n_splits = plan.n_splits;
   if (variant == 3) {
     const std::size_t slices =
-        static_cast<std::size_t>(shape.batch) * shape.n_heads * params.n_splits;
-    params.partial_out = static_cast<float*>(workspace);
-    params.partial_max = params.partial_out + slices * shape.head_dim;
-    params.partial_sum = params.partial_max + slices;
+        static_cast<std::size_t>(shape.batch) * shape.n_heads * plan.n_splits;
+    float* partial_out = static_cast<float*>(workspace);
+    params.slices = {.out = partial_out,
+                     .max = partial_out + slices * shape.head_dim,
+                     .sum = partial_out + slices * (shape.head_dim + 1),
+                     .n_splits = plan.n_splits};
   }
-  const dim3 grid(params.n_splits, shape.n_kv_heads * grouped::head_chunks(params.group_size),
+  const dim3 grid(plan.n_splits, shape.n_kv_heads * grouped::head_chunks(params.group_size),
                   shape.batch);
   split_kernel(shape)<<<grid, grouped::kThreads, 0, stream>>>(params);
   KVC_CUDA_CHECK_LAUNCH();

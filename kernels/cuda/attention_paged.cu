@@ -22,15 +22,30 @@
 //     changes: each position costs one table lookup (cached: a block's rows
 //     share one entry), and the rows of a block are consecutive, so a block
 //     size of 16 or more reads as contiguously as the unpaged cache.
-// Both run the loops of decode_attention.cuh, the same code as the contiguous
+// v3: decode v3 (split-K, "flash-decoding") through the table. With one long
+//     sequence v2 launches one block per KV head, far too few for the GPU; v3
+//     cuts each token's context into slices, one block each, and a second
+//     kernel merges the slices' partial softmaxes (see decode_attention.cuh).
+// All run the loops of decode_attention.cuh, the same code as the contiguous
 // kernels, so paged and contiguous results agree to the last bit.
+//
+// v1 and v3 keep per-token results in the workspace. A batch may mix a long
+// prefill chunk (its tokens skipped: context length 0) with a few decode tokens,
+// so the workspace holds rows for the attending tokens only: a first small
+// kernel numbers them (token i gets row k if it is the k-th attending token,
+// else -1) and the attention kernels look their row up.
 //
 // The store kernel writes each token's k, v to its slot (block * block_size +
 // offset) before attention reads them.
 //
 // Tests:     build/bin/kvc_cuda_tests --gtest_filter='*Paged*'
 // Benchmark: build/bin/bench_cuda_attention --benchmark_filter='paged'
+// v3 and the workspace rows: compiled, not yet run on a GPU when this was written.
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
+
+#include <cub/block/block_scan.cuh>
 
 #include "common/check.hpp"
 #include "common/cuda/cuda_check.hpp"
@@ -48,6 +63,7 @@ struct PagedParams {
   const int* block_tables;     // [n_seqs][max_blocks_per_seq]
   const int* table_rows;       // [n_tokens]
   const int* context_lengths;  // [n_tokens]
+  const int* workspace_rows;   // [n_tokens] (v1, v3): token i's workspace row, -1 if none
   int block_size;
   int max_blocks_per_seq;
   int n_heads;
@@ -75,24 +91,50 @@ __device__ __forceinline__ const T* paged_row(const void* pages, const int* tabl
   return static_cast<const T*>(pages) + (slot * p.n_kv_heads + kv_head) * p.head_dim;
 }
 
+// ---- workspace rows (v1, v3) ----------------------------------------------------------
+
+constexpr int kRowsThreads = 1024;
+
+// One block: rows[i] = how many attending tokens come before token i, if token i attends
+// and that number is below `capacity` (the rows the workspace holds); else -1.
+__global__ void __launch_bounds__(kRowsThreads)
+    workspace_rows_kernel(const int* context_lengths, int n_tokens, int capacity, int* rows) {
+  using BlockScan = cub::BlockScan<int, kRowsThreads>;
+  __shared__ typename BlockScan::TempStorage scan_storage;
+  int rows_before = 0;  // attending tokens in the chunks already numbered
+  for (int chunk = 0; chunk < n_tokens; chunk += kRowsThreads) {
+    const int token = chunk + threadIdx.x;
+    const int attends = token < n_tokens && context_lengths[token] > 0 ? 1 : 0;
+    int rank = 0;
+    int chunk_attending = 0;
+    BlockScan(scan_storage).ExclusiveSum(attends, rank, chunk_attending);
+    const int row = rows_before + rank;
+    if (token < n_tokens) rows[token] = attends && row < capacity ? row : -1;
+    rows_before += chunk_attending;
+    __syncthreads();  // scan_storage is reused by the next chunk
+  }
+}
+
 // ---- v1 ---------------------------------------------------------------------------
 
 constexpr int kV1Threads = 256;
 
-// grid (n_tokens, n_heads). scores: [n_tokens][n_heads][max_blocks_per_seq * block_size].
+// grid (n_tokens, n_heads). scores: [workspace rows][n_heads][max_blocks_per_seq * block_size].
 template <typename T>
 __global__ void paged_decode_v1_kernel(PagedParams p, float* scores) {
   const int token = blockIdx.x;
   const int head = blockIdx.y;
   const int length = context_length(p, token);
-  if (length <= 0) return;  // a skipped token (the whole block leaves: no barrier is missed)
+  const int row = p.workspace_rows[token];
+  if (length <= 0 || row < 0) return;  // skipped (the whole block leaves: no barrier missed)
   const int kv_head = head / (p.n_heads / p.n_kv_heads);
   const int* table = block_table(p, token);
   const std::size_t head_row = static_cast<std::size_t>(token) * p.n_heads + head;
+  const std::size_t score_row = static_cast<std::size_t>(row) * p.n_heads + head;
   const std::size_t max_ctx = static_cast<std::size_t>(p.max_blocks_per_seq) * p.block_size;
   attend_head_by_position<T>(
       p.out + head_row * p.head_dim, p.q + head_row * p.head_dim, p.k_pages, p.v_pages, length,
-      p.head_dim, scores + head_row * max_ctx,
+      p.head_dim, scores + score_row * max_ctx,
       [&](const void* pages, int t) { return paged_row<T>(pages, table, t, kv_head, p); });
 }
 
@@ -116,11 +158,46 @@ __global__ void __launch_bounds__(grouped::kThreads) paged_decode_v2_kernel(Page
       length,
       [&](const void* pages, int t) { return paged_row<T>(pages, table, t, chunk.kv_head, p); });
 
-  for (int i = threadIdx.x; i < chunk.heads_here * p.head_dim; i += grouped::kThreads) {
-    const int g = i / p.head_dim;
-    const int d = i % p.head_dim;
-    p.out[(first_row + g) * p.head_dim + d] = shared.output(g, d) / shared.running_sum[g];
-  }
+  grouped::store_heads(shared, chunk.heads_here, p.head_dim, p.out + first_row * p.head_dim);
+}
+
+// ---- v3 ---------------------------------------------------------------------------
+
+// grid (n_tokens, n_kv_heads * head chunks, n_splits): slice blockIdx.z of token blockIdx.x's
+// context, split_len positions; the slices land in the token's workspace row.
+template <typename T, int kLanesPerKey, int kHeadsPerBlock>
+__global__ void __launch_bounds__(grouped::kThreads)
+    paged_decode_v3_kernel(PagedParams p, int split_len, grouped::SliceResults slices) {
+  __shared__ grouped::Shared<T, kLanesPerKey, kHeadsPerBlock> shared;
+  const int token = blockIdx.x;
+  const int row = p.workspace_rows[token];
+  const int begin = blockIdx.z * split_len;
+  const int end = min(begin + split_len, context_length(p, token));
+  if (row < 0 || begin >= end) return;  // skipped, or a slice past the context: merge skips it
+  const grouped::HeadChunk chunk =
+      grouped::head_chunk<kHeadsPerBlock>(blockIdx.y, p.n_heads / p.n_kv_heads);
+  const int* table = block_table(p, token);
+
+  const std::size_t first_row = static_cast<std::size_t>(token) * p.n_heads + chunk.first_head;
+  grouped::attend_tiles<T, kLanesPerKey, kHeadsPerBlock>(
+      shared, p.q + first_row * p.head_dim, chunk.heads_here, p.head_dim, p.k_pages, p.v_pages,
+      begin, end,
+      [&](const void* pages, int t) { return paged_row<T>(pages, table, t, chunk.kv_head, p); });
+  grouped::store_slice(shared, chunk.heads_here, p.head_dim,
+                       static_cast<std::size_t>(row) * p.n_heads + chunk.first_head, blockIdx.z,
+                       slices);
+}
+
+// v3's second kernel, grid (n_tokens, n_heads): merges the slices of one head of one token.
+__global__ void paged_merge_kernel(PagedParams p, int split_len, grouped::SliceResults slices) {
+  const int token = blockIdx.x;
+  const int row = p.workspace_rows[token];
+  const int length = context_length(p, token);
+  if (row < 0 || length <= 0) return;
+  const std::size_t out_row = static_cast<std::size_t>(token) * p.n_heads + blockIdx.y;
+  grouped::merge_slices(p.out + out_row * p.head_dim, slices,
+                        static_cast<std::size_t>(row) * p.n_heads + blockIdx.y,
+                        (length + split_len - 1) / split_len, p.head_dim);
 }
 
 // ---- store ------------------------------------------------------------------------
@@ -146,11 +223,49 @@ __global__ void paged_kv_store_kernel(T* k_pages, T* v_pages, const float* k, co
 
 void check_shape(const PagedDecodeShape& s) {
   KVC_CHECK(s.n_tokens > 0 && s.block_size > 0 && s.max_blocks_per_seq > 0 && s.n_heads > 0 &&
-                s.n_kv_heads > 0 && s.head_dim > 0 && s.n_heads % s.n_kv_heads == 0,
+                s.n_kv_heads > 0 && s.head_dim > 0 && s.n_heads % s.n_kv_heads == 0 &&
+                s.attending_tokens >= -1 && s.attending_tokens <= s.n_tokens,
             "cuda::attention_decode_paged: bad shape n_tokens=", s.n_tokens,
             " block_size=", s.block_size, " max_blocks_per_seq=", s.max_blocks_per_seq,
             " n_heads=", s.n_heads, " n_kv_heads=", s.n_kv_heads, " head_dim=", s.head_dim,
-            " (n_kv_heads must divide n_heads)");
+            " attending_tokens=", s.attending_tokens,
+            " (n_kv_heads must divide n_heads; attending_tokens -1 or 0..n_tokens)");
+}
+
+int group_size(const PagedDecodeShape& shape) {
+  return shape.n_heads / shape.n_kv_heads;
+}
+
+// Blocks (attending token, KV head, head chunk) that v2 keeps busy; v3 multiplies them by
+// its slices.
+long long blocks_per_slice(const PagedDecodeShape& shape) {
+  return std::max(1LL, static_cast<long long>(shape.workspace_tokens()) * shape.n_kv_heads *
+                           grouped::head_chunks(group_size(shape)));
+}
+
+grouped::SplitPlan plan_splits(const PagedDecodeShape& shape) {
+  return grouped::plan_splits(blocks_per_slice(shape), shape.max_ctx());
+}
+
+// The instantiation of paged_decode_v3_kernel that serves `shape`.
+auto v3_kernel(const PagedDecodeShape& shape) {
+  void (*kernel)(PagedParams, int, grouped::SliceResults) = nullptr;
+  grouped::dispatch(shape.cache_dtype, shape.head_dim, group_size(shape),
+                    [&]<typename T, int kLanesPerKey, int kHeadsPerBlock>() {
+                      kernel = paged_decode_v3_kernel<T, kLanesPerKey, kHeadsPerBlock>;
+                    });
+  return kernel;
+}
+
+// Workspace layout: [n_tokens] ints of workspace rows, then the floats of v1 or v3.
+std::size_t rows_bytes(const PagedDecodeShape& shape) {
+  return static_cast<std::size_t>(shape.n_tokens) * sizeof(int);
+}
+
+std::size_t data_bytes(int variant, const PagedDecodeShape& shape) {
+  const std::size_t head_rows = static_cast<std::size_t>(shape.workspace_tokens()) * shape.n_heads;
+  if (variant == 1) return head_rows * shape.max_ctx() * sizeof(float);
+  return head_rows * plan_splits(shape).n_splits * (shape.head_dim + 2) * sizeof(float);
 }
 
 }  // namespace
@@ -172,14 +287,17 @@ bool attention_decode_paged_supports(int variant, const PagedDecodeShape& shape,
 
 int attention_decode_paged_best_variant(const PagedDecodeShape& shape) {
   check_shape(shape);
-  return attention_decode_paged_supports(2, shape, nullptr) ? 2 : 1;
+  if (!attention_decode_paged_supports(2, shape, nullptr)) return 1;
+  // As for contiguous decode: slices pay only while v2's grid leaves block slots empty.
+  if (plan_splits(shape).n_splits == 1) return 2;
+  return blocks_per_slice(shape) >= grouped::resident_blocks(v3_kernel(shape)) ? 2 : 3;
 }
 
 std::size_t attention_decode_paged_workspace_bytes(int variant, const PagedDecodeShape& shape) {
   check_shape(shape);
   if (variant == kBestVariant) variant = attention_decode_paged_best_variant(shape);
-  if (variant != 1) return 0;
-  return static_cast<std::size_t>(shape.n_tokens) * shape.n_heads * shape.max_ctx() * sizeof(float);
+  if (variant == 2) return 0;
+  return rows_bytes(shape) + data_bytes(variant, shape);
 }
 
 void attention_decode_paged(int variant, float* out, const float* q, const void* k_pages,
@@ -195,6 +313,9 @@ void attention_decode_paged(int variant, float* out, const float* q, const void*
             "cuda::attention_decode_paged: v", variant, " needs a workspace of ",
             attention_decode_paged_workspace_bytes(variant, shape), " bytes");
 
+  int* workspace_rows = static_cast<int*>(workspace);
+  float* workspace_data = reinterpret_cast<float*>(static_cast<std::byte*>(workspace) +
+                                                   (variant == 2 ? 0 : rows_bytes(shape)));
   const PagedParams params{.out = out,
                            .q = q,
                            .k_pages = k_pages,
@@ -202,15 +323,21 @@ void attention_decode_paged(int variant, float* out, const float* q, const void*
                            .block_tables = block_tables,
                            .table_rows = table_rows,
                            .context_lengths = context_lengths,
+                           .workspace_rows = workspace_rows,
                            .block_size = shape.block_size,
                            .max_blocks_per_seq = shape.max_blocks_per_seq,
                            .n_heads = shape.n_heads,
                            .n_kv_heads = shape.n_kv_heads,
                            .head_dim = shape.head_dim};
+  if (variant != 2) {
+    workspace_rows_kernel<<<1, kRowsThreads, 0, stream>>>(context_lengths, shape.n_tokens,
+                                                          shape.workspace_tokens(), workspace_rows);
+    KVC_CUDA_CHECK_LAUNCH();
+  }
   if (variant == 1) {
     dispatch_dtype(shape.cache_dtype, [&]<typename T>() {
-      paged_decode_v1_kernel<T><<<dim3(shape.n_tokens, shape.n_heads), kV1Threads, 0, stream>>>(
-          params, static_cast<float*>(workspace));
+      paged_decode_v1_kernel<T>
+          <<<dim3(shape.n_tokens, shape.n_heads), kV1Threads, 0, stream>>>(params, workspace_data);
     });
     KVC_CUDA_CHECK_LAUNCH();
     return;
@@ -219,14 +346,34 @@ void attention_decode_paged(int variant, float* out, const float* q, const void*
   // 16-byte loads need 16-byte aligned rows: the row size is checked above, the bases here.
   KVC_CHECK(reinterpret_cast<std::uintptr_t>(k_pages) % 16 == 0 &&
                 reinterpret_cast<std::uintptr_t>(v_pages) % 16 == 0,
-            "cuda::attention_decode_paged: v2 needs 16-byte aligned k_pages and v_pages");
-  const int group_size = shape.n_heads / shape.n_kv_heads;
-  const dim3 grid(shape.n_tokens, shape.n_kv_heads * grouped::head_chunks(group_size));
-  grouped::dispatch(shape.cache_dtype, shape.head_dim, group_size,
-                    [&]<typename T, int kLanesPerKey, int kHeadsPerBlock>() {
-                      paged_decode_v2_kernel<T, kLanesPerKey, kHeadsPerBlock>
-                          <<<grid, grouped::kThreads, 0, stream>>>(params);
-                    });
+            "cuda::attention_decode_paged: v", variant,
+            " needs 16-byte aligned k_pages and v_pages");
+  const int chunks = shape.n_kv_heads * grouped::head_chunks(group_size(shape));
+  if (variant == 2) {
+    grouped::dispatch(
+        shape.cache_dtype, shape.head_dim, group_size(shape),
+        [&]<typename T, int kLanesPerKey, int kHeadsPerBlock>() {
+          paged_decode_v2_kernel<T, kLanesPerKey, kHeadsPerBlock>
+              <<<dim3(shape.n_tokens, chunks), grouped::kThreads, 0, stream>>>(params);
+        });
+    KVC_CUDA_CHECK_LAUNCH();
+    return;
+  }
+
+  const grouped::SplitPlan plan = plan_splits(shape);
+  KVC_CHECK(plan.n_splits <= 65535, "cuda::attention_decode_paged: v3 cannot split a context of ",
+            shape.max_ctx(), " positions into at most 65535 slices");
+  const std::size_t slices =
+      static_cast<std::size_t>(shape.workspace_tokens()) * shape.n_heads * plan.n_splits;
+  const grouped::SliceResults results{.out = workspace_data,
+                                      .max = workspace_data + slices * shape.head_dim,
+                                      .sum = workspace_data + slices * (shape.head_dim + 1),
+                                      .n_splits = plan.n_splits};
+  v3_kernel(shape)<<<dim3(shape.n_tokens, chunks, plan.n_splits), grouped::kThreads, 0, stream>>>(
+      params, plan.split_len, results);
+  KVC_CUDA_CHECK_LAUNCH();
+  paged_merge_kernel<<<dim3(shape.n_tokens, shape.n_heads), grouped::kThreads, 0, stream>>>(
+      params, plan.split_len, results);
   KVC_CUDA_CHECK_LAUNCH();
 }
 

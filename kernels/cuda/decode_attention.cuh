@@ -9,11 +9,13 @@
 // the range they attend to, so a locator may read a block table there.
 #pragma once
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstddef>
 #include <string>
 
+#include "common/cuda/cuda_check.hpp"
 #include "common/cuda/dtype.hpp"
 #include "kernels/cuda/device_math.cuh"
 
@@ -251,6 +253,74 @@ __device__ __forceinline__ void attend_tiles(Shared<T, kLanesPerKey, kHeadsPerBl
   __syncthreads();
 }
 
+// After attend_tiles: the normalised output of each served head.
+//   out_rows: [heads_here][head_dim], the rows of the block's query heads
+template <typename T, int kLanesPerKey, int kHeadsPerBlock>
+__device__ __forceinline__ void store_heads(const Shared<T, kLanesPerKey, kHeadsPerBlock>& s,
+                                            int heads_here, int head_dim, float* out_rows) {
+  for (int i = threadIdx.x; i < heads_here * head_dim; i += kThreads) {
+    const int g = i / head_dim;
+    out_rows[i] = s.output(g, i % head_dim) / s.running_sum[g];
+  }
+}
+
+// ---- v3: split-K ("flash-decoding") ---------------------------------------------------
+//
+// A long context gives few blocks of v2 (one per token and KV head), too few to fill the
+// GPU. v3 cuts each token's context into slices of split_len positions, runs attend_tiles
+// on one slice per block, and leaves the slice's unnormalised result with its softmax max
+// m_s and sum l_s. A second kernel merges the slices of each head exactly:
+//   out = sum_s e^(m_s - m) acc_s / sum_s e^(m_s - m) l_s,   m = max_s m_s
+// (each slice's terms were scaled by e^(-m_s); rescaling by e^(m_s - m) puts them all on
+// the common max, the same correction the online softmax makes from tile to tile).
+
+// Where the slices of the head rows go:
+//   out: [head rows][n_splits][head_dim], max and sum: [head rows][n_splits]
+struct SliceResults {
+  float* out;
+  float* max;
+  float* sum;
+  int n_splits;
+};
+
+// After attend_tiles over slice `split`: each served head's unnormalised output, max and sum.
+template <typename T, int kLanesPerKey, int kHeadsPerBlock>
+__device__ __forceinline__ void store_slice(const Shared<T, kLanesPerKey, kHeadsPerBlock>& s,
+                                            int heads_here, int head_dim,
+                                            std::size_t first_head_row, int split,
+                                            const SliceResults& slices) {
+  for (int i = threadIdx.x; i < heads_here * head_dim; i += kThreads) {
+    const int g = i / head_dim;
+    const int d = i % head_dim;
+    const std::size_t slice = (first_head_row + g) * slices.n_splits + split;
+    slices.out[slice * head_dim + d] = s.output(g, d);
+    if (d == 0) {
+      slices.max[slice] = s.running_max[g];
+      slices.sum[slice] = s.running_sum[g];
+    }
+  }
+}
+
+// The merge of one head row's first used_splits slices into out_head ([head_dim]).
+// Threads of the block take output dimensions in turn; no barrier.
+__device__ __forceinline__ void merge_slices(float* out_head, const SliceResults& slices,
+                                             std::size_t head_row, int used_splits, int head_dim) {
+  const float* slice_max = slices.max + head_row * slices.n_splits;
+  const float* slice_sum = slices.sum + head_row * slices.n_splits;
+  const float* slice_out = slices.out + head_row * slices.n_splits * head_dim;
+  float max_all = -FLT_MAX;
+  for (int s = 0; s < used_splits; ++s) max_all = fmaxf(max_all, slice_max[s]);
+  float sum_all = 0.0f;
+  for (int s = 0; s < used_splits; ++s) sum_all += expf(slice_max[s] - max_all) * slice_sum[s];
+  const float inv_sum = sum_all > 0.0f ? 1.0f / sum_all : 0.0f;
+  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    float acc = 0.0f;
+    for (int s = 0; s < used_splits; ++s)
+      acc += expf(slice_max[s] - max_all) * slice_out[static_cast<std::size_t>(s) * head_dim + d];
+    out_head[d] = acc * inv_sum;
+  }
+}
+
 // ---- v2, host side ----
 
 // Whether rows of head_dim values of `dtype` split into 16-byte vectors, one lane each,
@@ -321,6 +391,47 @@ void dispatch_lanes(int lanes, int heads, Body& body) {
     default:
       return dispatch_heads<T, 32>(heads, body);
   }
+}
+
+// ---- v3, host side ----
+
+inline int multiprocessor_count() {
+  int device = 0;
+  int count = 0;
+  KVC_CUDA_CHECK(cudaGetDevice(&device));
+  KVC_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+  return count;
+}
+
+// How v3 cuts a context of up to max_ctx positions: n_splits slices of split_len.
+struct SplitPlan {
+  int split_len;
+  int n_splits;
+};
+
+// blocks_per_slice: the blocks v2 would launch (tokens x KV heads x head chunks). Enough
+// slices for about 8 blocks per SM, each of 1 to 4 tiles. Short slices keep the last wave
+// of blocks short too: with long ones, a grid just over a whole number of waves leaves
+// most SMs idle while the last few blocks finish.
+inline SplitPlan plan_splits(long long blocks_per_slice, int max_ctx) {
+  constexpr int kMaxSplitLen = 4 * kTileKeys;
+  const long long wanted_splits =
+      std::max(1LL, (8LL * multiprocessor_count() + blocks_per_slice - 1) / blocks_per_slice);
+  const long long len = (max_ctx + wanted_splits - 1) / wanted_splits;
+  const long long tiles =
+      std::clamp<long long>((len + kTileKeys - 1) / kTileKeys, 1, kMaxSplitLen / kTileKeys);
+  const int split_len = static_cast<int>(tiles * kTileKeys);
+  return {split_len, (max_ctx + split_len - 1) / split_len};
+}
+
+// How many blocks of `kernel` (kThreads each) the whole GPU runs at once (its registers
+// decide). v3 only pays when v2's grid is smaller than this.
+template <typename Kernel>
+long long resident_blocks(Kernel kernel) {
+  int blocks_per_sm = 0;
+  KVC_CUDA_CHECK(
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel, kThreads, 0));
+  return static_cast<long long>(blocks_per_sm) * multiprocessor_count();
 }
 
 // Calls body.template operator()<T, kLanesPerKey, kHeadsPerBlock>() with the template

@@ -1,6 +1,7 @@
 // Chapter 04 on the GPU: every paged decode variant and the paged store against
 // the CPU reference, and PagedKVCacheCuda against the CPU PagedKVCache through
-// forks, copy-on-write and an exhausted pool.
+// forks, copy-on-write and an exhausted pool. Chapter 05: the paged prefill of a
+// chunk from any start, and split-K decode on one long sequence.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -49,15 +50,12 @@ std::string describe(const PagedCase& c) {
   return text.str();
 }
 
-// Sequences of 300, 37, 1 and 513 positions (513: past two 256-key tiles) in one pool,
-// their logical blocks scattered over a random permutation of its blocks, so no table is
-// in order. The queries, shuffled: one decode token per sequence, a prefill chunk of the
-// 37-position sequence (positions 32..36: five tokens of one table, five lengths), and one
-// token with context length 0, which the kernel must skip. Every pool row that no position
-// maps to holds NaN, and so does the block that pads the tables past each sequence's end,
-// so a read of either shows in the output.
-PagedCase make_case(const Heads& heads, int block_size, Dtype dtype, unsigned seed) {
-  const std::vector<int> seq_lengths = {300, 37, 1, 513};
+// A pool holding sequences of the given lengths, their logical blocks scattered over a
+// random permutation of its blocks, so no table is in order, and no queries yet. Every
+// pool row that no position maps to holds NaN, and so does the block that pads the
+// tables past each sequence's end, so a read of either shows in the output.
+PagedCase make_pool(const Heads& heads, int block_size, Dtype dtype, unsigned seed,
+                    const std::vector<int>& seq_lengths) {
   const int n_seqs = static_cast<int>(seq_lengths.size());
   std::vector<int> blocks_of_seq;
   for (int length : seq_lengths) blocks_of_seq.push_back((length + block_size - 1) / block_size);
@@ -72,7 +70,8 @@ PagedCase make_case(const Heads& heads, int block_size, Dtype dtype, unsigned se
   const int padding_block = physical.back();
 
   PagedCase c;
-  c.shape = {.block_size = block_size,
+  c.shape = {.n_tokens = 0,
+             .block_size = block_size,
              .max_blocks_per_seq = max_blocks_per_seq,
              .n_heads = heads.n_heads,
              .n_kv_heads = heads.n_kv_heads,
@@ -98,18 +97,35 @@ PagedCase make_case(const Heads& heads, int block_size, Dtype dtype, unsigned se
       std::copy_n(v.begin() + t * row_floats, row_floats, c.v_pages.begin() + slot * row_floats);
     }
   }
+  return c;
+}
 
-  struct Query {
-    int seq, context_length;
-  };
-  std::vector<Query> queries = {{0, 300}, {2, 1}, {3, 513}, {0, 0}};
-  for (int length = 33; length <= 37; ++length) queries.push_back({1, length});
-  std::shuffle(queries.begin(), queries.end(), rng);
+struct Query {
+  int seq, context_length;
+};
+
+// Adds the queries to the pool's case, in the given order; attending_tokens counts the
+// ones with a context.
+void add_queries(PagedCase& c, const std::vector<Query>& queries) {
   for (const Query& query : queries) {
     c.table_rows.push_back(query.seq);
     c.context_lengths.push_back(query.context_length);
   }
   c.shape.n_tokens = static_cast<int>(queries.size());
+  c.shape.attending_tokens = static_cast<int>(std::count_if(
+      queries.begin(), queries.end(), [](const Query& q) { return q.context_length > 0; }));
+}
+
+// Sequences of 300, 37, 1 and 513 positions (513: past two 256-key tiles) in one pool. The
+// queries, shuffled: one decode token per sequence, a prefill chunk of the 37-position
+// sequence (positions 32..36: five tokens of one table, five lengths), and one token with
+// context length 0, which the kernel must skip.
+PagedCase make_case(const Heads& heads, int block_size, Dtype dtype, unsigned seed) {
+  PagedCase c = make_pool(heads, block_size, dtype, seed, {300, 37, 1, 513});
+  std::vector<Query> queries = {{0, 300}, {2, 1}, {3, 513}, {0, 0}};
+  for (int length = 33; length <= 37; ++length) queries.push_back({1, length});
+  std::shuffle(queries.begin(), queries.end(), std::mt19937(seed));
+  add_queries(c, queries);
   return c;
 }
 
@@ -161,16 +177,105 @@ TEST(CudaPagedAttention, DecodeVariantsMatchCpu) {
   for (Dtype dtype : {Dtype::f32, Dtype::f16, Dtype::bf16})
     for (int block_size : {1, 16, 32})
       for (const Heads& heads : head_shapes) {
-        const PagedCase c = make_case(heads, block_size, dtype, seed++);
+        PagedCase c = make_case(heads, block_size, dtype, seed++);
         for (int variant = kBestVariant; variant <= kPagedDecodeVariants; ++variant)
           if (attention_decode_paged_supports(variant, c.shape, nullptr)) check_paged(variant, c);
+        // The workspace sized for every token, as before chapter 05, gives the same out.
+        c.shape.attending_tokens = -1;
+        for (int variant : {1, 3})
+          if (attention_decode_paged_supports(variant, c.shape, nullptr)) check_paged(variant, c);
       }
+}
+
+// Split-K's home ground: one long sequence, one decode token (and one token that is
+// skipped, so the workspace row lookup matters), many slices to merge. Lengths just past
+// a slice boundary and well inside one, so the last slice is short or long.
+TEST(CudaPagedAttention, SplitKOnOneLongSequenceMatchesCpu) {
+  KVC_SKIP_WITHOUT_GPU();
+  const Heads head_shapes[] = {{32, 8, 128}, {4, 4, 64}, {8, 1, 64}, {24, 2, 32}};
+  unsigned seed = 300;
+  for (Dtype dtype : {Dtype::f32, Dtype::f16})
+    for (int block_size : {1, 16, 32})
+      for (const Heads& heads : head_shapes)
+        for (int length : {4097, 6000}) {
+          PagedCase c = make_pool(heads, block_size, dtype, seed++, {length, 40});
+          add_queries(c, {{1, 0}, {0, length}});
+          SCOPED_TRACE(testing::Message() << "length " << length);
+          check_paged(3, c);
+          check_paged(2, c);
+        }
+}
+
+// ---- paged prefill from an offset (chapter 05) ----------------------------------------
+
+// The chunk of `n` tokens at positions start.. of sequence 0 (start + n positions in the
+// pool, beside a second sequence whose blocks interleave with its own) against
+// cpu::attention_decode_paged per token, which sees positions 0..start+i.
+void check_paged_prefill(const Heads& heads, int block_size, Dtype dtype, int start, int n,
+                         unsigned seed) {
+  const PagedCase c = make_pool(heads, block_size, dtype, seed, {start + n, 45});
+  const PagedPrefillShape shape{.n_tokens = n,
+                                .start = start,
+                                .block_size = block_size,
+                                .n_heads = heads.n_heads,
+                                .n_kv_heads = heads.n_kv_heads,
+                                .head_dim = heads.head_dim,
+                                .cache_dtype = dtype};
+  SCOPED_TRACE(testing::Message() << describe(c) << " start=" << start << " n=" << n);
+  const std::size_t dim = std::size_t(heads.n_heads) * heads.head_dim;
+  const std::vector<float> q = random_floats(n * dim, seed + 1, -2.0f, 2.0f);
+  const std::vector<float> k_seen = test::rounded(c.k_pages, dtype);
+  const std::vector<float> v_seen = test::rounded(c.v_pages, dtype);
+  const std::vector<int> table(c.block_tables.begin(),
+                               c.block_tables.begin() + c.shape.max_blocks_per_seq);
+  std::vector<float> expected(q.size());
+  for (int i = 0; i < n; ++i) {
+    const int length = start + i + 1;
+    std::vector<float> scratch(
+        cpu::attention_decode_paged_scratch_floats(1, length, heads.n_heads, heads.n_kv_heads));
+    cpu::attention_decode_paged(1, expected.data() + i * dim, q.data() + i * dim, k_seen.data(),
+                                v_seen.data(), table.data(), length, block_size, heads.n_heads,
+                                heads.n_kv_heads, heads.head_dim, scratch.data());
+  }
+
+  const DeviceBuffer<float> d_q = to_device(q);
+  const DeviceBuffer<std::byte> d_k = upload_as(c.k_pages.data(), c.k_pages.size(), dtype);
+  const DeviceBuffer<std::byte> d_v = upload_as(c.v_pages.data(), c.v_pages.size(), dtype);
+  const DeviceBuffer<int> d_table = to_device(table);
+  for (int variant = kBestVariant; variant <= kPagedPrefillVariants; ++variant) {
+    SCOPED_TRACE(testing::Message() << "v" << variant);
+    DeviceBuffer<float> d_out = to_device(std::vector<float>(q.size(), kUntouched));
+    attention_prefill_paged(variant, d_out.data(), d_q.data(), d_k.data(), d_v.data(),
+                            d_table.data(), shape, nullptr);
+    test::expect_close(to_host(d_out), expected, 1e-5, 1e-4);
+  }
+}
+
+TEST(CudaPagedPrefill, ChunksFromAnyStartMatchCpu) {
+  KVC_SKIP_WITHOUT_GPU();
+  // MHA, GQA 4:1 at head_dim 128, MQA 6:1, a group of 12 (two chunks of 8 heads, the last
+  // part empty), head_dim 8, 12 (not a multiple of 32) and 256 (the largest).
+  const Heads head_shapes[] = {{4, 4, 64}, {8, 2, 128}, {6, 1, 64}, {24, 2, 32},
+                               {8, 4, 8},  {4, 2, 12},  {2, 1, 256}};
+  unsigned seed = 500;
+  for (Dtype dtype : {Dtype::f32, Dtype::f16, Dtype::bf16})
+    for (int block_size : {1, 16, 32})
+      for (const Heads& heads : head_shapes)
+        // From the start, inside a block, at a block boundary (of 16 and 32), past a tile.
+        for (int start : {0, 37, 64})
+          for (int n : {1, 5, 70}) check_paged_prefill(heads, block_size, dtype, start, n, seed++);
 }
 
 // Pure host checks, so they run without a GPU too.
 TEST(CudaPagedAttention, UnsupportedShapesAreClearErrors) {
   // 12 fp16 values are 24 bytes: no 16-byte vectors, so only v1 (and best = v1) apply.
-  const PagedDecodeShape shape{2, 16, 4, 4, 2, 12, Dtype::f16};
+  const PagedDecodeShape shape{.n_tokens = 2,
+                               .block_size = 16,
+                               .max_blocks_per_seq = 4,
+                               .n_heads = 4,
+                               .n_kv_heads = 2,
+                               .head_dim = 12,
+                               .cache_dtype = Dtype::f16};
   std::string why;
   EXPECT_FALSE(attention_decode_paged_supports(2, shape, &why));
   EXPECT_NE(why.find("paged decode attention v2 needs head_dim * 2 bytes to be a multiple of 16"),
@@ -191,6 +296,53 @@ TEST(CudaPagedAttention, UnsupportedShapesAreClearErrors) {
   PagedDecodeShape no_blocks = shape;
   no_blocks.block_size = 0;
   EXPECT_THROW(attention_decode_paged_best_variant(no_blocks), kvc::Error);
+  PagedDecodeShape too_many = shape;
+  too_many.attending_tokens = shape.n_tokens + 1;
+  EXPECT_THROW(attention_decode_paged_workspace_bytes(1, too_many), kvc::Error);
+}
+
+// v1's workspace: a row index per token, then score rows for the attending tokens only.
+TEST(CudaPagedAttention, V1WorkspaceCountsAttendingTokens) {
+  PagedDecodeShape shape{.n_tokens = 1000,  // e.g. a 998-token prefill chunk and 2 decodes
+                         .block_size = 16,
+                         .max_blocks_per_seq = 8,
+                         .n_heads = 4,
+                         .n_kv_heads = 2,
+                         .head_dim = 12,
+                         .cache_dtype = Dtype::f16,
+                         .attending_tokens = 2};
+  const std::size_t scores = std::size_t(2) * 4 * 128 * sizeof(float);
+  EXPECT_EQ(attention_decode_paged_workspace_bytes(1, shape), 1000 * sizeof(int) + scores);
+  EXPECT_EQ(attention_decode_paged_workspace_bytes(kBestVariant, shape),
+            1000 * sizeof(int) + scores);
+  shape.attending_tokens = -1;  // unknown: every token gets a row
+  EXPECT_EQ(attention_decode_paged_workspace_bytes(1, shape), 1000 * sizeof(int) + 500 * scores);
+}
+
+TEST(CudaPagedPrefill, BadShapesAreClearErrors) {
+  const PagedPrefillShape shape{
+      .n_tokens = 4, .start = 10, .block_size = 16, .n_heads = 4, .n_kv_heads = 2, .head_dim = 64};
+  std::string why;
+  EXPECT_TRUE(attention_prefill_paged_supports(1, shape, nullptr));
+  EXPECT_FALSE(attention_prefill_paged_supports(kPagedPrefillVariants + 1, shape, &why));
+  EXPECT_NE(why.find("no paged prefill attention variant"), std::string::npos) << why;
+  PagedPrefillShape wide = shape;
+  wide.head_dim = 320;
+  EXPECT_FALSE(attention_prefill_paged_supports(1, wide, &why));
+  EXPECT_NE(why.find("head_dim <= 256"), std::string::npos) << why;
+  EXPECT_THROW(
+      attention_prefill_paged(1, nullptr, nullptr, nullptr, nullptr, nullptr, wide, nullptr),
+      kvc::Error);
+  PagedPrefillShape before_zero = shape;
+  before_zero.start = -1;
+  EXPECT_THROW(
+      attention_prefill_paged(1, nullptr, nullptr, nullptr, nullptr, nullptr, before_zero, nullptr),
+      kvc::Error);
+  PagedPrefillShape uneven = shape;
+  uneven.n_kv_heads = 3;
+  EXPECT_THROW(
+      attention_prefill_paged(1, nullptr, nullptr, nullptr, nullptr, nullptr, uneven, nullptr),
+      kvc::Error);
 }
 
 TEST(CudaPagedAttention, StoreWritesEachTokenToItsSlot) {
