@@ -15,12 +15,26 @@
 // Paged decode (chapter 04) runs on the same bytes: the contiguous cache cut into
 // blocks handed out in a random order, read through block tables. paged/v2 at
 // block size 16 covers every shape; v1, and v2 at block sizes 1 and 128, the GQA
-// ones. paged read_GBps / decode read_GBps of one shape is the price of paging.
+// ones; paged/v3 (split-K) at block size 16 the single sequences (batch 1), where
+// v2 has one block per KV head. paged read_GBps / decode read_GBps of one shape is
+// the price of paging.
+//
+// Paged prefill from an offset (chapter 05: the suffix after a prefix-cache hit):
+// one sequence, `cached` positions already in the pool, a chunk of `suffix` new
+// tokens at positions cached.. (GQA 32/8, block size 16). paged_prefill/v1 is the
+// query-tiled kernel; paged_prefill/decode_fallback runs the chunk as one paged
+// decode query per token (attention_decode_paged, best variant), as chapter 04
+// does. Both report context_GBps: the K and V bytes of the context read once,
+// per second (the fallback reads them once per token, so it falls behind as the
+// suffix grows); the ratio of the two times is the speed-up.
 //
 //   build/bin/bench_cuda_attention                              # everything
 //   build/bin/bench_cuda_attention --benchmark_filter='decode/v3'  # one variant
 //   build/bin/bench_cuda_attention --benchmark_filter='kv_heads:8/batch:16/context:16384'
 //                                                  # one shape, contiguous and paged
+//   build/bin/bench_cuda_attention --benchmark_filter='paged_prefill'  # chapter 05's rows
+//   build/bin/bench_cuda_attention --benchmark_filter='paged/v[23]/block:16/kv_heads:8/batch:1/'
+//                                                  # split-K against v2, one sequence
 //   build/bin/bench_cuda_attention --benchmark_out=decode.json  # for pytorch_sdpa.py
 #include <benchmark/benchmark.h>
 
@@ -105,6 +119,16 @@ Workbench& workbench() {
   return bench;
 }
 
+// Sizes q and out for `rows` query tokens.
+void reserve_queries(Workbench& wb, int rows) {
+  const std::size_t q_size = std::size_t(rows) * kHeads * kHeadDim;
+  if (wb.q.size() < q_size) {
+    wb.q = DeviceBuffer<float>(q_size);
+    wb.out = DeviceBuffer<float>(q_size);
+    KVC_CUDA_CHECK(cudaMemsetAsync(wb.q.data(), 0, wb.q.bytes(), wb.stream));
+  }
+}
+
 // Sizes the workbench for `batch` sequences of `context` tokens; returns the bytes of K
 // (and of V) that one decode step reads.
 std::size_t prepare(Workbench& wb, int n_kv_heads, int batch, int context) {
@@ -119,14 +143,21 @@ std::size_t prepare(Workbench& wb, int n_kv_heads, int batch, int context) {
     KVC_CUDA_CHECK(cudaMemsetAsync(wb.k_cache.data(), 0x3C, cache_bytes, wb.stream));
     KVC_CUDA_CHECK(cudaMemsetAsync(wb.v_cache.data(), 0x3C, cache_bytes, wb.stream));
   }
-  const std::size_t q_size = std::size_t(batch) * kHeads * kHeadDim;
-  if (wb.q.size() < q_size) {
-    wb.q = DeviceBuffer<float>(q_size);
-    wb.out = DeviceBuffer<float>(q_size);
-    KVC_CUDA_CHECK(cudaMemsetAsync(wb.q.data(), 0, wb.q.bytes(), wb.stream));
-  }
+  reserve_queries(wb, batch);
   wb.lengths = to_device(std::vector<int>(batch, context));
   return cache_bytes;
+}
+
+// The block tables of `n_seqs` sequences of `blocks_per_seq` blocks each, over a pool of
+// n_seqs * blocks_per_seq blocks handed out in a random order; sequence b reads row b.
+void prepare_tables(Workbench& wb, int n_seqs, int blocks_per_seq) {
+  std::vector<int> block_tables(std::size_t(n_seqs) * blocks_per_seq);
+  std::iota(block_tables.begin(), block_tables.end(), 0);
+  std::shuffle(block_tables.begin(), block_tables.end(), std::mt19937(1));
+  wb.block_tables = to_device(block_tables);
+  std::vector<int> table_rows(n_seqs);
+  std::iota(table_rows.begin(), table_rows.end(), 0);
+  wb.table_rows = to_device(table_rows);
 }
 
 void reserve_workspace(Workbench& wb, std::size_t bytes) {
@@ -179,13 +210,7 @@ void bench_paged_decode(benchmark::State& state, int variant, int block_size, in
                                .head_dim = kHeadDim,
                                .cache_dtype = kCacheDtype};
   const std::size_t cache_bytes = prepare(wb, n_kv_heads, batch, context);
-  std::vector<int> block_tables(std::size_t(batch) * blocks_per_seq);
-  std::iota(block_tables.begin(), block_tables.end(), 0);
-  std::shuffle(block_tables.begin(), block_tables.end(), std::mt19937(1));
-  wb.block_tables = to_device(block_tables);
-  std::vector<int> table_rows(batch);
-  std::iota(table_rows.begin(), table_rows.end(), 0);
-  wb.table_rows = to_device(table_rows);
+  prepare_tables(wb, batch, blocks_per_seq);
   reserve_workspace(wb, attention_decode_paged_workspace_bytes(variant, shape));
   time_decode(state, cache_bytes, batch, context, [&] {
     attention_decode_paged(variant, wb.out.data(), wb.q.data(), wb.k_cache.data(),
@@ -193,6 +218,57 @@ void bench_paged_decode(benchmark::State& state, int variant, int block_size, in
                            wb.lengths.data(), shape, wb.workspace.data(), wb.stream);
   });
   state.SetLabel("best=v" + std::to_string(attention_decode_paged_best_variant(shape)));
+}
+
+// A chunk of `suffix` tokens after `cached` positions of one sequence, all in the pool.
+// variant 0: the chunk as `suffix` paged decode queries (context lengths cached + 1 ..
+// cached + suffix), chapter 04's fallback; else attention_prefill_paged's variant.
+void bench_paged_prefill(benchmark::State& state, int variant, int cached, int suffix) {
+  constexpr int kKvHeads = 8;
+  constexpr int kBlockSize = 16;
+  Workbench& wb = workbench();
+  const int context = cached + suffix;
+  const int blocks = (context + kBlockSize - 1) / kBlockSize;
+  const std::size_t cache_bytes = prepare(wb, kKvHeads, 1, blocks * kBlockSize);
+  prepare_tables(wb, 1, blocks);
+  reserve_queries(wb, suffix);
+  const std::size_t context_bytes = cache_bytes / (blocks * kBlockSize) * context;
+  if (variant == 0) {
+    const PagedDecodeShape shape{.n_tokens = suffix,
+                                 .block_size = kBlockSize,
+                                 .max_blocks_per_seq = blocks,
+                                 .n_heads = kHeads,
+                                 .n_kv_heads = kKvHeads,
+                                 .head_dim = kHeadDim,
+                                 .cache_dtype = kCacheDtype};
+    std::vector<int> lengths(suffix);
+    std::iota(lengths.begin(), lengths.end(), cached + 1);
+    wb.lengths = to_device(lengths);
+    wb.table_rows = to_device(std::vector<int>(suffix, 0));
+    reserve_workspace(wb, attention_decode_paged_workspace_bytes(kBestVariant, shape));
+    time_decode(state, context_bytes, 1, context, [&] {
+      attention_decode_paged(kBestVariant, wb.out.data(), wb.q.data(), wb.k_cache.data(),
+                             wb.v_cache.data(), wb.block_tables.data(), wb.table_rows.data(),
+                             wb.lengths.data(), shape, wb.workspace.data(), wb.stream);
+    });
+    state.SetLabel("decode best=v" + std::to_string(attention_decode_paged_best_variant(shape)));
+  } else {
+    const PagedPrefillShape shape{.n_tokens = suffix,
+                                  .start = cached,
+                                  .block_size = kBlockSize,
+                                  .n_heads = kHeads,
+                                  .n_kv_heads = kKvHeads,
+                                  .head_dim = kHeadDim,
+                                  .cache_dtype = kCacheDtype};
+    time_decode(state, context_bytes, 1, context, [&] {
+      attention_prefill_paged(variant, wb.out.data(), wb.q.data(), wb.k_cache.data(),
+                              wb.v_cache.data(), wb.block_tables.data(), shape, wb.stream);
+    });
+  }
+  // time_decode's read_GBps counts the context once: name it for what it is here.
+  state.counters["context_GBps"] = state.counters["read_GBps"];
+  state.counters.erase("read_GBps");
+  state.counters["suffix_tokens"] = suffix;
 }
 
 template <typename... Args>
@@ -219,14 +295,26 @@ void register_benchmarks() {
         struct PagedConfig {
           int variant, block_size;
         };
-        for (const PagedConfig& paged :
-             {PagedConfig{2, 16}, PagedConfig{1, 16}, PagedConfig{2, 1}, PagedConfig{2, 128}}) {
-          if (n_kv_heads != 8 && !(paged.variant == 2 && paged.block_size == 16)) continue;
+        for (const PagedConfig& paged : {PagedConfig{2, 16}, PagedConfig{1, 16}, PagedConfig{2, 1},
+                                         PagedConfig{2, 128}, PagedConfig{3, 16}}) {
+          if (paged.variant == 3
+                  ? batch != 1
+                  : n_kv_heads != 8 && !(paged.variant == 2 && paged.block_size == 16))
+            continue;
           register_timed("paged/v" + std::to_string(paged.variant) +
                              "/block:" + std::to_string(paged.block_size) + shape,
                          bench_paged_decode, paged.variant, paged.block_size, n_kv_heads, batch,
                          context);
         }
+      }
+  for (int cached : {0, 4096, 32768})
+    for (int suffix : {16, 128, 1024})
+      for (int variant = 0; variant <= kPagedPrefillVariants; ++variant) {
+        std::string name = "paged_prefill/";
+        name += variant == 0 ? std::string("decode_fallback")
+                             : std::string("v").append(std::to_string(variant));
+        name += "/cached:" + std::to_string(cached) + "/suffix:" + std::to_string(suffix);
+        register_timed(name, bench_paged_prefill, variant, cached, suffix);
       }
 }
 
