@@ -1,4 +1,5 @@
-// Attention on the GPU: causal prefill, and decode over a contiguous or a paged KV cache.
+// Attention on the GPU: causal prefill, decode over a contiguous or a paged KV cache, and
+// the prefill of a chunk past position 0 over a paged cache.
 //
 // Each op has numbered variants (the simple correct one first, the fast ones
 // beside it) selected by number, so benchmarks line them up and tests check
@@ -149,8 +150,6 @@ struct PagedPrefillShape {
   int n_kv_heads = 0;  // KV heads (divides n_heads)
   int head_dim = 0;
   Dtype cache_dtype = Dtype::f32;
-
-  int context() const { return start + n_tokens; }  // positions the last token sees
 };
 
 // Variants (see attention_paged_prefill.cu):
@@ -170,7 +169,7 @@ bool attention_prefill_paged_supports(int variant, const PagedPrefillShape& shap
 //   q:           [n_tokens][n_heads][head_dim] (fp32)
 //   k_pages:     [num_blocks][block_size][n_kv_heads][head_dim] in shape.cache_dtype
 //                (v_pages the same), holding positions 0 .. start + n_tokens - 1
-//   block_table: device ints [ceil(context() / block_size)]: the sequence's physical blocks
+//   block_table: device ints [ceil((start + n_tokens) / block_size)]: the sequence's blocks
 void attention_prefill_paged(int variant, float* out, const float* q, const void* k_pages,
                              const void* v_pages, const int* block_table,
                              const PagedPrefillShape& shape, cudaStream_t stream);

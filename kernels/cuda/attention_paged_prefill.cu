@@ -45,6 +45,7 @@
 #include "kernels/cuda/attention.hpp"
 #include "kernels/cuda/decode_attention.cuh"
 #include "kernels/cuda/device_math.cuh"
+#include "kernels/cuda/prefill_tile.cuh"
 
 namespace kvc::cuda {
 namespace {
@@ -115,9 +116,7 @@ __global__ void __launch_bounds__(kThreads) paged_prefill_v1_kernel(PrefillParam
   const T* k_pages = static_cast<const T*>(p.k_pages);
   const T* v_pages = static_cast<const T*>(p.v_pages);
 
-  float running_max = -FLT_MAX;
-  float running_sum = 0.0f;
-  float acc[kDimsPerLane] = {};
+  prefill::WarpRow<kDimsPerLane> softmax;  // this warp's query row
   for (int tile = 0; tile <= last_position; tile += kTileKeys) {
     __syncthreads();  // every warp is done with the previous tile (and q_rows is written)
     // The whole block loads the tile: consecutive threads read consecutive dimensions of
@@ -141,35 +140,13 @@ __global__ void __launch_bounds__(kThreads) paged_prefill_v1_kernel(PrefillParam
     }
     __syncthreads();
     if (!active || tile > position) continue;  // warp-uniform: nothing visible in this tile
-
-    // Lane j scores key tile + j; keys after the row's position are masked out.
-    float score = 0.0f;
-    for (int d = 0; d < p.head_dim; ++d) score += q_row[d] * k_tile[lane * k_stride + d];
-    const bool visible = tile + lane <= position;
-    const float new_max = fmaxf(running_max, warp_max(visible ? score : -FLT_MAX));
-    const float prob = visible ? expf(score - new_max) : 0.0f;
-    const float rescale = expf(running_max - new_max);
-    running_sum = running_sum * rescale + warp_sum(prob);
-    running_max = new_max;
-#pragma unroll
-    for (int i = 0; i < kDimsPerLane; ++i) acc[i] *= rescale;
-    for (int j = 0; j < kTileKeys; ++j) {
-      const float prob_j = __shfl_sync(0xffffffffu, prob, j);
-#pragma unroll
-      for (int i = 0; i < kDimsPerLane; ++i) {
-        const int d = lane + i * kWarpSize;
-        if (d < p.head_dim) acc[i] += prob_j * v_tile[j * p.head_dim + d];
-      }
-    }
+    // Keys after the row's position are masked out.
+    softmax.attend_tile(q_row, k_tile, k_stride, v_tile, p.head_dim, position - tile + 1);
   }
   if (!active) return;
-  // Position 0 is visible to every row, so running_sum > 0.
-  float* out_row = p.out + (static_cast<std::size_t>(token) * p.n_heads + head) * p.head_dim;
-#pragma unroll
-  for (int i = 0; i < kDimsPerLane; ++i) {
-    const int d = lane + i * kWarpSize;
-    if (d < p.head_dim) out_row[d] = acc[i] / running_sum;
-  }
+  // Position 0 is visible to every row, so the running sum is positive.
+  softmax.store(p.out + (static_cast<std::size_t>(token) * p.n_heads + head) * p.head_dim,
+                p.head_dim);
 }
 
 template <typename T, int kDimsPerLane>

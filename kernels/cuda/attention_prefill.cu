@@ -10,7 +10,9 @@
 // v2: flash-attention style. A block holds kQueries tokens of one head (one
 //     warp each) and streams K and V through shared memory in tiles of 32 keys.
 //     Lane j scores key j of the tile; the warp keeps a running max and sum
-//     (online softmax), so no score row is ever stored and any n works.
+//     (online softmax), so no score row is ever stored and any n works. The
+//     warp's loop is prefill::WarpRow (prefill_tile.cuh), shared with the paged
+//     prefill of attention_paged_prefill.cu.
 //
 // Tests: build/bin/kvc_cuda_tests --gtest_filter='*Prefill*'
 #include <cfloat>
@@ -20,6 +22,7 @@
 #include "common/cuda/cuda_check.hpp"
 #include "kernels/cuda/attention.hpp"
 #include "kernels/cuda/device_math.cuh"
+#include "kernels/cuda/prefill_tile.cuh"
 
 namespace kvc::cuda {
 namespace {
@@ -66,7 +69,7 @@ __global__ void prefill_v1_kernel(float* out, const float* q, const float* k, co
 
 constexpr int kQueries = 8;  // query tokens per block, one warp each
 constexpr int kV2Threads = kQueries * kWarpSize;
-constexpr int kTileKeys = kWarpSize;  // one key per lane when scoring
+using prefill::kTileKeys;
 
 // Shared memory of v2 for a head_dim: K tile (rows padded by one float so that lanes
 // reading different rows of one column hit different banks), V tile, the block's queries.
@@ -101,9 +104,7 @@ __global__ void __launch_bounds__(kV2Threads)
                    ? q[(static_cast<std::size_t>(token) * n_heads + head) * head_dim + d] * scale
                    : 0.0f;
 
-  float running_max = -FLT_MAX;
-  float running_sum = 0.0f;
-  float acc[kDimsPerLane] = {};
+  prefill::WarpRow<kDimsPerLane> softmax;  // this warp's query row
   for (int tile = 0; tile <= last_token; tile += kTileKeys) {
     __syncthreads();  // the previous tile has been used by every warp (and q_block is written)
     for (int i = threadIdx.x; i < kTileKeys * head_dim; i += kV2Threads) {
@@ -117,34 +118,11 @@ __global__ void __launch_bounds__(kV2Threads)
     }
     __syncthreads();
     if (token >= n || tile > token) continue;  // warp-uniform: nothing visible in this tile
-
-    // Lane j scores key tile + j; keys after the query are masked out.
-    float score = 0.0f;
-    for (int d = 0; d < head_dim; ++d) score += q_row[d] * k_tile[lane * k_stride + d];
-    const bool visible = tile + lane <= token;
-    const float new_max = fmaxf(running_max, warp_max(visible ? score : -FLT_MAX));
-    const float prob = visible ? expf(score - new_max) : 0.0f;
-    const float rescale = expf(running_max - new_max);
-    running_sum = running_sum * rescale + warp_sum(prob);
-    running_max = new_max;
-#pragma unroll
-    for (int i = 0; i < kDimsPerLane; ++i) acc[i] *= rescale;
-    for (int j = 0; j < kTileKeys; ++j) {
-      const float prob_j = __shfl_sync(0xffffffffu, prob, j);
-#pragma unroll
-      for (int i = 0; i < kDimsPerLane; ++i) {
-        const int d = lane + i * kWarpSize;
-        if (d < head_dim) acc[i] += prob_j * v_tile[j * head_dim + d];
-      }
-    }
+    // Keys after the query are masked out.
+    softmax.attend_tile(q_row, k_tile, k_stride, v_tile, head_dim, token - tile + 1);
   }
   if (token >= n) return;
-#pragma unroll
-  for (int i = 0; i < kDimsPerLane; ++i) {
-    const int d = lane + i * kWarpSize;
-    if (d < head_dim)
-      out[(static_cast<std::size_t>(token) * n_heads + head) * head_dim + d] = acc[i] / running_sum;
-  }
+  softmax.store(out + (static_cast<std::size_t>(token) * n_heads + head) * head_dim, head_dim);
 }
 
 template <int kDimsPerLane>

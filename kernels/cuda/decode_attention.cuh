@@ -7,6 +7,9 @@
 // returning the head_dim values of position t, for the block's KV head, in
 // `cache` (the K or the V cache). The loops call it only for positions inside
 // the range they attend to, so a locator may read a block table there.
+//
+// v3 (split-K) runs the v2 loop over a slice of the context; the pieces that
+// store and merge the slices, and the host side that plans them, are here too.
 #pragma once
 
 #include <algorithm>
