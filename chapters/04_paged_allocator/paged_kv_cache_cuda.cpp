@@ -54,10 +54,14 @@ void PagedKVCacheCuda::prepare(const Batch& batch, std::vector<std::int64_t> slo
   slots_ = std::move(slots);
 
   // reserve() checked that every sequence's positions continue what it holds,
-  // so a span starting at 0 is a whole prompt in order.
+  // so a span starting at 0 is a whole prompt in order, and any span is consecutive.
   prefill_spans_.clear();
+  std::vector<SequenceSpan> later_chunks;  // NEW (ch05): 2+ tokens from a position past 0
   for (const SequenceSpan& span : sequence_spans(batch)) {
-    if (batch.positions[span.begin] == 0) prefill_spans_.push_back(span);
+    if (batch.positions[span.begin] == 0)
+      prefill_spans_.push_back(span);
+    else if (span.end - span.begin >= 2)
+      later_chunks.push_back(span);
   }
 
   // One block table row per sequence of the batch, as wide as the longest table.
@@ -77,17 +81,40 @@ void PagedKVCacheCuda::prepare(const Batch& batch, std::vector<std::int64_t> slo
     std::copy(blocks.begin(), blocks.end(), block_tables_.begin() + std::size_t(row) * max_blocks);
   }
 
+  // NEW (ch05): a later chunk (the suffix after a prefix-cache hit, or the next chunk of a
+  // long prompt) runs the paged prefill kernel over its own table row, so the cached
+  // context is read once per tile of queries instead of once per token.
+  chunks_.clear();
+  for (const SequenceSpan& span : later_chunks) {
+    const std::size_t row = table_rows_[span.begin];
+    chunks_.push_back({.first_token = span.begin,
+                       .table_offset = row * max_blocks,
+                       .shape = {.n_tokens = span.end - span.begin,
+                                 .start = batch.positions[span.begin],
+                                 .block_size = layout_.block_size,
+                                 .n_heads = config_.n_heads,
+                                 .n_kv_heads = config_.n_kv_heads,
+                                 .head_dim = config_.head_dim(),
+                                 .cache_dtype = cuda::Dtype::f32}});
+  }
+
+  // Context lengths for paged decode: 0 skips the tokens the prefill kernels serve.
   context_lengths_.resize(n);
   for (int i = 0; i < n; ++i) context_lengths_[i] = batch.positions[i] + 1;
   for (const SequenceSpan& span : prefill_spans_) {
     std::fill(context_lengths_.begin() + span.begin, context_lengths_.begin() + span.end, 0);
   }
-  has_decode_tokens_ =
-      std::any_of(context_lengths_.begin(), context_lengths_.end(), [](int l) { return l > 0; });
+  for (const SequenceSpan& span : later_chunks) {
+    std::fill(context_lengths_.begin() + span.begin, context_lengths_.begin() + span.end, 0);
+  }
+  const int decode_tokens = static_cast<int>(
+      std::count_if(context_lengths_.begin(), context_lengths_.end(), [](int l) { return l > 0; }));
+  has_decode_tokens_ = decode_tokens > 0;
 
   upload(d_slots_, slots_, stream);
-  if (!has_decode_tokens_) return;
+  if (!has_decode_tokens_ && chunks_.empty()) return;
   upload(d_block_tables_, block_tables_, stream);
+  if (!has_decode_tokens_) return;
   upload(d_table_rows_, table_rows_, stream);
   upload(d_context_lengths_, context_lengths_, stream);
   decode_shape_ = {.n_tokens = n,
@@ -96,7 +123,9 @@ void PagedKVCacheCuda::prepare(const Batch& batch, std::vector<std::int64_t> slo
                    .n_heads = config_.n_heads,
                    .n_kv_heads = config_.n_kv_heads,
                    .head_dim = config_.head_dim(),
-                   .cache_dtype = cuda::Dtype::f32};
+                   .cache_dtype = cuda::Dtype::f32,
+                   // NEW (ch05): v1's score rows for the decode tokens only, not the chunks'.
+                   .attending_tokens = decode_tokens};
   grow(decode_workspace_,
        cuda::attention_decode_paged_workspace_bytes(cuda::kBestVariant, decode_shape_));
 }
@@ -121,7 +150,14 @@ void PagedKVCacheCuda::attend(int layer, const Batch& batch, const float* q, con
                                    k + first * kv_dim, v + first * kv_dim, span.end - span.begin,
                                    config_.n_heads, config_.n_kv_heads, head_dim, stream);
   }
-  // Every other token, in one launch, through the block tables (prefill tokens skipped).
+  // NEW (ch05): later chunks, through their tables (their own k, v were stored above).
+  for (const Chunk& chunk : chunks_) {
+    const std::size_t first = chunk.first_token;
+    cuda::attention_prefill_paged(cuda::kBestVariant, out + first * dim, q + first * dim, layer_k,
+                                  layer_v, d_block_tables_.data() + chunk.table_offset, chunk.shape,
+                                  stream);
+  }
+  // Every other token (decode steps), in one launch, through the block tables.
   if (has_decode_tokens_) {
     cuda::attention_decode_paged(
         cuda::kBestVariant, out, q, layer_k, layer_v, d_block_tables_.data(), d_table_rows_.data(),

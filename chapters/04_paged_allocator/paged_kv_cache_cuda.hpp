@@ -1,11 +1,13 @@
 // Chapter 04 on the GPU: the same paged cache with its pages in device memory.
 //
 // The bookkeeping is the CPU cache's: a BlockManager on the host decides every
-// token's slot and which shared block to copy. Once per forward (at layer 0) the
-// batch's slots, block tables and per-token context lengths go to the device,
-// and every layer reuses them: one store kernel writes the layer's k, v through
-// the slots, one paged decode kernel (kernels/cuda/attention_paged.cu) attends
-// for the whole batch through the tables.
+// token's slot and which shared block to copy. Once per forward (in reserve(),
+// before it) the batch's slots, block tables and per-token context lengths go to
+// the device, and every layer reuses them: one store kernel writes the layer's
+// k, v through the slots, one paged decode kernel (kernels/cuda/attention_paged.cu)
+// attends for the decode tokens of the whole batch through the tables, and a
+// chunk past position 0 (chapter 05: the suffix after a prefix-cache hit) runs
+// the paged prefill kernel (kernels/cuda/attention_paged_prefill.cu).
 #pragma once
 
 #include <cstdint>
@@ -46,15 +48,22 @@ class PagedKVCacheCuda final : public PagedKVStrategy {
   cuda::DeviceBuffer<float> v_pages_;  // same
 
   // The batch, as reserve() placed it. Spans of sequences starting at position 0 run the
-  // causal prefill kernel on the batch's own k, v; every other token runs paged decode.
+  // causal prefill kernel on the batch's own k, v; later chunks of 2+ tokens the paged
+  // prefill kernel; every other token (decode steps) runs paged decode.
   std::vector<SequenceSpan> prefill_spans_;
+  struct Chunk {               // NEW (ch05)
+    int first_token;           // its first row of q and out
+    std::size_t table_offset;  // where its sequence's row starts in d_block_tables_
+    cuda::PagedPrefillShape shape;
+  };
+  std::vector<Chunk> chunks_;
   bool has_decode_tokens_ = false;
   cuda::PagedDecodeShape decode_shape_;
   // Host copies of the metadata, then the device copies every layer reads.
   std::vector<std::int64_t> slots_;   // [n] pool row of each token
   std::vector<int> block_tables_;     // [batch's sequences][max_blocks_per_seq]
   std::vector<int> table_rows_;       // [n] each token's row of block_tables_
-  std::vector<int> context_lengths_;  // [n] pos + 1, or 0 for a token of a prefill span
+  std::vector<int> context_lengths_;  // [n] pos + 1, or 0 for a token of a prefill or chunk
   cuda::DeviceBuffer<std::int64_t> d_slots_;
   cuda::DeviceBuffer<int> d_block_tables_, d_table_rows_, d_context_lengths_;
   cuda::DeviceBuffer<std::byte> decode_workspace_;
