@@ -1,18 +1,19 @@
 // ch07_bench_quant: what a quantized KV cache saves decode attention. One
 // decode step of one layer (32 query heads x 128 dims, 8 KV heads, blocks of
 // 16 tokens in a shuffled pool) over the same K, V stored in each format:
-//   Quant/<format> - cpu::attention_decode_paged_quant (dequantize each
-//                    block's rows into an L1 tile, then chapter 04's grouped
-//                    loops over it).
-// Each case also times two fp32 runs of the same step, interleaved so all
-// three see the same machine state:
-//   x_fp32_ch04      chapter 04's fp32 kernel (cpu::attention_decode_paged, its
-//                    best variant, as it is in this tree) time / this format's
-//                    time (2.0 = twice as fast)
-//   x_fp32_same      this kernel over an fp32 pool, time / this format's time:
-//                    the part of the gain that comes from the bytes alone
-//   x_v1             this format through kernel variant 1, time / variant 0's
-//   bytes_per_second the format's own pool bytes (codes + scales) read per second
+//   Quant/<format>/variant:V/context:N/threads:T -
+//       cpu::attention_decode_paged_quant variant V on T threads: 2 = the
+//       bit-exact tile kernel (one thread), 3 = the split-context kernel that
+//       reads int8 codes inside its dot products.
+// Each case also times chapter 04's two fast fp32 kernels on the same step and
+// the same T threads (cpu::attention_decode_paged 3, bit-exact, and 4,
+// split-context), interleaved with it so all three see the same machine state:
+//   x_fp32_best     the faster fp32 kernel's time / this case's time
+//                   (2.0 = twice as fast as the best fp32 kernel)
+//   GB_per_s        the format's own pool bytes (codes + scales) read per second
+//   of_read_bw      that over the streaming-read rate measured at start-up on T
+//                   threads (printed as read_GB/s_T_threads)
+//   fp32_GB_per_s   the fp32 pool's bytes per second through the faster fp32 kernel
 //
 //   build/bin/ch07_bench_quant [--benchmark_filter=int8]
 #include <benchmark/benchmark.h>
@@ -25,7 +26,9 @@
 #include <vector>
 
 #include "benchmarks/cpu/decode_inputs.hpp"
+#include "benchmarks/cpu/roofline_counters.hpp"
 #include "chapters/07_quantization/quantized_paged_cache.hpp"
+#include "common/thread_pool.hpp"
 #include "kernels/cpu/ops.hpp"
 
 namespace {
@@ -85,63 +88,70 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Seconds one call of `run` takes.
+template <typename Run>
+double time_one(Run run) {
+  const auto start = std::chrono::steady_clock::now();
+  run();
+  benchmark::ClobberMemory();
+  return seconds_since(start);
+}
+
 void BM_Quant(benchmark::State& state, const char* format) {
-  const int n_ctx = int(state.range(0));
+  const int variant = int(state.range(0));
+  const int n_ctx = int(state.range(1));
+  const int threads = int(state.range(2));
+  kvc::ThreadPool thread_pool(threads);
   const kvc::bench::DecodeInputs& in = decode_inputs();
   const Pool pool = make_pool(format, n_ctx);
   const Pool fp32 = make_pool("fp32", n_ctx);
   const kvc::cpu::QuantPagedLayer layer = pool.cache->layer_view(0);
-  const kvc::cpu::QuantPagedLayer fp32_layer = fp32.cache->layer_view(0);
   // An fp32 pool's codes are chapter 04's pages: [num_blocks][kBlockSize][kKvHeads][kHeadDim].
+  const kvc::cpu::QuantPagedLayer fp32_layer = fp32.cache->layer_view(0);
   const auto* k_pages = reinterpret_cast<const float*>(fp32_layer.k.codes);
   const auto* v_pages = reinterpret_cast<const float*>(fp32_layer.v.codes);
   std::vector<float> out(kHeads * kHeadDim);
   std::vector<float> scratch(
-      kvc::cpu::attention_decode_paged_quant_scratch_floats(0, n_ctx, kHeads, layer));
-  std::vector<float> fp32_scratch(kvc::cpu::attention_decode_paged_scratch_floats(
-      kvc::cpu::kBestPagedDecode, n_ctx, kHeads, kKvHeads));
+      kvc::cpu::attention_decode_paged_quant_scratch_floats(variant, n_ctx, kHeads, layer));
+  std::vector<float> fp32_scratch(
+      kvc::cpu::attention_decode_paged_scratch_floats(3, n_ctx, kHeads, kKvHeads));
+  const auto run_fp32 = [&](int fp32_variant) {
+    kvc::cpu::attention_decode_paged(fp32_variant, out.data(), in.q.data(), k_pages, v_pages,
+                                     fp32.block_table.data(), n_ctx, kBlockSize, kHeads, kKvHeads,
+                                     kHeadDim, fp32_scratch.data(), &thread_pool);
+  };
 
-  double quant_seconds = 0.0, fp32_seconds = 0.0, same_kernel_seconds = 0.0, v1_seconds = 0.0;
+  double quant_seconds = 0.0, fp32_v3_seconds = 0.0, fp32_v4_seconds = 0.0;
   for (auto _ : state) {
-    auto start = std::chrono::steady_clock::now();
-    kvc::cpu::attention_decode_paged_quant(0, out.data(), in.q.data(), layer,
-                                           pool.block_table.data(), n_ctx, kHeads, scratch.data());
-    benchmark::ClobberMemory();
-    const double quant = seconds_since(start);
+    const double quant = time_one([&] {
+      kvc::cpu::attention_decode_paged_quant(variant, out.data(), in.q.data(), layer,
+                                             pool.block_table.data(), n_ctx, kHeads, scratch.data(),
+                                             {}, &thread_pool);
+    });
     state.SetIterationTime(quant);
     quant_seconds += quant;
-
-    start = std::chrono::steady_clock::now();
-    kvc::cpu::attention_decode_paged(kvc::cpu::kBestPagedDecode, out.data(), in.q.data(), k_pages,
-                                     v_pages, fp32.block_table.data(), n_ctx, kBlockSize, kHeads,
-                                     kKvHeads, kHeadDim, fp32_scratch.data());
-    benchmark::ClobberMemory();
-    fp32_seconds += seconds_since(start);
-
-    start = std::chrono::steady_clock::now();
-    kvc::cpu::attention_decode_paged_quant(0, out.data(), in.q.data(), fp32_layer,
-                                           fp32.block_table.data(), n_ctx, kHeads, scratch.data());
-    benchmark::ClobberMemory();
-    same_kernel_seconds += seconds_since(start);
-
-    start = std::chrono::steady_clock::now();
-    kvc::cpu::attention_decode_paged_quant(1, out.data(), in.q.data(), layer,
-                                           pool.block_table.data(), n_ctx, kHeads, scratch.data());
-    benchmark::ClobberMemory();
-    v1_seconds += seconds_since(start);
+    fp32_v3_seconds += time_one([&] { run_fp32(3); });
+    fp32_v4_seconds += time_one([&] { run_fp32(4); });
   }
+  const double iterations = double(state.iterations());
   const kvc::KvPoolShape shape{1, kKvHeads, kHeadDim, kBlockSize};
   const double pool_bytes =
       kvc::kv_bytes_per_token(kvc::parse_kv_dtype(format, kHeadDim), shape) * n_ctx;
-  state.SetBytesProcessed(std::int64_t(double(state.iterations()) * pool_bytes));
-  state.counters["x_fp32_ch04"] = fp32_seconds / quant_seconds;
-  state.counters["x_fp32_same"] = same_kernel_seconds / quant_seconds;
-  state.counters["x_v1"] = v1_seconds / quant_seconds;
+  const double fp32_seconds = std::min(fp32_v3_seconds, fp32_v4_seconds);
+  kvc::bench::report_read_roof(state, pool_bytes, quant_seconds / iterations, threads);
+  state.counters["x_fp32_best"] = fp32_seconds / quant_seconds;
+  state.counters["fp32_GB_per_s"] =
+      kvc::kv_bytes_per_token(kvc::parse_kv_dtype("fp32", kHeadDim), shape) * n_ctx * iterations /
+      fp32_seconds / 1e9;
 }
 
 void cases(benchmark::internal::Benchmark* b) {
-  b->ArgName("context")->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseManualTime();
-  for (int n_ctx : {4096, 16384, kMaxContext}) b->Arg(n_ctx);
+  b->ArgNames({"variant", "context", "threads"})->Unit(benchmark::kMillisecond);
+  b->MinTime(0.5)->UseManualTime();
+  for (int n_ctx : {4096, 16384, kMaxContext}) {
+    b->Args({2, n_ctx, 1});
+    for (int threads : {1, 2}) b->Args({kvc::cpu::kFastPagedQuantDecode, n_ctx, threads});
+  }
 }
 
 BENCHMARK_CAPTURE(BM_Quant, fp32, "fp32")->Apply(cases);

@@ -161,6 +161,7 @@ void dequantize_block_rows(float* tile, const QuantPagedLayer& layer, const Quan
 std::size_t attention_decode_paged_quant_scratch_floats(int variant, int n_ctx, int n_heads,
                                                         const QuantPagedLayer& layer) {
   check_variant(variant);
+  if (variant == 3) return 0;
   // scores [group][n_ctx], a tile [block_size][head_dim] and its transpose.
   const std::size_t tile = std::size_t(layer.block_size) * layer.head_dim;
   return std::size_t(n_heads / layer.n_kv_heads) * n_ctx + 2 * tile;
@@ -168,11 +169,16 @@ std::size_t attention_decode_paged_quant_scratch_floats(int variant, int n_ctx, 
 
 void attention_decode_paged_quant(int variant, float* out, const float* q,
                                   const QuantPagedLayer& layer, const int* block_table, int n_ctx,
-                                  int n_heads, float* scratch, const FullPrecisionRows& sinks) {
+                                  int n_heads, float* scratch, const FullPrecisionRows& sinks,
+                                  ThreadPool* pool) {
   check_variant(variant);
   if (variant == 0) variant = 2;
   KVC_CHECK(layer.block_size >= 1, "cpu::attention_decode_paged_quant: block size ",
             layer.block_size, " (must be at least 1)");
+  if (variant == 3) {
+    fast::decode_split_quant(out, q, layer, block_table, n_ctx, n_heads, sinks, pool);
+    return;
+  }
   const int head_dim = layer.head_dim;
   const int group = n_heads / layer.n_kv_heads;
   const float scale = sqrtf(float(head_dim));

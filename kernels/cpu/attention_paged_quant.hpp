@@ -8,6 +8,10 @@
 
 #include "common/kv_dtype.hpp"
 
+namespace kvc {
+class ThreadPool;
+}
+
 namespace kvc::cpu {
 
 // One side (K or V) of one layer of the pool.
@@ -54,15 +58,32 @@ struct FullPrecisionRows {
 //      score stays one in-order sum over head_dim; values are summed 32 output
 //      dimensions at a time, held in registers across the block's rows. Every
 //      sum keeps variant 1's order: the same bits.
-// Variant 0 picks 2. Throws kvc::Error for an unknown variant.
+//   3: chapter 04's split-context variant 4 over the codes
+//      (attention_paged_quant_fast.cpp): the context split across `pool`,
+//      online softmax; int8 (and fp32) rows are read as codes inside the AVX2
+//      dot products, eight widened to floats per register and shared by the
+//      group's query heads, the row's scale applied once per row; other
+//      formats go through variant 1's tile. Rounds differently (FMA, vector
+//      exp): tested against the reference by tolerance. The fast one.
+// Variant 0 picks 2, so a cache that calls it keeps variant 1's bits. Only
+// variant 3 uses `pool`. Throws kvc::Error for an unknown variant.
 //   q, out:      [n_heads][head_dim]; the token attends to positions 0..n_ctx-1
 //   block_table: [ceil(n_ctx / block_size)]
 //   scratch:     attention_decode_paged_quant_scratch_floats(...) floats
-constexpr int kPagedQuantDecodeVariants = 2;
+constexpr int kPagedQuantDecodeVariants = 3;
+constexpr int kFastPagedQuantDecode = 3;
 void attention_decode_paged_quant(int variant, float* out, const float* q,
                                   const QuantPagedLayer& layer, const int* block_table, int n_ctx,
-                                  int n_heads, float* scratch, const FullPrecisionRows& sinks = {});
+                                  int n_heads, float* scratch, const FullPrecisionRows& sinks = {},
+                                  ThreadPool* pool = nullptr);
 std::size_t attention_decode_paged_quant_scratch_floats(int variant, int n_ctx, int n_heads,
                                                         const QuantPagedLayer& layer);
+
+namespace fast {
+// Variant 3 (attention_paged_quant_fast.cpp); keeps its per-slice state itself.
+void decode_split_quant(float* out, const float* q, const QuantPagedLayer& layer,
+                        const int* block_table, int n_ctx, int n_heads,
+                        const FullPrecisionRows& sinks, ThreadPool* pool);
+}  // namespace fast
 
 }  // namespace kvc::cpu

@@ -14,26 +14,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <cstdint>
-#include <limits>
 #include <vector>
 
-#include "common/thread_pool.hpp"
 #include "kernels/cpu/attention_rows.hpp"
-
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
+#include "kernels/cpu/split_softmax.hpp"
 
 namespace kvc::cpu::fast {
 
 namespace {
 
-// Positions scored before their values are summed: the chunk's scores for
-// every query head stay in L1.
-constexpr int kChunk = 32;
-// Below this many cache bytes (K and V) the step runs on the calling thread.
-constexpr std::size_t kMinParallelBytes = 256 * 1024;
+constexpr int kChunk = kSplitChunk;
 
 // For the group's query heads j: o_j[d] = o_j[d] * rescale[j] + sum_r
 // weights[j * kChunk + r] * values[r * kv_stride + d].
@@ -50,33 +40,6 @@ void accumulate_chunk_scalar(float* o, int group, const float* rescale, const fl
 }
 
 #if defined(__AVX2__) && defined(__FMA__)
-
-float horizontal_sum(__m256 a) {
-  const __m128 halves = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-  const __m128 pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
-  return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)));
-}
-
-// e^x for x <= 0 to about 2 ulp (Cephes' expf polynomial); e^x = 0 below -87.
-__m256 exp_nonpositive(__m256 x) {
-  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  // r = x - n ln 2, with ln 2 in two parts so r keeps its low bits.
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  // Times 2^n, built in the exponent bits.
-  const __m256i exponent =
-      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(exponent));
-}
 
 // Query heads scored or summed together: 4 heads x 2 accumulators = 8
 // independent FMA chains, enough to hide FMA latency.
@@ -136,24 +99,6 @@ void score_chunk(float* scores, const float* group_q, int group, const float* ke
       scores[j * kChunk + r] = sum / scale;
     }
   }
-}
-
-// In place: scores[r] = e^(scores[r] - max) for r < n_rows; returns their sum.
-float exp_and_sum(float* scores, int n_rows, float max) {
-  const __m256 max_lanes = _mm256_set1_ps(max);
-  __m256 sums = _mm256_setzero_ps();
-  int r = 0;
-  for (; r + 8 <= n_rows; r += 8) {
-    const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(scores + r), max_lanes));
-    _mm256_storeu_ps(scores + r, e);
-    sums = _mm256_add_ps(sums, e);
-  }
-  float sum = horizontal_sum(sums);
-  for (; r < n_rows; ++r) {
-    scores[r] = std::exp(scores[r] - max);
-    sum += scores[r];
-  }
-  return sum;
 }
 
 // For HEADS query heads j: o_j[d] = o_j[d] * rescale[j] + sum_r
@@ -220,15 +165,6 @@ void score_chunk(float* scores, const float* group_q, int group, const float* ke
   }
 }
 
-float exp_and_sum(float* scores, int n_rows, float max) {
-  float sum = 0.0f;
-  for (int r = 0; r < n_rows; ++r) {
-    scores[r] = std::exp(scores[r] - max);
-    sum += scores[r];
-  }
-  return sum;
-}
-
 void accumulate_chunk(float* o, int group, const float* rescale, const float* weights,
                       const float* values, int n_rows, int head_dim, std::size_t kv_stride) {
   accumulate_chunk_scalar(o, group, rescale, weights, values, n_rows, head_dim, kv_stride);
@@ -236,22 +172,11 @@ void accumulate_chunk(float* o, int group, const float* rescale, const float* we
 
 #endif
 
-// One slice's running softmax state per query head.
-//   o: [n_heads][head_dim] unnormalized output; max, sum: [n_heads]
-struct Partial {
-  float* o;
-  float* max;
-  float* sum;
-};
-
 // Positions [begin, end) into `partial`, chunk by chunk.
-void attend_slice(const Partial& partial, const float* q, const BlockRows& cache, int begin,
+void attend_slice(const SlicePartial& partial, const float* q, const BlockRows& cache, int begin,
                   int end, int n_heads, int n_kv_heads, int head_dim) {
   const int group = n_heads / n_kv_heads;
   const float scale = std::sqrt(float(head_dim));
-  std::fill(partial.o, partial.o + std::size_t(n_heads) * head_dim, 0.0f);
-  std::fill(partial.max, partial.max + n_heads, -std::numeric_limits<float>::infinity());
-  std::fill(partial.sum, partial.sum + n_heads, 0.0f);
   std::vector<float> scores(std::size_t(n_heads) * kChunk);  // [n_heads][kChunk]
   std::vector<float> rescale(n_heads);
   // The chunk of positions starting at t: its rows and where they start.
@@ -285,15 +210,7 @@ void attend_slice(const Partial& partial, const float* q, const BlockRows& cache
       }
     }
     // 2. The online softmax: fold the chunk into each head's running max and sum.
-    for (int h = 0; h < n_heads; ++h) {
-      float* head_scores = scores.data() + std::size_t(h) * kChunk;
-      const float chunk_max = *std::max_element(head_scores, head_scores + rows);
-      const float new_max = std::max(partial.max[h], chunk_max);
-      rescale[h] = std::exp(partial.max[h] - new_max);  // 0 on the first chunk
-      const float chunk_sum = exp_and_sum(head_scores, rows, new_max);
-      partial.sum[h] = partial.sum[h] * rescale[h] + chunk_sum;
-      partial.max[h] = new_max;
-    }
+    fold_chunk(partial, scores.data(), rows, rescale.data(), n_heads);
     // 3. Values, each KV head's rows once for its group.
     for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
       const std::size_t first_head = std::size_t(kv_head) * group;
@@ -311,41 +228,10 @@ void attend_slice(const Partial& partial, const float* q, const BlockRows& cache
 void decode_split_context(float* out, const float* q, const BlockRows& cache, int n_ctx,
                           int n_heads, int n_kv_heads, int head_dim, ThreadPool* pool) {
   const std::size_t cache_bytes = 2 * sizeof(float) * std::size_t(n_ctx) * cache.row_stride;
-  const int slices = (pool == nullptr || cache_bytes < kMinParallelBytes)
-                         ? 1
-                         : std::min(pool->num_threads(), std::max(1, n_ctx / kChunk));
-  // Per slice: o [n_heads][head_dim], then max [n_heads], then sum [n_heads].
-  const std::size_t slice_floats = std::size_t(n_heads) * (head_dim + 2);
-  std::vector<float> partials(std::size_t(slices) * slice_floats);
-  const auto partial_of = [&](int s) {
-    float* base = partials.data() + std::size_t(s) * slice_floats;
-    float* max = base + std::size_t(n_heads) * head_dim;
-    return Partial{base, max, max + n_heads};
-  };
-  parallel_for(pool, slices, [&](std::int64_t slice_begin, std::int64_t slice_end) {
-    for (int s = int(slice_begin); s < int(slice_end); ++s) {
-      const int begin = int(std::int64_t(n_ctx) * s / slices);
-      const int end = int(std::int64_t(n_ctx) * (s + 1) / slices);
-      attend_slice(partial_of(s), q, cache, begin, end, n_heads, n_kv_heads, head_dim);
-    }
-  });
-
-  // Merge: out_h = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s, M = max_s m_s.
-  for (int h = 0; h < n_heads; ++h) {
-    float global_max = -std::numeric_limits<float>::infinity();
-    for (int s = 0; s < slices; ++s) global_max = std::max(global_max, partial_of(s).max[h]);
-    float* head_out = out + std::size_t(h) * head_dim;
-    std::fill(head_out, head_out + head_dim, 0.0f);
-    float total = 0.0f;
-    for (int s = 0; s < slices; ++s) {
-      const Partial p = partial_of(s);
-      const float weight = std::exp(p.max[h] - global_max);
-      total += weight * p.sum[h];
-      const float* o = p.o + std::size_t(h) * head_dim;
-      for (int d = 0; d < head_dim; ++d) head_out[d] += weight * o[d];
-    }
-    for (int d = 0; d < head_dim; ++d) head_out[d] /= total;
-  }
+  split_context(out, n_ctx, n_heads, head_dim, cache_bytes, pool,
+                [&](const SlicePartial& partial, int begin, int end) {
+                  attend_slice(partial, q, cache, begin, end, n_heads, n_kv_heads, head_dim);
+                });
 }
 
 }  // namespace kvc::cpu::fast

@@ -1,0 +1,317 @@
+// Variant 3 of attention_decode_paged_quant: the split-context kernel of
+// chapter 04's fp32 variant 4 (split_softmax.hpp: one context slice per
+// thread, online softmax, slices merged) over a quantized pool.
+//
+// For int8 (and fp32) the codes are read straight from the pool inside the
+// dot products: eight int8 codes are widened to int32 and converted to floats
+// in one register (vpmovsxbd + vcvtdq2ps), every query head of the group is
+// multiplied by that register, and the row's scale is applied once per row,
+// to the finished score (keys) or folded into the softmax weight (values):
+//   score_j(t)  = (q_j . k_codes_t) * k_scale_t / sqrt(head_dim)
+//   o_j        += (p_j(t) * v_scale_t) * v_codes_t
+// So the pool's bytes are read once, as codes, and no float copy of a row is
+// written anywhere. Every other format (and a chunk holding attention-sink
+// rows) is dequantized into an L1 tile by dequantize_block_rows first, and
+// the same loops read the tile. Rounds differently from variants 1-2 (FMA,
+// the scale applied after the sum, a vector exp): tested by tolerance.
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/attention_paged_quant.hpp"
+#include "kernels/cpu/split_softmax.hpp"
+
+namespace kvc::cpu::fast {
+
+namespace {
+
+constexpr int kChunk = kSplitChunk;
+
+// Query heads scored or summed together: 4 heads x 2 accumulators = 8
+// independent FMA chains, next to the shared key or value vectors.
+constexpr int kHeadsAtOnce = 4;
+
+// ---- the loops, for rows of float or int8 codes ---------------------------------------------
+
+// scores[j * kChunk] = (q_j . row) * factor for the group's query heads j.
+template <typename Code>
+void score_row_scalar(float* scores, const float* group_q, int group, const Code* row, int head_dim,
+                      float factor) {
+  for (int j = 0; j < group; ++j) {
+    const float* head_q = group_q + std::size_t(j) * head_dim;
+    float sum = 0.0f;
+    for (int d = 0; d < head_dim; ++d) sum += head_q[d] * float(row[d]);
+    scores[j * kChunk] = sum * factor;
+  }
+}
+
+// o_j = o_j * rescale[j] + sum_r weights[j * kChunk + r] * rows[r * stride ...].
+template <typename Code>
+void accumulate_rows_scalar(float* o, int group, const float* rescale, const float* weights,
+                            const Code* rows, int n_rows, int head_dim, std::size_t stride) {
+  for (int j = 0; j < group; ++j) {
+    float* head_o = o + std::size_t(j) * head_dim;
+    for (int d = 0; d < head_dim; ++d) {
+      float sum = head_o[d] * rescale[j];
+      for (int r = 0; r < n_rows; ++r) sum += weights[j * kChunk + r] * float(rows[r * stride + d]);
+      head_o[d] = sum;
+    }
+  }
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+
+inline __m256 load8(const float* p) {
+  return _mm256_loadu_ps(p);
+}
+// Eight int8 codes as floats: sign-extended to int32, then converted (exact).
+inline __m256 load8(const std::int8_t* p) {
+  return _mm256_cvtepi32_ps(
+      _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+
+template <int HEADS, typename Code>
+void score_row_heads(float* scores, const float* group_q, const Code* row, int head_dim,
+                     float factor) {
+  __m256 even[HEADS], odd[HEADS];
+#pragma GCC unroll 4
+  for (int j = 0; j < HEADS; ++j) even[j] = odd[j] = _mm256_setzero_ps();
+  for (int d = 0; d < head_dim; d += 16) {
+    const __m256 k0 = load8(row + d), k1 = load8(row + d + 8);
+#pragma GCC unroll 4
+    for (int j = 0; j < HEADS; ++j) {
+      const float* q = group_q + std::size_t(j) * head_dim + d;
+      even[j] = _mm256_fmadd_ps(_mm256_loadu_ps(q), k0, even[j]);
+      odd[j] = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8), k1, odd[j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < HEADS; ++j) {
+    scores[j * kChunk] = horizontal_sum(_mm256_add_ps(even[j], odd[j])) * factor;
+  }
+}
+
+template <int HEADS, typename Code>
+void accumulate_rows_heads(float* o, int head_dim, const float* rescale, const float* weights,
+                           const Code* rows, int n_rows, std::size_t stride) {
+  for (int d = 0; d < head_dim; d += 16) {
+    __m256 a[HEADS], b[HEADS];
+#pragma GCC unroll 4
+    for (int j = 0; j < HEADS; ++j) {
+      const __m256 scale = _mm256_set1_ps(rescale[j]);
+      a[j] = _mm256_mul_ps(_mm256_loadu_ps(o + std::size_t(j) * head_dim + d), scale);
+      b[j] = _mm256_mul_ps(_mm256_loadu_ps(o + std::size_t(j) * head_dim + d + 8), scale);
+    }
+    for (int r = 0; r < n_rows; ++r) {
+      const __m256 v0 = load8(rows + r * stride + d), v1 = load8(rows + r * stride + d + 8);
+#pragma GCC unroll 4
+      for (int j = 0; j < HEADS; ++j) {
+        const __m256 w = _mm256_broadcast_ss(weights + j * kChunk + r);
+        a[j] = _mm256_fmadd_ps(w, v0, a[j]);
+        b[j] = _mm256_fmadd_ps(w, v1, b[j]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < HEADS; ++j) {
+      _mm256_storeu_ps(o + std::size_t(j) * head_dim + d, a[j]);
+      _mm256_storeu_ps(o + std::size_t(j) * head_dim + d + 8, b[j]);
+    }
+  }
+}
+
+template <typename Code>
+void score_row(float* scores, const float* group_q, int group, const Code* row, int head_dim,
+               float factor) {
+  if (head_dim % 16 != 0) {
+    score_row_scalar(scores, group_q, group, row, head_dim, factor);
+    return;
+  }
+  constexpr void (*kHeads[kHeadsAtOnce])(float*, const float*, const Code*, int, float) = {
+      score_row_heads<1, Code>, score_row_heads<2, Code>, score_row_heads<3, Code>,
+      score_row_heads<4, Code>};
+  for (int j = 0; j < group; j += kHeadsAtOnce) {
+    kHeads[std::min(kHeadsAtOnce, group - j) - 1](
+        scores + j * kChunk, group_q + std::size_t(j) * head_dim, row, head_dim, factor);
+  }
+}
+
+template <typename Code>
+void accumulate_rows(float* o, int group, const float* rescale, const float* weights,
+                     const Code* rows, int n_rows, int head_dim, std::size_t stride) {
+  if (head_dim % 16 != 0) {
+    accumulate_rows_scalar(o, group, rescale, weights, rows, n_rows, head_dim, stride);
+    return;
+  }
+  constexpr void (*kHeads[kHeadsAtOnce])(float*, int, const float*, const float*, const Code*, int,
+                                         std::size_t) = {
+      accumulate_rows_heads<1, Code>, accumulate_rows_heads<2, Code>,
+      accumulate_rows_heads<3, Code>, accumulate_rows_heads<4, Code>};
+  for (int j = 0; j < group; j += kHeadsAtOnce) {
+    kHeads[std::min(kHeadsAtOnce, group - j) - 1](o + std::size_t(j) * head_dim, head_dim,
+                                                  rescale + j, weights + j * kChunk, rows, n_rows,
+                                                  stride);
+  }
+}
+
+#else  // no AVX2: the scalar loops
+
+template <typename Code>
+void score_row(float* scores, const float* group_q, int group, const Code* row, int head_dim,
+               float factor) {
+  score_row_scalar(scores, group_q, group, row, head_dim, factor);
+}
+
+template <typename Code>
+void accumulate_rows(float* o, int group, const float* rescale, const float* weights,
+                     const Code* rows, int n_rows, int head_dim, std::size_t stride) {
+  accumulate_rows_scalar(o, group, rescale, weights, rows, n_rows, head_dim, stride);
+}
+
+#endif
+
+// ---- one slice of the context ---------------------------------------------------------------
+
+struct Step {
+  const float* q;
+  const QuantPagedLayer& layer;
+  const int* block_table;
+  const FullPrecisionRows& sinks;
+  int n_heads;
+};
+
+void prefetch_bytes(const void* first, std::size_t bytes) {
+  const auto* p = static_cast<const char*>(first);
+  for (std::size_t byte = 0; byte < bytes; byte += 64) __builtin_prefetch(p + byte, 0, 2);
+}
+
+// Positions [begin, end) into `partial`, chunk by chunk; Code is the pool's
+// element type when its rows are read directly (int8 or float), else float
+// and every chunk goes through the tile.
+template <typename Code>
+void attend_slice(const SlicePartial& partial, const Step& s, bool read_codes, int begin, int end) {
+  const QuantPagedLayer& layer = s.layer;
+  const int head_dim = layer.head_dim, n_kv_heads = layer.n_kv_heads;
+  const int group = s.n_heads / n_kv_heads;
+  const float inv_sqrt_dim = 1.0f / std::sqrt(float(head_dim));
+  const std::size_t row_bytes = std::size_t(kv_row_bytes(layer.dtype, head_dim));
+  const std::size_t stride = std::size_t(n_kv_heads) * head_dim;  // Codes per pool row
+  const bool scaled = layer.k.layout != ScaleLayout::none;
+  std::vector<float> scores(std::size_t(s.n_heads) * kChunk);  // [n_heads][kChunk]
+  std::vector<float> weights(std::size_t(group) * kChunk);     // [group][kChunk]
+  std::vector<float> rescale(s.n_heads);
+  std::vector<float> tile(std::size_t(layer.block_size) * head_dim);  // [block_size][head_dim]
+
+  // Rows first..first+rows-1 of block `block`, KV head `kv_head`, of one side,
+  // as floats in `tile` (row r of the chunk at tile + r * head_dim), the fp32
+  // sink rows in place of their codes.
+  const auto load_tile = [&](const QuantPages& side, const float* sink_rows, int block, int first,
+                             int rows, int t, int kv_head) {
+    dequantize_block_rows(tile.data(), layer, side, block, kv_head, first + rows);
+    std::memmove(tile.data(), tile.data() + std::size_t(first) * head_dim,
+                 std::size_t(rows) * head_dim * sizeof(float));
+    for (int r = 0; r < std::min(rows, s.sinks.n_rows - t); ++r) {
+      std::memcpy(tile.data() + std::size_t(r) * head_dim,
+                  sink_rows + (std::size_t(t + r) * n_kv_heads + kv_head) * head_dim,
+                  head_dim * sizeof(float));
+    }
+  };
+
+  for (int t = begin; t < end;) {
+    const int logical = t / layer.block_size, first = t % layer.block_size;
+    const int rows = std::min({end - t, layer.block_size - first, kChunk});
+    const int block = s.block_table[logical];
+    const std::int64_t slot = std::int64_t(block) * layer.block_size + first;
+    // Sink rows (positions < sinks.n_rows <= block_size) only ever open a chunk.
+    const bool direct = read_codes && t >= s.sinks.n_rows;
+    const std::size_t pool_row_bytes = std::size_t(n_kv_heads) * row_bytes;
+    const auto* k_codes = reinterpret_cast<const Code*>(layer.k.codes + slot * pool_row_bytes);
+    const auto* v_codes = reinterpret_cast<const Code*>(layer.v.codes + slot * pool_row_bytes);
+    if (direct) {  // this chunk's V and the next chunk's K, while this K is scored
+      prefetch_bytes(v_codes, rows * pool_row_bytes);
+      const int next = t + rows;
+      if (next < end) {
+        const int next_first = next % layer.block_size;
+        const int next_rows = std::min({end - next, layer.block_size - next_first, kChunk});
+        const std::int64_t next_slot =
+            std::int64_t(s.block_table[next / layer.block_size]) * layer.block_size + next_first;
+        prefetch_bytes(layer.k.codes + next_slot * pool_row_bytes, next_rows * pool_row_bytes);
+      }
+    }
+
+    // 1. Scores: through memory row by row, every KV head of a row.
+    if (direct) {
+      for (int r = 0; r < rows; ++r) {
+        for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
+          const float row_scale =
+              scaled ? layer.k.scales[(slot + r) * n_kv_heads + kv_head] * inv_sqrt_dim
+                     : inv_sqrt_dim;
+          score_row(scores.data() + std::size_t(kv_head) * group * kChunk + r,
+                    s.q + std::size_t(kv_head) * group * head_dim, group,
+                    k_codes + r * stride + std::size_t(kv_head) * head_dim, head_dim, row_scale);
+        }
+      }
+    } else {
+      for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
+        load_tile(layer.k, s.sinks.k, block, first, rows, t, kv_head);
+        for (int r = 0; r < rows; ++r) {
+          score_row(scores.data() + std::size_t(kv_head) * group * kChunk + r,
+                    s.q + std::size_t(kv_head) * group * head_dim, group,
+                    tile.data() + std::size_t(r) * head_dim, head_dim, inv_sqrt_dim);
+        }
+      }
+    }
+
+    // 2. The online softmax.
+    fold_chunk(partial, scores.data(), rows, rescale.data(), s.n_heads);
+
+    // 3. Values, each KV head's rows once for its group; a row's scale rides on its weight.
+    for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
+      const std::size_t first_head = std::size_t(kv_head) * group;
+      const float* head_weights = scores.data() + first_head * kChunk;
+      float* o = partial.o + first_head * head_dim;
+      if (!direct) {
+        load_tile(layer.v, s.sinks.v, block, first, rows, t, kv_head);
+        accumulate_rows(o, group, rescale.data() + first_head, head_weights, tile.data(), rows,
+                        head_dim, std::size_t(head_dim));
+        continue;
+      }
+      if (scaled) {
+        for (int r = 0; r < rows; ++r) {
+          const float v_scale = layer.v.scales[(slot + r) * n_kv_heads + kv_head];
+          for (int j = 0; j < group; ++j) {
+            weights[j * kChunk + r] = head_weights[j * kChunk + r] * v_scale;
+          }
+        }
+        head_weights = weights.data();
+      }
+      accumulate_rows(o, group, rescale.data() + first_head, head_weights,
+                      v_codes + std::size_t(kv_head) * head_dim, rows, head_dim, stride);
+    }
+    t += rows;
+  }
+}
+
+}  // namespace
+
+void decode_split_quant(float* out, const float* q, const QuantPagedLayer& layer,
+                        const int* block_table, int n_ctx, int n_heads,
+                        const FullPrecisionRows& sinks, ThreadPool* pool) {
+  const KvPoolShape shape{1, layer.n_kv_heads, layer.head_dim, layer.block_size};
+  const std::size_t pool_bytes =
+      std::size_t(kv_bytes_per_token(layer.dtype, shape) * double(n_ctx));
+  const Step step{q, layer, block_table, sinks, n_heads};
+  const KvFormat format = layer.dtype.format;
+  split_context(out, n_ctx, n_heads, layer.head_dim, pool_bytes, pool,
+                [&](const SlicePartial& partial, int begin, int end) {
+                  if (format == KvFormat::int8) {
+                    attend_slice<std::int8_t>(partial, step, true, begin, end);
+                  } else {
+                    attend_slice<float>(partial, step, format == KvFormat::fp32, begin, end);
+                  }
+                });
+}
+
+}  // namespace kvc::cpu::fast

@@ -1,0 +1,91 @@
+// The frame of a split-context (flash-decoding) decode kernel, shared by the
+// fp32 one (attention_split.cpp) and the one over a quantized pool
+// (attention_paged_quant_fast.cpp): the context is cut into one slice per
+// thread, each slice keeps an online softmax per query head (running max m,
+// sum l and unnormalized output o) over chunks of positions, and the slices
+// are merged: out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "common/thread_pool.hpp"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+namespace kvc::cpu::fast {
+
+// Positions scored before their values are summed: a chunk's scores for
+// every query head stay in L1.
+constexpr int kSplitChunk = 32;
+
+// One slice's running softmax state.
+//   o: [n_heads][head_dim] unnormalized output; max, sum: [n_heads]
+struct SlicePartial {
+  float* o;
+  float* max;
+  float* sum;
+};
+
+// Starts a slice: o = 0, max = -inf, sum = 0.
+void reset_partial(const SlicePartial& partial, int n_heads, int head_dim);
+
+// Folds one chunk into the slice's softmax state: for each query head h,
+// scores[h * kSplitChunk + r] (r < rows) become e^(score - new max), and
+// rescale[h] = e^(old max - new max) is what o_h must be multiplied by before
+// the chunk's weighted values are added.
+void fold_chunk(const SlicePartial& partial, float* scores, int rows, float* rescale, int n_heads);
+
+// Runs attend_slice(partial, begin, end) over the context [0, n_ctx) cut into
+// one slice per thread of `pool` (one slice when pool is null or the step
+// reads fewer than 256 KiB), then merges the slices into out: [n_heads][head_dim].
+template <typename AttendSlice>
+void split_context(float* out, int n_ctx, int n_heads, int head_dim, std::size_t cache_bytes,
+                   ThreadPool* pool, AttendSlice attend_slice);
+
+#if defined(__AVX2__) && defined(__FMA__)
+
+inline float horizontal_sum(__m256 a) {
+  const __m128 halves = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  const __m128 pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
+  return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)));
+}
+
+#endif
+
+// ---- implementation ------------------------------------------------------------------------
+
+void merge_partials(float* out, std::vector<float>& partials, int slices, int n_heads,
+                    int head_dim);
+
+inline SlicePartial partial_in(std::vector<float>& partials, int slice, int n_heads, int head_dim) {
+  // Per slice: o [n_heads][head_dim], then max [n_heads], then sum [n_heads].
+  float* base = partials.data() + std::size_t(slice) * n_heads * (head_dim + 2);
+  float* max = base + std::size_t(n_heads) * head_dim;
+  return SlicePartial{base, max, max + n_heads};
+}
+
+template <typename AttendSlice>
+void split_context(float* out, int n_ctx, int n_heads, int head_dim, std::size_t cache_bytes,
+                   ThreadPool* pool, AttendSlice attend_slice) {
+  constexpr std::size_t kMinParallelBytes = 256 * 1024;  // below: a few microseconds of work
+  const int slices = (pool == nullptr || cache_bytes < kMinParallelBytes)
+                         ? 1
+                         : std::min(pool->num_threads(), std::max(1, n_ctx / kSplitChunk));
+  std::vector<float> partials(std::size_t(slices) * n_heads * (head_dim + 2));
+  parallel_for(pool, slices, [&](std::int64_t slice_begin, std::int64_t slice_end) {
+    for (int s = int(slice_begin); s < int(slice_end); ++s) {
+      const SlicePartial partial = partial_in(partials, s, n_heads, head_dim);
+      reset_partial(partial, n_heads, head_dim);
+      attend_slice(partial, int(std::int64_t(n_ctx) * s / slices),
+                   int(std::int64_t(n_ctx) * (s + 1) / slices));
+    }
+  });
+  merge_partials(out, partials, slices, n_heads, head_dim);
+}
+
+}  // namespace kvc::cpu::fast
