@@ -36,15 +36,18 @@ constexpr int kHeadsAtOnce = 4;
 
 // ---- the loops, for rows of float or int8 codes ---------------------------------------------
 
-// scores[j * kChunk] = (q_j . row) * factor for the group's query heads j.
+// scores[j * kChunk + r] = (q_j . row_r) * factors[r] for the group's query
+// heads j and the n_rows rows r (row r at rows + r * stride).
 template <typename Code>
-void score_row_scalar(float* scores, const float* group_q, int group, const Code* row, int head_dim,
-                      float factor) {
-  for (int j = 0; j < group; ++j) {
-    const float* head_q = group_q + std::size_t(j) * head_dim;
-    float sum = 0.0f;
-    for (int d = 0; d < head_dim; ++d) sum += head_q[d] * float(row[d]);
-    scores[j * kChunk] = sum * factor;
+void score_rows_scalar(float* scores, const float* group_q, int group, const Code* rows,
+                       std::size_t stride, int n_rows, const float* factors, int head_dim) {
+  for (int r = 0; r < n_rows; ++r) {
+    for (int j = 0; j < group; ++j) {
+      const float* head_q = group_q + std::size_t(j) * head_dim;
+      float sum = 0.0f;
+      for (int d = 0; d < head_dim; ++d) sum += head_q[d] * float(rows[r * stride + d]);
+      scores[j * kChunk + r] = sum * factors[r];
+    }
   }
 }
 
@@ -73,24 +76,33 @@ inline __m256 load8(const std::int8_t* p) {
       _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
 }
 
-template <int HEADS, typename Code>
-void score_row_heads(float* scores, const float* group_q, const Code* row, int head_dim,
-                     float factor) {
-  __m256 even[HEADS], odd[HEADS];
+// ROWS rows (2 at most: 8 accumulators) against HEADS query heads, eight
+// dimensions a step: each query vector is loaded once for the ROWS rows,
+// each row's codes once for the HEADS heads.
+template <int HEADS, int ROWS, typename Code>
+void score_rows_heads(float* scores, const float* group_q, const Code* rows, std::size_t stride,
+                      const float* factors, int head_dim) {
+  __m256 acc[ROWS][HEADS];
 #pragma GCC unroll 4
-  for (int j = 0; j < HEADS; ++j) even[j] = odd[j] = _mm256_setzero_ps();
-  for (int d = 0; d < head_dim; d += 16) {
-    const __m256 k0 = load8(row + d), k1 = load8(row + d + 8);
+  for (int r = 0; r < ROWS; ++r) {
+#pragma GCC unroll 4
+    for (int j = 0; j < HEADS; ++j) acc[r][j] = _mm256_setzero_ps();
+  }
+  for (int d = 0; d < head_dim; d += 8) {
+    __m256 key[ROWS];
+#pragma GCC unroll 4
+    for (int r = 0; r < ROWS; ++r) key[r] = load8(rows + r * stride + d);
 #pragma GCC unroll 4
     for (int j = 0; j < HEADS; ++j) {
-      const float* q = group_q + std::size_t(j) * head_dim + d;
-      even[j] = _mm256_fmadd_ps(_mm256_loadu_ps(q), k0, even[j]);
-      odd[j] = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8), k1, odd[j]);
+      const __m256 q = _mm256_loadu_ps(group_q + std::size_t(j) * head_dim + d);
+#pragma GCC unroll 4
+      for (int r = 0; r < ROWS; ++r) acc[r][j] = _mm256_fmadd_ps(q, key[r], acc[r][j]);
     }
   }
 #pragma GCC unroll 4
-  for (int j = 0; j < HEADS; ++j) {
-    scores[j * kChunk] = horizontal_sum(_mm256_add_ps(even[j], odd[j])) * factor;
+  for (int r = 0; r < ROWS; ++r) {
+#pragma GCC unroll 4
+    for (int j = 0; j < HEADS; ++j) scores[j * kChunk + r] = horizontal_sum(acc[r][j]) * factors[r];
   }
 }
 
@@ -123,18 +135,26 @@ void accumulate_rows_heads(float* o, int head_dim, const float* rescale, const f
 }
 
 template <typename Code>
-void score_row(float* scores, const float* group_q, int group, const Code* row, int head_dim,
-               float factor) {
+void score_rows(float* scores, const float* group_q, int group, const Code* rows,
+                std::size_t stride, int n_rows, const float* factors, int head_dim) {
   if (head_dim % 16 != 0) {
-    score_row_scalar(scores, group_q, group, row, head_dim, factor);
+    score_rows_scalar(scores, group_q, group, rows, stride, n_rows, factors, head_dim);
     return;
   }
-  constexpr void (*kHeads[kHeadsAtOnce])(float*, const float*, const Code*, int, float) = {
-      score_row_heads<1, Code>, score_row_heads<2, Code>, score_row_heads<3, Code>,
-      score_row_heads<4, Code>};
-  for (int j = 0; j < group; j += kHeadsAtOnce) {
-    kHeads[std::min(kHeadsAtOnce, group - j) - 1](
-        scores + j * kChunk, group_q + std::size_t(j) * head_dim, row, head_dim, factor);
+  using ScoreFn = void (*)(float*, const float*, const Code*, std::size_t, const float*, int);
+  constexpr ScoreFn kOneRow[kHeadsAtOnce] = {
+      score_rows_heads<1, 1, Code>, score_rows_heads<2, 1, Code>, score_rows_heads<3, 1, Code>,
+      score_rows_heads<4, 1, Code>};
+  constexpr ScoreFn kTwoRows[kHeadsAtOnce] = {
+      score_rows_heads<1, 2, Code>, score_rows_heads<2, 2, Code>, score_rows_heads<3, 2, Code>,
+      score_rows_heads<4, 2, Code>};
+  for (int r = 0; r < n_rows; r += 2) {
+    const ScoreFn* fns = n_rows - r >= 2 ? kTwoRows : kOneRow;
+    for (int j = 0; j < group; j += kHeadsAtOnce) {
+      fns[std::min(kHeadsAtOnce, group - j) - 1](scores + j * kChunk + r,
+                                                 group_q + std::size_t(j) * head_dim,
+                                                 rows + r * stride, stride, factors + r, head_dim);
+    }
   }
 }
 
@@ -159,9 +179,9 @@ void accumulate_rows(float* o, int group, const float* rescale, const float* wei
 #else  // no AVX2: the scalar loops
 
 template <typename Code>
-void score_row(float* scores, const float* group_q, int group, const Code* row, int head_dim,
-               float factor) {
-  score_row_scalar(scores, group_q, group, row, head_dim, factor);
+void score_rows(float* scores, const float* group_q, int group, const Code* rows,
+                std::size_t stride, int n_rows, const float* factors, int head_dim) {
+  score_rows_scalar(scores, group_q, group, rows, stride, n_rows, factors, head_dim);
 }
 
 template <typename Code>
@@ -241,26 +261,29 @@ void attend_slice(const SlicePartial& partial, const Step& s, bool read_codes, i
       }
     }
 
-    // 1. Scores: through memory row by row, every KV head of a row.
+    // 1. Scores: through memory two rows at a time, every KV head of the two.
+    const auto k_factor = [&](int r, int kv_head) {
+      return scaled ? layer.k.scales[(slot + r) * n_kv_heads + kv_head] * inv_sqrt_dim
+                    : inv_sqrt_dim;
+    };
     if (direct) {
-      for (int r = 0; r < rows; ++r) {
+      for (int r = 0; r < rows; r += 2) {
+        const int pair = std::min(2, rows - r);
         for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
-          const float row_scale =
-              scaled ? layer.k.scales[(slot + r) * n_kv_heads + kv_head] * inv_sqrt_dim
-                     : inv_sqrt_dim;
-          score_row(scores.data() + std::size_t(kv_head) * group * kChunk + r,
-                    s.q + std::size_t(kv_head) * group * head_dim, group,
-                    k_codes + r * stride + std::size_t(kv_head) * head_dim, head_dim, row_scale);
+          const float factors[2] = {k_factor(r, kv_head), k_factor(r + pair - 1, kv_head)};
+          score_rows(scores.data() + std::size_t(kv_head) * group * kChunk + r,
+                     s.q + std::size_t(kv_head) * group * head_dim, group,
+                     k_codes + r * stride + std::size_t(kv_head) * head_dim, stride, pair, factors,
+                     head_dim);
         }
       }
     } else {
+      const std::vector<float> factors(rows, inv_sqrt_dim);
       for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
         load_tile(layer.k, s.sinks.k, block, first, rows, t, kv_head);
-        for (int r = 0; r < rows; ++r) {
-          score_row(scores.data() + std::size_t(kv_head) * group * kChunk + r,
-                    s.q + std::size_t(kv_head) * group * head_dim, group,
-                    tile.data() + std::size_t(r) * head_dim, head_dim, inv_sqrt_dim);
-        }
+        score_rows(scores.data() + std::size_t(kv_head) * group * kChunk,
+                   s.q + std::size_t(kv_head) * group * head_dim, group, tile.data(),
+                   std::size_t(head_dim), rows, factors.data(), head_dim);
       }
     }
 

@@ -50,7 +50,25 @@ float exp_and_sum(float* scores, int n_rows, float max) {
   return sum;
 }
 
+float max_of(const float* x, int n) {
+  float max = x[0];
+  int i = 0;
+  if (n >= 8) {
+    __m256 lanes = _mm256_loadu_ps(x);
+    for (i = 8; i + 8 <= n; i += 8) lanes = _mm256_max_ps(lanes, _mm256_loadu_ps(x + i));
+    alignas(32) float lane[8];
+    _mm256_store_ps(lane, lanes);
+    for (float v : lane) max = std::max(max, v);
+  }
+  for (; i < n; ++i) max = std::max(max, x[i]);
+  return max;
+}
+
 #else
+
+float max_of(const float* x, int n) {
+  return *std::max_element(x, x + n);
+}
 
 float exp_and_sum(float* scores, int n_rows, float max) {
   float sum = 0.0f;
@@ -74,7 +92,7 @@ void reset_partial(const SlicePartial& partial, int n_heads, int head_dim) {
 void fold_chunk(const SlicePartial& partial, float* scores, int rows, float* rescale, int n_heads) {
   for (int h = 0; h < n_heads; ++h) {
     float* head_scores = scores + std::size_t(h) * kSplitChunk;
-    const float chunk_max = *std::max_element(head_scores, head_scores + rows);
+    const float chunk_max = max_of(head_scores, rows);
     const float new_max = std::max(partial.max[h], chunk_max);
     rescale[h] = std::exp(partial.max[h] - new_max);  // 0 on the first chunk
     const float chunk_sum = exp_and_sum(head_scores, rows, new_max);
