@@ -48,12 +48,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   return kvc::run_program(app, argc, argv, [&] {
-    kvc::CapacityQuery query{kvc::find_architecture(model_name),
-                             kvc::find_dtype(dtype_name),
-                             kvc::find_dtype("fp16"),
-                             kvc::find_gpu(gpu_name).memory_gib,
-                             0,
-                             0};
+    const kvc::ArchitectureSpec& model = kvc::find_architecture(model_name);
+    kvc::CapacityQuery query{.model = model,
+                             .kv_dtype = kvc::kv_dtype_for(model, dtype_name),
+                             .weight_dtype = kvc::kv_dtype_for(model, "fp16"),
+                             .gpu_memory_gib = kvc::find_gpu(gpu_name).memory_gib};
     query.context = context.value_or(query.model.max_context);
     const kvc::CapacityPlan plan = kvc::plan_capacity(query);
     const std::vector<int> lengths =
@@ -64,7 +63,7 @@ int main(int argc, char** argv) {
                 query.context);
     }
     const std::int64_t total = std::accumulate(lengths.begin(), lengths.end(), std::int64_t{0});
-    std::cout << query.model.name << ", KV " << query.kv_dtype.name << " ("
+    std::cout << query.model.name << ", KV " << query.kv_dtype.name() << " ("
               << kvc::format_bytes(plan.kv_bytes_per_token) << "/token), " << gpu_name
               << ": KV budget " << kvc::format_bytes(plan.kv_budget_bytes) << "\n"
               << lengths.size() << " requests, mean "

@@ -21,42 +21,55 @@ namespace {
 
 constexpr std::int64_t kGiB = std::int64_t{1} << 30;
 
+// A format for the presets' heads (all 128 channels).
+KvDtype dtype(const char* name) {
+  return parse_kv_dtype(name, 128);
+}
+
 // ---- bytes per token ----------------------------------------------------------
 
 TEST(KvBytes, Llama2_70bFp16) {
   // 2 x 80 layers x 8 KV heads x 128 x 2 bytes = 327,680; 32,768 tokens = 10 GiB.
   const ArchitectureSpec& model = find_architecture("llama-2-70b");
-  EXPECT_EQ(kv_bytes_per_token(model, find_dtype("fp16")), 327'680);
-  EXPECT_EQ(kv_bytes_for_tokens(model, find_dtype("fp16"), 32'768), 10 * kGiB);
+  EXPECT_EQ(kv_bytes_per_token(model, dtype("fp16")), 327'680);
+  EXPECT_EQ(kv_bytes_for_tokens(model, dtype("fp16"), 32'768), 10 * kGiB);
 }
 
 TEST(KvBytes, Llama3_8bFp16At8kTokens) {
   // 2 x 32 x 8 x 128 x 2 = 131,072 bytes/token; x 8,192 = 2^30.
-  EXPECT_EQ(kv_bytes_for_tokens(find_architecture("llama-3-8b"), find_dtype("fp16"), 8192),
+  EXPECT_EQ(kv_bytes_for_tokens(find_architecture("llama-3-8b"), dtype("fp16"), 8192),
             1'073'741'824);
 }
 
 TEST(KvBytes, Llama2_7bInEveryDtype) {
   // 2 x 32 x 32 x 128 = 262,144 elements per token.
   const ArchitectureSpec& model = find_architecture("llama-2-7b");
-  EXPECT_EQ(kv_bytes_per_token(model, find_dtype("fp32")), 1'048'576);
-  EXPECT_EQ(kv_bytes_per_token(model, find_dtype("fp16")), 524'288);
-  EXPECT_EQ(kv_bytes_per_token(model, find_dtype("bf16")), 524'288);
-  EXPECT_EQ(kv_bytes_per_token(model, find_dtype("fp8")), 262'144);
-  EXPECT_EQ(kv_bytes_per_token(model, find_dtype("int8")), 262'144);
-  EXPECT_EQ(kv_bytes_per_token(model, find_dtype("int4")), 131'072);
+  EXPECT_EQ(kv_bytes_per_token(model, dtype("fp32")), 1'048'576);
+  EXPECT_EQ(kv_bytes_per_token(model, dtype("fp16")), 524'288);
+  EXPECT_EQ(kv_bytes_per_token(model, dtype("bf16")), 524'288);
+  // The 8- and 4-bit formats also store fp32 scales (common/kv_dtype.hpp):
+  // int8, fp8: one per (token, layer, KV head, K or V) = 2 x 32 x 32 x 4 = 8,192 bytes.
+  EXPECT_EQ(kv_bytes_per_token(model, dtype("fp8")), 262'144 + 8'192);
+  EXPECT_EQ(kv_bytes_per_token(model, dtype("int8")), 262'144 + 8'192);
+  // int4-token: one per group of 32 channels, K and V: 2 x 32 x 32 x 4 groups x 4 = 32,768.
+  EXPECT_EQ(kv_bytes_per_token(model, dtype("int4-token")), 131'072 + 32'768);
+  // int4 (KIVI): V as int4-token (16,384); K one scale per channel per block of
+  // 16 tokens: 32 x 32 x 128 x 4 / 16 = 32,768; blocks of 64 quarter that.
+  EXPECT_EQ(kv_bytes_per_token(model, dtype("int4")), 131'072 + 16'384 + 32'768);
+  EXPECT_EQ(kv_bytes_per_token(model, dtype("int4"), 64), 131'072 + 16'384 + 8'192);
+  EXPECT_EQ(kv_bytes_for_tokens(model, dtype("int4"), 3), 3 * (131'072 + 16'384 + 32'768));
 }
 
 TEST(KvBytes, GqaDividesTheCacheByTheGroupSize) {
   // Mistral-7B has Llama-2-7B's layers and head_dim but 8 KV heads for 32 query heads.
-  EXPECT_EQ(kv_bytes_per_token(find_architecture("llama-2-7b"), find_dtype("fp16")),
-            4 * kv_bytes_per_token(find_architecture("mistral-7b"), find_dtype("fp16")));
+  EXPECT_EQ(kv_bytes_per_token(find_architecture("llama-2-7b"), dtype("fp16")),
+            4 * kv_bytes_per_token(find_architecture("mistral-7b"), dtype("fp16")));
 }
 
 // NEW (ch03): the same model as MHA, GQA and MQA.
 TEST(KvHeads, MhaGqaMqaOfLlama3_8b) {
   const ArchitectureSpec& gqa = find_architecture("llama-3-8b");  // 32 query heads, 8 KV heads
-  const DtypeSpec& fp16 = find_dtype("fp16");
+  const KvDtype fp16 = dtype("fp16");
   EXPECT_EQ(attention_variants(gqa), (std::vector<int>{32, 8, 1}));
   const ArchitectureSpec mha = with_kv_heads(gqa, 32);
   const ArchitectureSpec mqa = with_kv_heads(gqa, 1);
@@ -93,10 +106,10 @@ TEST(Presets, LookupIgnoresCaseAndRejectsUnknownNames) {
   EXPECT_EQ(&find_architecture("Llama-3-8B"), &find_architecture("llama-3-8b"));
   EXPECT_EQ(&find_gpu("h100-80g"), &find_gpu("H100-80G"));
   EXPECT_THROW(find_architecture("llama-4"), Error);
-  EXPECT_THROW(find_dtype("fp64"), Error);
+  EXPECT_THROW(kv_dtype_for(find_architecture("llama-2-7b"), "fp64"), Error);
   EXPECT_THROW(find_gpu("B200"), Error);
   try {
-    find_dtype("fp64");
+    kv_dtype_for(find_architecture("llama-2-7b"), "fp64");
   } catch (const Error& error) {
     EXPECT_NE(std::string(error.what()).find("int4"), std::string::npos) << error.what();
   }
@@ -106,8 +119,8 @@ TEST(Presets, LookupIgnoresCaseAndRejectsUnknownNames) {
 
 CapacityQuery llama2_7b_on(double gib, int context) {
   return CapacityQuery{.model = find_architecture("llama-2-7b"),
-                       .kv_dtype = find_dtype("fp16"),
-                       .weight_dtype = find_dtype("fp16"),
+                       .kv_dtype = dtype("fp16"),
+                       .weight_dtype = dtype("fp16"),
                        .gpu_memory_gib = gib,
                        .context = context,
                        .reserve_fraction = 0};
@@ -172,10 +185,10 @@ TEST(Capacity, EdgesOfTheRangeStayExactAndNonNegative) {
 
 TEST(Capacity, SizesThatDoNotFitIn64BitsAreErrors) {
   const ArchitectureSpec& llama = find_architecture("llama-2-7b");
-  EXPECT_THROW(kv_bytes_for_tokens(llama, find_dtype("fp32"), std::int64_t{1} << 50), Error);
+  EXPECT_THROW(kv_bytes_for_tokens(llama, dtype("fp32"), std::int64_t{1} << 50), Error);
   ArchitectureSpec huge = llama;
   huge.n_parameters = std::numeric_limits<std::int64_t>::max() / 4;
-  EXPECT_THROW(weight_bytes(huge, find_dtype("fp16")), Error);
+  EXPECT_THROW(weight_bytes(huge, dtype("fp16")), Error);
   EXPECT_EQ(checked_mul(std::int64_t{1} << 31, std::int64_t{1} << 31, "x"), std::int64_t{1} << 62);
   EXPECT_THROW(checked_mul(std::int64_t{1} << 32, std::int64_t{1} << 31, "x"), Error);
   EXPECT_THROW(checked_add(std::numeric_limits<std::int64_t>::max(), 1, "x"), Error);

@@ -24,8 +24,8 @@ namespace {
 void print_models() {
   kvc::Table table({"model", "layers", "q heads", "kv heads", "head_dim", "params", "max context",
                     "KV/token fp16"});
-  const kvc::DtypeSpec& fp16 = kvc::find_dtype("fp16");
   for (const kvc::ArchitectureSpec& model : kvc::architecture_presets()) {
+    const kvc::KvDtype fp16 = kvc::kv_dtype_for(model, "fp16");
     table.add_row({std::string(model.name), std::to_string(model.n_layers),
                    std::to_string(model.n_heads), std::to_string(model.n_kv_heads),
                    std::to_string(model.head_dim),
@@ -35,7 +35,7 @@ void print_models() {
   }
   table.print(std::cout);
   std::cout << "\ndtypes:";
-  for (const kvc::DtypeSpec& dtype : kvc::dtype_presets()) std::cout << " " << dtype.name;
+  for (const char* name : kvc::kv_dtype_names()) std::cout << " " << name;
   std::cout << "\nGPUs:  ";
   for (const kvc::GpuSpec& gpu : kvc::gpu_presets()) std::cout << " " << gpu.name;
   std::cout << "\n";
@@ -47,8 +47,8 @@ void print_capacity(const kvc::CapacityQuery& query, const kvc::CapacityPlan& pl
   std::cout << m.name << ": " << m.n_layers << " layers, " << m.n_heads << " query heads, "
             << m.n_kv_heads << " KV heads, head_dim " << m.head_dim << ", "
             << kvc::format_fixed(m.n_parameters / 1e9, 2) << "B params\n"
-            << "on " << gpu_label << ", KV cache " << query.kv_dtype.name << ", weights "
-            << query.weight_dtype.name << ", context " << kvc::format_thousands(query.context)
+            << "on " << gpu_label << ", KV cache " << query.kv_dtype.name() << ", weights "
+            << query.weight_dtype.name() << ", context " << kvc::format_thousands(query.context)
             << " tokens\n\n";
 
   const auto bytes_row = [](std::string label, std::int64_t bytes) {
@@ -72,11 +72,11 @@ void print_capacity(const kvc::CapacityQuery& query, const kvc::CapacityPlan& pl
 
   std::cout << "\nBy KV dtype (same budget):\n";
   kvc::Table by_dtype({"KV dtype", "KV/token", "KV/request", "requests that fit"});
-  for (const kvc::DtypeSpec& dtype : kvc::dtype_presets()) {
+  for (const char* name : kvc::kv_dtype_names()) {
     kvc::CapacityQuery variant = query;
-    variant.kv_dtype = dtype;
+    variant.kv_dtype = kvc::kv_dtype_for(query.model, name);
     const kvc::CapacityPlan p = kvc::plan_capacity(variant);
-    by_dtype.add_row({std::string(dtype.name), kvc::format_bytes(p.kv_bytes_per_token),
+    by_dtype.add_row({name, kvc::format_bytes(p.kv_bytes_per_token),
                       kvc::format_bytes(p.kv_bytes_per_request),
                       kvc::format_thousands(p.max_requests)});
   }
@@ -134,6 +134,7 @@ int main(int argc, char** argv) {
   std::string model_name = "llama-3-8b";
   std::string kv_dtype_name = "fp16";
   std::string weight_dtype_name = "fp16";
+  int block_size = kvc::kDefaultKvBlockSize;
   std::string gpu_name = "H100-80G";
   std::optional<double> gpu_gib;
   std::optional<int> context;
@@ -144,7 +145,13 @@ int main(int argc, char** argv) {
   app.add_flag("--list-models", list_models, "Print the known models, dtypes and GPUs");
   app.add_option("--model", model_name, "Model architecture (see --list-models)")
       ->capture_default_str();
-  app.add_option("--dtype", kv_dtype_name, "KV cache element type: fp32 fp16 bf16 fp8 int8 int4")
+  app.add_option("--dtype", kv_dtype_name,
+                 "KV cache format: fp32 fp16 bf16 int8 fp8 int4-token int4 (common/kv_dtype.hpp; "
+                 "the quantized ones count their scales, as chapter 07's pool stores them)")
+      ->capture_default_str();
+  app.add_option("--block-size", block_size,
+                 "Tokens per KV block (int4's per-channel key scales cover one block)")
+      ->check(kvc::integer_in(1, kvc::kMaxInt))
       ->capture_default_str();
   app.add_option("--weight-dtype", weight_dtype_name, "Weight element type")->capture_default_str();
   app.add_option("--gpu", gpu_name, "GPU preset: A100-40G A100-80G H100-80G L4-24G RTX4090-24G")
@@ -171,10 +178,12 @@ int main(int argc, char** argv) {
       print_models();
       return 0;
     }
+    const kvc::ArchitectureSpec& model = kvc::find_architecture(model_name);
     kvc::CapacityQuery query{
-        .model = kvc::find_architecture(model_name),
-        .kv_dtype = kvc::find_dtype(kv_dtype_name),
-        .weight_dtype = kvc::find_dtype(weight_dtype_name),
+        .model = model,
+        .kv_dtype = kvc::kv_dtype_for(model, kv_dtype_name),
+        .weight_dtype = kvc::kv_dtype_for(model, weight_dtype_name),
+        .block_size = block_size,
         .gpu_memory_gib = 0,
         .context = 0,
         .reserve_fraction = reserve_fraction,

@@ -7,24 +7,34 @@
 
 namespace kvc {
 
-std::int64_t kv_bytes_per_token(const ArchitectureSpec& model, const DtypeSpec& kv_dtype) {
-  return kv_bytes_for_tokens(model, kv_dtype, 1);
+namespace {
+
+KvPoolShape pool_shape(const ArchitectureSpec& model, int block_size) {
+  return KvPoolShape{model.n_layers, model.n_kv_heads, model.head_dim, block_size};
 }
 
-std::int64_t kv_bytes_for_tokens(const ArchitectureSpec& model, const DtypeSpec& kv_dtype,
-                                 std::int64_t tokens) {
-  const std::int64_t elements_per_token =
-      checked_mul(std::int64_t{2} * model.n_layers, std::int64_t{model.n_kv_heads} * model.head_dim,
-                  "KV elements per token");
-  const std::int64_t bits =
-      checked_mul(checked_mul(tokens, elements_per_token, "the KV cache's element count"),
-                  kv_dtype.bits, "the KV cache's size in bits");
-  return bits / 8 + (bits % 8 != 0);
+}  // namespace
+
+KvDtype kv_dtype_for(const ArchitectureSpec& model, const std::string& name) {
+  return parse_kv_dtype(name, model.head_dim);
 }
 
-std::int64_t weight_bytes(const ArchitectureSpec& model, const DtypeSpec& weight_dtype) {
+double kv_bytes_per_token(const ArchitectureSpec& model, const KvDtype& kv_dtype, int block_size) {
+  return kvc::kv_bytes_per_token(kv_dtype, pool_shape(model, block_size));
+}
+
+std::int64_t kv_bytes_for_tokens(const ArchitectureSpec& model, const KvDtype& kv_dtype,
+                                 std::int64_t tokens, int block_size) {
+  // tokens x (bytes per block / block_size), rounded up, in integers.
+  const std::int64_t bytes_per_block = kv_bytes_per_block(kv_dtype, pool_shape(model, block_size));
+  const std::int64_t scaled =
+      checked_mul(tokens, bytes_per_block, "the KV cache's size in bytes x block size");
+  return scaled / block_size + (scaled % block_size != 0);
+}
+
+std::int64_t weight_bytes(const ArchitectureSpec& model, const KvDtype& weight_dtype) {
   const std::int64_t bits =
-      checked_mul(model.n_parameters, weight_dtype.bits, "the weights' size in bits");
+      checked_mul(model.n_parameters, weight_dtype.bits(), "the weights' size in bits");
   return bits / 8 + (bits % 8 != 0);
 }
 
@@ -61,8 +71,9 @@ CapacityPlan plan_capacity(const CapacityQuery& query) {
   plan.reserve_bytes = static_cast<std::int64_t>(query.reserve_fraction * plan.gpu_bytes);
   plan.kv_budget_bytes =
       std::max<std::int64_t>(0, plan.gpu_bytes - plan.weight_bytes - plan.reserve_bytes);
-  plan.kv_bytes_per_token = kv_bytes_per_token(query.model, query.kv_dtype);
-  plan.kv_bytes_per_request = kv_bytes_for_tokens(query.model, query.kv_dtype, query.context);
+  plan.kv_bytes_per_token = kv_bytes_for_tokens(query.model, query.kv_dtype, 1, query.block_size);
+  plan.kv_bytes_per_request =
+      kv_bytes_for_tokens(query.model, query.kv_dtype, query.context, query.block_size);
   plan.max_cached_tokens = plan.kv_budget_bytes / plan.kv_bytes_per_token;
   plan.max_requests = plan.kv_budget_bytes / plan.kv_bytes_per_request;
   return plan;

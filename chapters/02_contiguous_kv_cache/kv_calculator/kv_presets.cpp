@@ -24,11 +24,6 @@ constexpr std::array kArchitectures = {
     ArchitectureSpec{"mixtral-8x7b", 32, 32, 8, 128, 46'700'000'000, 32768},
 };
 
-constexpr std::array kDtypes = {
-    DtypeSpec{"fp32", 32}, DtypeSpec{"fp16", 16}, DtypeSpec{"bf16", 16},
-    DtypeSpec{"fp8", 8},   DtypeSpec{"int8", 8},  DtypeSpec{"int4", 4},
-};
-
 constexpr std::array kGpus = {
     GpuSpec{"A100-40G", 40}, GpuSpec{"A100-80G", 80},    GpuSpec{"H100-80G", 80},
     GpuSpec{"L4-24G", 24},   GpuSpec{"RTX4090-24G", 24},
@@ -58,18 +53,12 @@ const Spec& find_by_name(const std::array<Spec, N>& specs, std::string_view name
 std::span<const ArchitectureSpec> architecture_presets() {
   return kArchitectures;
 }
-std::span<const DtypeSpec> dtype_presets() {
-  return kDtypes;
-}
 std::span<const GpuSpec> gpu_presets() {
   return kGpus;
 }
 
 const ArchitectureSpec& find_architecture(std::string_view name) {
   return find_by_name(kArchitectures, name, "model");
-}
-const DtypeSpec& find_dtype(std::string_view name) {
-  return find_by_name(kDtypes, name, "dtype");
 }
 const GpuSpec& find_gpu(std::string_view name) {
   return find_by_name(kGpus, name, "GPU");

@@ -1,5 +1,6 @@
-// The published shapes the KV calculator knows: model architectures, element
-// types and GPUs. Plain data; lookups are case-insensitive and throw kvc::Error
+// The published shapes the KV calculator knows: model architectures and GPUs
+// (number formats are common/kv_dtype.hpp's, the same ones the chapter 07
+// pool stores). Plain data; lookups are case-insensitive and throw kvc::Error
 // listing the known names on a miss.
 #pragma once
 
@@ -20,23 +21,15 @@ struct ArchitectureSpec {
   int max_context;            // tokens the model was trained for (the default context)
 };
 
-// A number format, in bits per element so that int4 (half a byte) is exact.
-struct DtypeSpec {
-  std::string_view name;  // "fp16"
-  int bits;
-};
-
 struct GpuSpec {
   std::string_view name;  // "H100-80G"
   double memory_gib;      // nominal capacity; the driver and CUDA context take some
 };
 
 std::span<const ArchitectureSpec> architecture_presets();
-std::span<const DtypeSpec> dtype_presets();
 std::span<const GpuSpec> gpu_presets();
 
 const ArchitectureSpec& find_architecture(std::string_view name);
-const DtypeSpec& find_dtype(std::string_view name);
 const GpuSpec& find_gpu(std::string_view name);
 
 }  // namespace kvc
