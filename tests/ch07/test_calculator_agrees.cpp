@@ -31,6 +31,7 @@ std::size_t pool_bytes_for_two_blocks(const ModelConfig& config, const KvDtype& 
   const std::vector<float> q(std::size_t(n) * config.dim, 0.5f);
   const std::vector<float> kv_rows(std::size_t(n) * config.kv_dim(), 0.25f);
   std::vector<float> out(q.size());
+  kv.reserve(batch);
   for (int layer = 0; layer < config.n_layers; ++layer) {
     kv.attend(layer, batch, q.data(), kv_rows.data(), kv_rows.data(), out.data());
   }
