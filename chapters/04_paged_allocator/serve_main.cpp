@@ -2,11 +2,16 @@
 //
 //   ch04_serve model.bin -z tokenizer.bin [-i prompt]... [--prompts-file F]
 //              [--max-new-tokens N] [--completions N] [--kv-blocks N] [--block-size N]
-//              [--max-running N] [--arrival-every K] [--trace] [--compare]
+//              [--max-running N] [--arrival-every K] [--kv-dtype F] [--trace] [--compare]
 //
 // Prints every completion, then what the scheduler did. --compare also runs
 // each completion alone on chapter 02's cache: the tokens must be identical,
 // and the two throughputs are printed side by side.
+//
+// NEW (ch07): --kv-dtype stores the pool in one of chapter 07's formats
+// (fp16, bf16, int8, fp8, int4-token, int4) through ch07::make_paged_pool, a
+// ch04::PagedKVStrategy the scheduler drives like its own. Only this program
+// links chapter 07; chapter 04's library does not know it exists.
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <cstdio>
@@ -16,8 +21,10 @@
 #include "chapters/04_paged_allocator/alone.hpp"
 #include "chapters/04_paged_allocator/prompts_file.hpp"
 #include "chapters/04_paged_allocator/scheduler.hpp"
+#include "chapters/07_quantization/quantized_paged_cache.hpp"
 #include "common/checkpoint.hpp"
 #include "common/cli.hpp"
+#include "common/kv_dtype.hpp"
 #include "common/output_file.hpp"
 #include "common/report.hpp"
 #include "common/sampler.hpp"
@@ -42,6 +49,7 @@ struct ServeOptions {
   int kv_blocks = 0;
   int max_running = 64;
   int arrival_every = 0;
+  std::string kv_dtype = "fp32";
   std::string device = "cpu";
   int threads = 0;
   bool trace = false;
@@ -84,9 +92,23 @@ int default_pool_blocks(const std::vector<Request>& requests, int block_size) {
   return static_cast<int>(blocks);
 }
 
+// fp32: chapter 04's own pool (the default, unchanged); any other format:
+// chapter 07's quantized pool with the same blocks.
+std::unique_ptr<PagedKVStrategy> make_pool(const ModelConfig& config, const DeviceContext& device,
+                                           const KvDtype& dtype, int kv_blocks, int block_size) {
+  if (dtype.format == KvFormat::fp32) {
+    return make_paged_cache(config, device, kv_blocks, block_size);
+  }
+  return ch07::make_paged_pool(config, device, dtype, kv_blocks, block_size);
+}
+
 int serve_main(const ServeOptions& o) {
   check_outputs({o.json_path}, {o.checkpoint, o.tokenizer, o.prompts_file});
   const Model model = load_checkpoint(o.checkpoint);
+  const KvDtype kv_dtype = parse_kv_dtype(o.kv_dtype, model.config.head_dim());
+  KVC_CHECK(!o.compare || kv_dtype.format == KvFormat::fp32,
+            "--compare checks the tokens against chapter 02's fp32 cache, so it needs "
+            "--kv-dtype fp32 (a quantized cache changes them on purpose)");
   const Tokenizer tokenizer(o.tokenizer, model.config.vocab_size);
   ThreadPool pool(o.threads);
   auto engine = make_engine(model, parse_device(o.device), &pool);
@@ -109,7 +131,9 @@ int serve_main(const ServeOptions& o) {
   // Checked before the pool is sized from them.
   validate_requests(requests, model.config, o.max_running);
   const int kv_blocks = o.kv_blocks > 0 ? o.kv_blocks : default_pool_blocks(requests, o.block_size);
-  auto kv = make_paged_cache(model.config, engine->context(), kv_blocks, o.block_size);
+  auto kv = make_pool(model.config, engine->context(), kv_dtype, kv_blocks, o.block_size);
+  const KvPoolShape pool_shape{model.config.n_layers, model.config.n_kv_heads,
+                               model.config.head_dim(), o.block_size};
   SchedulerOptions options;
   options.max_running = o.max_running;
   if (o.trace) options.on_step = [&](const StepRecord& s) { print_trace(s, kv_blocks); };
@@ -135,6 +159,8 @@ int serve_main(const ServeOptions& o) {
 
   JsonObject json;
   json.add("device", o.device)
+      .add("kv_dtype", kv_dtype.name())
+      .add("kv_bytes_per_block", static_cast<long long>(kv_bytes_per_block(kv_dtype, pool_shape)))
       .add("requests", requests.size())
       .add("completions", served.completions.size())
       .add("block_size", o.block_size)
@@ -212,6 +238,10 @@ int main(int argc, char** argv) {
   app.add_option("--arrival-every", o.arrival_every,
                  "request r arrives at step r * K (0: all at once)")
       ->check(kvc::integer_in(0, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--kv-dtype", o.kv_dtype,
+                 "KV pool format: fp32 (chapter 04's pool), or chapter 07's fp16 bf16 int8 fp8 "
+                 "int4-token int4 (CPU only)")
       ->capture_default_str();
   app.add_option("--device", o.device, "where the model runs")
       ->check(CLI::IsMember({"cpu", "cuda"}))

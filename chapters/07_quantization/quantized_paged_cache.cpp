@@ -248,12 +248,21 @@ void QuantizedPagedKVCache::attend(int layer, const Batch& batch, const float* q
 std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
                                           const KvDtype& kv_dtype, int block_size, int max_seqs,
                                           const QuantOptions& options) {
+  KVC_CHECK(block_size >= 1, "quantized KV cache: block size must be positive, got ", block_size);
+  return make_paged_pool(config, device, kv_dtype,
+                         max_seqs * ch04::blocks_needed(config.seq_len, block_size), block_size,
+                         options);
+}
+
+std::unique_ptr<ch04::PagedKVStrategy> make_paged_pool(const ModelConfig& config,
+                                                       const DeviceContext& device,
+                                                       const KvDtype& kv_dtype, int num_blocks,
+                                                       int block_size,
+                                                       const QuantOptions& options) {
   KVC_CHECK(device.device == Device::kCpu, "--kv-dtype ", kv_dtype.name(),
             ": the quantized KV cache runs on the CPU only in this build (use --device cpu)");
-  KVC_CHECK(block_size >= 1, "quantized KV cache: block size must be positive, got ", block_size);
-  return std::make_unique<QuantizedPagedKVCache>(
-      config, kv_dtype, max_seqs * ch04::blocks_needed(config.seq_len, block_size), block_size,
-      device.pool, options);
+  return std::make_unique<QuantizedPagedKVCache>(config, kv_dtype, num_blocks, block_size,
+                                                 device.pool, options);
 }
 
 }  // namespace kvc::ch07

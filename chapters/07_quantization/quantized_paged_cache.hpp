@@ -93,4 +93,12 @@ std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const Devic
                                           const KvDtype& kv_dtype, int block_size = 16,
                                           int max_seqs = 1, const QuantOptions& options = {});
 
+// A pool of exactly `num_blocks` blocks, as chapter 04's scheduler sizes it
+// (ch04_serve --kv-dtype); the same errors as make_strategy.
+std::unique_ptr<ch04::PagedKVStrategy> make_paged_pool(const ModelConfig& config,
+                                                       const DeviceContext& device,
+                                                       const KvDtype& kv_dtype, int num_blocks,
+                                                       int block_size,
+                                                       const QuantOptions& options = {});
+
 }  // namespace kvc::ch07

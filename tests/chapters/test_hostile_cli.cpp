@@ -313,5 +313,14 @@ TEST_F(HostileCli, HugeSizesAreRefusedOrReportedSanely) {
   fs::remove(lengths);
 }
 
+// NEW (ch07): ch04_serve --kv-dtype names one of common/kv_dtype.hpp's formats.
+TEST_F(HostileCli, KvDtypesTheServerCannotStoreAreOneLine) {
+  const std::string serve = model_args("ch04_serve");
+  expect_one_line_error(run("ch04_serve", serve + " --kv-dtype fp64"), "unknown KV dtype 'fp64'");
+  expect_one_line_error(run("ch04_serve", serve + " --kv-dtype int8 --compare"),
+                        "--compare checks the tokens against chapter 02's fp32 cache");
+  expect_one_line_error(run("kv_calculator", "--dtype q4_0"), "unknown KV dtype 'q4_0'");
+}
+
 }  // namespace
 }  // namespace kvc::testing
