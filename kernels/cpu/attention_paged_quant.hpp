@@ -60,10 +60,10 @@ struct FullPrecisionRows {
 //      sum keeps variant 1's order: the same bits.
 //   3: chapter 04's split-context variant 4 over the codes
 //      (attention_paged_quant_fast.cpp): the context split across `pool`,
-//      online softmax; int8 (and fp32) rows are read as codes inside the AVX2
-//      dot products, eight widened to floats per register and shared by the
-//      group's query heads, the row's scale applied once per row; other
-//      formats go through variant 1's tile. Rounds differently (FMA, vector
+//      online softmax; int8, fp8, fp16, bf16 (and fp32) rows are read as codes
+//      inside the AVX2 dot products, eight widened to floats per register and
+//      shared by the group's query heads, the row's scale applied once per
+//      row; packed int4 goes through variant 1's tile. Rounds differently (FMA, vector
 //      exp): tested against the reference by tolerance. The fast one.
 // Variant 0 picks 2, so a cache that calls it keeps variant 1's bits. Only
 // variant 3 uses `pool`. Throws kvc::Error for an unknown variant.

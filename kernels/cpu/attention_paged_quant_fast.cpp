@@ -2,18 +2,19 @@
 // chapter 04's fp32 variant 4 (split_softmax.hpp: one context slice per
 // thread, online softmax, slices merged) over a quantized pool.
 //
-// For int8 (and fp32) the codes are read straight from the pool inside the
-// dot products: eight int8 codes are widened to int32 and converted to floats
-// in one register (vpmovsxbd + vcvtdq2ps), every query head of the group is
-// multiplied by that register, and the row's scale is applied once per row,
-// to the finished score (keys) or folded into the softmax weight (values):
+// The codes are read straight from the pool inside the dot products: eight
+// int8 codes are widened to int32 and converted to floats in one register
+// (vpmovsxbd + vcvtdq2ps; fp16 by vcvtph2ps, bf16 and FP8 E4M3 by shifting
+// their bits into a float's), every query head of the group is multiplied by
+// that register, and the row's scale is applied once per row, to the
+// finished score (keys) or folded into the softmax weight (values):
 //   score_j(t)  = (q_j . k_codes_t) * k_scale_t / sqrt(head_dim)
 //   o_j        += (p_j(t) * v_scale_t) * v_codes_t
 // So the pool's bytes are read once, as codes, and no float copy of a row is
-// written anywhere. Every other format (and a chunk holding attention-sink
-// rows) is dequantized into an L1 tile by dequantize_block_rows first, and
-// the same loops read the tile. Rounds differently from variants 1-2 (FMA,
-// the scale applied after the sum, a vector exp): tested by tolerance.
+// written anywhere. int4 (packed, with group or per-channel scales) and a
+// chunk holding attention-sink rows are dequantized into an L1 tile by
+// dequantize_block_rows first, and the same loops read the tile. Rounds differently from variants
+// 1-2 (FMA, the scale applied after the sum, a vector exp): tested by tolerance.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "kernels/cpu/attention_paged_quant.hpp"
+#include "kernels/cpu/kv_quant.hpp"
 #include "kernels/cpu/split_softmax.hpp"
 
 namespace kvc::cpu::fast {
@@ -29,6 +31,21 @@ namespace kvc::cpu::fast {
 namespace {
 
 constexpr int kChunk = kSplitChunk;
+
+// The pool's 16- and 8-bit float codes as element types, so the loops below
+// read them like int8 codes (float(code) is the scalar decode).
+struct Half {
+  std::uint16_t bits;
+  explicit operator float() const { return fp16_to_float_finite(bits); }
+};
+struct Bfloat {
+  std::uint16_t bits;
+  explicit operator float() const { return bf16_to_float(bits); }
+};
+struct Fp8 {
+  std::uint8_t bits;
+  explicit operator float() const { return fp8_e4m3_to_float_finite(bits); }
+};
 
 // Query heads scored or summed together: 4 heads x 2 accumulators = 8
 // independent FMA chains, next to the shared key or value vectors.
@@ -74,6 +91,24 @@ inline __m256 load8(const float* p) {
 inline __m256 load8(const std::int8_t* p) {
   return _mm256_cvtepi32_ps(
       _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+// fp16: the F16C conversion (x86-64-v3 has it).
+inline __m256 load8(const Half* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+// bf16: the top half of a float.
+inline __m256 load8(const Bfloat* p) {
+  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+// E4M3 as fp8_e4m3_to_float_finite does it, eight lanes at once: exponent and
+// mantissa moved into a float's fields (2^120 too small), scaled, signed.
+inline __m256 load8(const Fp8* p) {
+  const __m256i codes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  const __m256i fields = _mm256_slli_epi32(_mm256_and_si256(codes, _mm256_set1_epi32(0x7F)), 20);
+  const __m256 magnitude = _mm256_mul_ps(_mm256_castsi256_ps(fields), _mm256_set1_ps(0x1p120f));
+  const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(codes, _mm256_set1_epi32(0x80)), 24);
+  return _mm256_or_ps(magnitude, _mm256_castsi256_ps(sign));
 }
 
 // ROWS rows (2 at most: 8 accumulators) against HEADS query heads, eight
@@ -208,8 +243,8 @@ void prefetch_bytes(const void* first, std::size_t bytes) {
 }
 
 // Positions [begin, end) into `partial`, chunk by chunk; Code is the pool's
-// element type when its rows are read directly (int8 or float), else float
-// and every chunk goes through the tile.
+// element type when its rows are read directly (read_codes), else float and
+// every chunk goes through the tile.
 template <typename Code>
 void attend_slice(const SlicePartial& partial, const Step& s, bool read_codes, int begin, int end) {
   const QuantPagedLayer& layer = s.layer;
@@ -329,10 +364,19 @@ void decode_split_quant(float* out, const float* q, const QuantPagedLayer& layer
   const KvFormat format = layer.dtype.format;
   split_context(out, n_ctx, n_heads, layer.head_dim, pool_bytes, pool,
                 [&](const SlicePartial& partial, int begin, int end) {
-                  if (format == KvFormat::int8) {
-                    attend_slice<std::int8_t>(partial, step, true, begin, end);
-                  } else {
-                    attend_slice<float>(partial, step, format == KvFormat::fp32, begin, end);
+                  switch (format) {
+                    case KvFormat::fp32:
+                      return attend_slice<float>(partial, step, true, begin, end);
+                    case KvFormat::fp16:
+                      return attend_slice<Half>(partial, step, true, begin, end);
+                    case KvFormat::bf16:
+                      return attend_slice<Bfloat>(partial, step, true, begin, end);
+                    case KvFormat::int8:
+                      return attend_slice<std::int8_t>(partial, step, true, begin, end);
+                    case KvFormat::fp8_e4m3:
+                      return attend_slice<Fp8>(partial, step, true, begin, end);
+                    case KvFormat::int4:  // packed two a byte: through the tile
+                      return attend_slice<float>(partial, step, false, begin, end);
                   }
                 });
 }
