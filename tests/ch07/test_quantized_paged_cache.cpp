@@ -174,31 +174,36 @@ TEST_P(Ch07EveryFormat, SinksAreReadInFullPrecision) {
 
 // The fast variant over a long context in a shuffled pool, with attention
 // sinks, on 1 and 2 threads (2 threads split the context and merge), against
-// dequantize-then-reference. 2048 positions: every format's pool is over the
-// 256 KiB below which the kernel stays on one thread.
+// dequantize-then-reference. 2048 positions of head_dim 64: every format's
+// pool is over the 256 KiB below which the kernel stays on one thread.
 TEST_P(Ch07EveryFormat, FastVariantSplitsALongContextLikeTheReference) {
-  ModelConfig c = one_layer_config();
-  c.seq_len = 2048;
-  const int n_ctx = c.seq_len, block_size = 16, num_blocks = n_ctx / block_size, sinks = 4;
-  const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
-  QuantizedPagedKVCache kv(c, dtype, num_blocks, block_size, nullptr, {.sink_tokens = sinks});
-  const Tokens t = random_tokens(c, n_ctx, 17);
-  std::vector<int> table(num_blocks);
-  std::iota(table.begin(), table.end(), 0);
-  std::shuffle(table.begin(), table.end(), std::mt19937(5));
-  for (int p = 0; p < n_ctx; ++p) {
-    kv.store(0, std::int64_t(table[p / block_size]) * block_size + p % block_size, p,
-             &t.k[std::size_t(p) * c.kv_dim()], &t.v[std::size_t(p) * c.kv_dim()]);
-  }
-  const float* q = &t.q[std::size_t(n_ctx - 1) * c.dim];
-  const std::vector<float> want = reference_attention(kv, c, q, table, n_ctx, &t, sinks);
-  for (int threads : {1, 2}) {
-    ThreadPool pool(threads);
-    std::vector<float> out(c.dim);
-    cpu::attention_decode_paged_quant(cpu::kFastPagedQuantDecode, out.data(), q, kv.layer_view(0),
-                                      table.data(), n_ctx, c.n_heads, nullptr,
-                                      kv.sink_rows(0, table[0]), &pool);
-    expect_close(out, want.data(), 1e-5f, threads == 1 ? "1 thread" : "2 threads");
+  // head_dim 64 (the vector loops), and 8 like stories260K (the scalar ones).
+  for (int head_dim : {64, 8}) {
+    SCOPED_TRACE("head_dim " + std::to_string(head_dim));
+    ModelConfig c = one_layer_config();
+    c.dim = c.n_heads * head_dim;
+    c.seq_len = 2048;
+    const int n_ctx = c.seq_len, block_size = 16, num_blocks = n_ctx / block_size, sinks = 4;
+    const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
+    QuantizedPagedKVCache kv(c, dtype, num_blocks, block_size, nullptr, {.sink_tokens = sinks});
+    const Tokens t = random_tokens(c, n_ctx, 17);
+    std::vector<int> table(num_blocks);
+    std::iota(table.begin(), table.end(), 0);
+    std::shuffle(table.begin(), table.end(), std::mt19937(5));
+    for (int p = 0; p < n_ctx; ++p) {
+      kv.store(0, std::int64_t(table[p / block_size]) * block_size + p % block_size, p,
+               &t.k[std::size_t(p) * c.kv_dim()], &t.v[std::size_t(p) * c.kv_dim()]);
+    }
+    const float* q = &t.q[std::size_t(n_ctx - 1) * c.dim];
+    const std::vector<float> want = reference_attention(kv, c, q, table, n_ctx, &t, sinks);
+    for (int threads : {1, 2}) {
+      ThreadPool pool(threads);
+      std::vector<float> out(c.dim);
+      cpu::attention_decode_paged_quant(cpu::kFastPagedQuantDecode, out.data(), q, kv.layer_view(0),
+                                        table.data(), n_ctx, c.n_heads, nullptr,
+                                        kv.sink_rows(0, table[0]), &pool);
+      expect_close(out, want.data(), 1e-5f, threads == 1 ? "1 thread" : "2 threads");
+    }
   }
 }
 
