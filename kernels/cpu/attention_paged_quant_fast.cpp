@@ -51,32 +51,35 @@ struct Fp8 {
 // independent FMA chains, next to the shared key or value vectors.
 constexpr int kHeadsAtOnce = 4;
 
-// ---- the loops, for rows of float or int8 codes ---------------------------------------------
+// ---- the loops, over a chunk's rows of codes -----------------------------------------------
+// A chunk is up to kChunk rows of one KV head, each anywhere in the pool:
+// row r's channels are rows[r] + offset .. + head_dim - 1.
 
 // scores[j * kChunk + r] = (q_j . row_r) * factors[r] for the group's query
-// heads j and the n_rows rows r (row r at rows + r * stride).
+// heads j and the chunk's n_rows rows r.
 template <typename Code>
-void score_rows_scalar(float* scores, const float* group_q, int group, const Code* rows,
-                       std::size_t stride, int n_rows, const float* factors, int head_dim) {
+void score_rows_scalar(float* scores, const float* group_q, int group, const Code* const* rows,
+                       std::size_t offset, int n_rows, const float* factors, int head_dim) {
   for (int r = 0; r < n_rows; ++r) {
+    const Code* row = rows[r] + offset;
     for (int j = 0; j < group; ++j) {
       const float* head_q = group_q + std::size_t(j) * head_dim;
       float sum = 0.0f;
-      for (int d = 0; d < head_dim; ++d) sum += head_q[d] * float(rows[r * stride + d]);
+      for (int d = 0; d < head_dim; ++d) sum += head_q[d] * float(row[d]);
       scores[j * kChunk + r] = sum * factors[r];
     }
   }
 }
 
-// o_j = o_j * rescale[j] + sum_r weights[j * kChunk + r] * rows[r * stride ...].
+// o_j = o_j * rescale[j] + sum_r weights[j * kChunk + r] * row_r.
 template <typename Code>
 void accumulate_rows_scalar(float* o, int group, const float* rescale, const float* weights,
-                            const Code* rows, int n_rows, int head_dim, std::size_t stride) {
+                            const Code* const* rows, std::size_t offset, int n_rows, int head_dim) {
   for (int j = 0; j < group; ++j) {
     float* head_o = o + std::size_t(j) * head_dim;
     for (int d = 0; d < head_dim; ++d) {
       float sum = head_o[d] * rescale[j];
-      for (int r = 0; r < n_rows; ++r) sum += weights[j * kChunk + r] * float(rows[r * stride + d]);
+      for (int r = 0; r < n_rows; ++r) sum += weights[j * kChunk + r] * float(rows[r][offset + d]);
       head_o[d] = sum;
     }
   }
@@ -115,8 +118,11 @@ inline __m256 load8(const Fp8* p) {
 // dimensions a step: each query vector is loaded once for the ROWS rows,
 // each row's codes once for the HEADS heads.
 template <int HEADS, int ROWS, typename Code>
-void score_rows_heads(float* scores, const float* group_q, const Code* rows, std::size_t stride,
-                      const float* factors, int head_dim) {
+void score_rows_heads(float* scores, const float* group_q, const Code* const* rows,
+                      std::size_t offset, const float* factors, int head_dim) {
+  const Code* row[ROWS];
+#pragma GCC unroll 4
+  for (int r = 0; r < ROWS; ++r) row[r] = rows[r] + offset;
   __m256 acc[ROWS][HEADS];
 #pragma GCC unroll 4
   for (int r = 0; r < ROWS; ++r) {
@@ -126,7 +132,7 @@ void score_rows_heads(float* scores, const float* group_q, const Code* rows, std
   for (int d = 0; d < head_dim; d += 8) {
     __m256 key[ROWS];
 #pragma GCC unroll 4
-    for (int r = 0; r < ROWS; ++r) key[r] = load8(rows + r * stride + d);
+    for (int r = 0; r < ROWS; ++r) key[r] = load8(row[r] + d);
 #pragma GCC unroll 4
     for (int j = 0; j < HEADS; ++j) {
       const __m256 q = _mm256_loadu_ps(group_q + std::size_t(j) * head_dim + d);
@@ -143,7 +149,7 @@ void score_rows_heads(float* scores, const float* group_q, const Code* rows, std
 
 template <int HEADS, typename Code>
 void accumulate_rows_heads(float* o, int head_dim, const float* rescale, const float* weights,
-                           const Code* rows, int n_rows, std::size_t stride) {
+                           const Code* const* rows, std::size_t offset, int n_rows) {
   for (int d = 0; d < head_dim; d += 16) {
     __m256 a[HEADS], b[HEADS];
 #pragma GCC unroll 4
@@ -153,7 +159,8 @@ void accumulate_rows_heads(float* o, int head_dim, const float* rescale, const f
       b[j] = _mm256_mul_ps(_mm256_loadu_ps(o + std::size_t(j) * head_dim + d + 8), scale);
     }
     for (int r = 0; r < n_rows; ++r) {
-      const __m256 v0 = load8(rows + r * stride + d), v1 = load8(rows + r * stride + d + 8);
+      const Code* value = rows[r] + offset + d;
+      const __m256 v0 = load8(value), v1 = load8(value + 8);
 #pragma GCC unroll 4
       for (int j = 0; j < HEADS; ++j) {
         const __m256 w = _mm256_broadcast_ss(weights + j * kChunk + r);
@@ -170,13 +177,14 @@ void accumulate_rows_heads(float* o, int head_dim, const float* rescale, const f
 }
 
 template <typename Code>
-void score_rows(float* scores, const float* group_q, int group, const Code* rows,
-                std::size_t stride, int n_rows, const float* factors, int head_dim) {
+void score_rows(float* scores, const float* group_q, int group, const Code* const* rows,
+                std::size_t offset, int n_rows, const float* factors, int head_dim) {
   if (head_dim % 16 != 0) {
-    score_rows_scalar(scores, group_q, group, rows, stride, n_rows, factors, head_dim);
+    score_rows_scalar(scores, group_q, group, rows, offset, n_rows, factors, head_dim);
     return;
   }
-  using ScoreFn = void (*)(float*, const float*, const Code*, std::size_t, const float*, int);
+  using ScoreFn =
+      void (*)(float*, const float*, const Code* const*, std::size_t, const float*, int);
   constexpr ScoreFn kOneRow[kHeadsAtOnce] = {
       score_rows_heads<1, 1, Code>, score_rows_heads<2, 1, Code>, score_rows_heads<3, 1, Code>,
       score_rows_heads<4, 1, Code>};
@@ -187,42 +195,42 @@ void score_rows(float* scores, const float* group_q, int group, const Code* rows
     const ScoreFn* fns = n_rows - r >= 2 ? kTwoRows : kOneRow;
     for (int j = 0; j < group; j += kHeadsAtOnce) {
       fns[std::min(kHeadsAtOnce, group - j) - 1](scores + j * kChunk + r,
-                                                 group_q + std::size_t(j) * head_dim,
-                                                 rows + r * stride, stride, factors + r, head_dim);
+                                                 group_q + std::size_t(j) * head_dim, rows + r,
+                                                 offset, factors + r, head_dim);
     }
   }
 }
 
 template <typename Code>
 void accumulate_rows(float* o, int group, const float* rescale, const float* weights,
-                     const Code* rows, int n_rows, int head_dim, std::size_t stride) {
+                     const Code* const* rows, std::size_t offset, int n_rows, int head_dim) {
   if (head_dim % 16 != 0) {
-    accumulate_rows_scalar(o, group, rescale, weights, rows, n_rows, head_dim, stride);
+    accumulate_rows_scalar(o, group, rescale, weights, rows, offset, n_rows, head_dim);
     return;
   }
-  constexpr void (*kHeads[kHeadsAtOnce])(float*, int, const float*, const float*, const Code*, int,
-                                         std::size_t) = {
+  constexpr void (*kHeads[kHeadsAtOnce])(float*, int, const float*, const float*,
+                                         const Code* const*, std::size_t, int) = {
       accumulate_rows_heads<1, Code>, accumulate_rows_heads<2, Code>,
       accumulate_rows_heads<3, Code>, accumulate_rows_heads<4, Code>};
   for (int j = 0; j < group; j += kHeadsAtOnce) {
     kHeads[std::min(kHeadsAtOnce, group - j) - 1](o + std::size_t(j) * head_dim, head_dim,
-                                                  rescale + j, weights + j * kChunk, rows, n_rows,
-                                                  stride);
+                                                  rescale + j, weights + j * kChunk, rows, offset,
+                                                  n_rows);
   }
 }
 
 #else  // no AVX2: the scalar loops
 
 template <typename Code>
-void score_rows(float* scores, const float* group_q, int group, const Code* rows,
-                std::size_t stride, int n_rows, const float* factors, int head_dim) {
-  score_rows_scalar(scores, group_q, group, rows, stride, n_rows, factors, head_dim);
+void score_rows(float* scores, const float* group_q, int group, const Code* const* rows,
+                std::size_t offset, int n_rows, const float* factors, int head_dim) {
+  score_rows_scalar(scores, group_q, group, rows, offset, n_rows, factors, head_dim);
 }
 
 template <typename Code>
 void accumulate_rows(float* o, int group, const float* rescale, const float* weights,
-                     const Code* rows, int n_rows, int head_dim, std::size_t stride) {
-  accumulate_rows_scalar(o, group, rescale, weights, rows, n_rows, head_dim, stride);
+                     const Code* const* rows, std::size_t offset, int n_rows, int head_dim) {
+  accumulate_rows_scalar(o, group, rescale, weights, rows, offset, n_rows, head_dim);
 }
 
 #endif
@@ -248,23 +256,32 @@ void prefetch_bytes(const void* first, std::size_t bytes) {
 template <typename Code>
 void attend_slice(const SlicePartial& partial, const Step& s, bool read_codes, int begin, int end) {
   const QuantPagedLayer& layer = s.layer;
-  const int head_dim = layer.head_dim, n_kv_heads = layer.n_kv_heads;
+  const int head_dim = layer.head_dim, n_kv_heads = layer.n_kv_heads, bs = layer.block_size;
   const int group = s.n_heads / n_kv_heads;
   const float inv_sqrt_dim = 1.0f / std::sqrt(float(head_dim));
-  const std::size_t row_bytes = std::size_t(kv_row_bytes(layer.dtype, head_dim));
-  const std::size_t stride = std::size_t(n_kv_heads) * head_dim;  // Codes per pool row
+  // One pool row: every KV head's codes of one position, one side.
+  const std::size_t pool_row_bytes = std::size_t(n_kv_heads) * kv_row_bytes(layer.dtype, head_dim);
   const bool scaled = layer.k.layout != ScaleLayout::none;
   std::vector<float> scores(std::size_t(s.n_heads) * kChunk);  // [n_heads][kChunk]
   std::vector<float> weights(std::size_t(group) * kChunk);     // [group][kChunk]
   std::vector<float> rescale(s.n_heads);
-  std::vector<float> tile(std::size_t(layer.block_size) * head_dim);  // [block_size][head_dim]
+  std::vector<float> factors(kChunk);
+  std::vector<float> tile(std::size_t(bs) * head_dim);  // [block_size][head_dim]
+  const auto slot_of = [&](int t) { return std::int64_t(s.block_table[t / bs]) * bs + t % bs; };
+
+  // The chunk's rows: pool slots, and where each row's codes (or tile row) start.
+  std::int64_t slots[kChunk];
+  const Code* k_rows[kChunk];
+  const Code* v_rows[kChunk];
+  const float* tile_rows[kChunk];
+  for (int r = 0; r < kChunk; ++r) tile_rows[r] = tile.data() + std::size_t(r % bs) * head_dim;
 
   // Rows first..first+rows-1 of block `block`, KV head `kv_head`, of one side,
-  // as floats in `tile` (row r of the chunk at tile + r * head_dim), the fp32
-  // sink rows in place of their codes.
-  const auto load_tile = [&](const QuantPages& side, const float* sink_rows, int block, int first,
-                             int rows, int t, int kv_head) {
-    dequantize_block_rows(tile.data(), layer, side, block, kv_head, first + rows);
+  // as floats in tile rows 0..rows-1, the fp32 sink rows in place of their codes.
+  const auto load_tile = [&](const QuantPages& side, const float* sink_rows, int t, int rows,
+                             int kv_head) {
+    const int first = t % bs;
+    dequantize_block_rows(tile.data(), layer, side, s.block_table[t / bs], kv_head, first + rows);
     std::memmove(tile.data(), tile.data() + std::size_t(first) * head_dim,
                  std::size_t(rows) * head_dim * sizeof(float));
     for (int r = 0; r < std::min(rows, s.sinks.n_rows - t); ++r) {
@@ -275,50 +292,49 @@ void attend_slice(const SlicePartial& partial, const Step& s, bool read_codes, i
   };
 
   for (int t = begin; t < end;) {
-    const int logical = t / layer.block_size, first = t % layer.block_size;
-    const int rows = std::min({end - t, layer.block_size - first, kChunk});
-    const int block = s.block_table[logical];
-    const std::int64_t slot = std::int64_t(block) * layer.block_size + first;
-    // Sink rows (positions < sinks.n_rows <= block_size) only ever open a chunk.
+    // Codes are read where they lie, so a chunk may span blocks; the tile
+    // holds one block's rows. Sink rows (positions < sinks.n_rows <=
+    // block_size) only ever open a chunk.
     const bool direct = read_codes && t >= s.sinks.n_rows;
-    const std::size_t pool_row_bytes = std::size_t(n_kv_heads) * row_bytes;
-    const auto* k_codes = reinterpret_cast<const Code*>(layer.k.codes + slot * pool_row_bytes);
-    const auto* v_codes = reinterpret_cast<const Code*>(layer.v.codes + slot * pool_row_bytes);
-    if (direct) {  // this chunk's V and the next chunk's K, while this K is scored
-      prefetch_bytes(v_codes, rows * pool_row_bytes);
-      const int next = t + rows;
-      if (next < end) {
-        const int next_first = next % layer.block_size;
-        const int next_rows = std::min({end - next, layer.block_size - next_first, kChunk});
-        const std::int64_t next_slot =
-            std::int64_t(s.block_table[next / layer.block_size]) * layer.block_size + next_first;
-        prefetch_bytes(layer.k.codes + next_slot * pool_row_bytes, next_rows * pool_row_bytes);
+    const int rows = direct ? std::min(end - t, kChunk) : std::min({end - t, bs - t % bs, kChunk});
+    if (direct) {
+      for (int r = 0; r < rows; ++r) {
+        slots[r] = slot_of(t + r);
+        k_rows[r] = reinterpret_cast<const Code*>(layer.k.codes + slots[r] * pool_row_bytes);
+        v_rows[r] = reinterpret_cast<const Code*>(layer.v.codes + slots[r] * pool_row_bytes);
+        // This row's V, and the next chunk's K, while this chunk's K is
+        // scored; their scales too (they live apart from the codes).
+        prefetch_bytes(v_rows[r], pool_row_bytes);
+        if (scaled) __builtin_prefetch(layer.v.scales + slots[r] * n_kv_heads, 0, 2);
+        if (t + rows + r < end) {
+          const std::int64_t next = slot_of(t + rows + r);
+          prefetch_bytes(layer.k.codes + next * pool_row_bytes, pool_row_bytes);
+          if (scaled) __builtin_prefetch(layer.k.scales + next * n_kv_heads, 0, 2);
+        }
       }
     }
 
     // 1. Scores: through memory two rows at a time, every KV head of the two.
-    const auto k_factor = [&](int r, int kv_head) {
-      return scaled ? layer.k.scales[(slot + r) * n_kv_heads + kv_head] * inv_sqrt_dim
-                    : inv_sqrt_dim;
-    };
     if (direct) {
       for (int r = 0; r < rows; r += 2) {
         const int pair = std::min(2, rows - r);
         for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
-          const float factors[2] = {k_factor(r, kv_head), k_factor(r + pair - 1, kv_head)};
+          for (int i = r; i < r + pair; ++i) {
+            factors[i] = scaled ? layer.k.scales[slots[i] * n_kv_heads + kv_head] * inv_sqrt_dim
+                                : inv_sqrt_dim;
+          }
           score_rows(scores.data() + std::size_t(kv_head) * group * kChunk + r,
-                     s.q + std::size_t(kv_head) * group * head_dim, group,
-                     k_codes + r * stride + std::size_t(kv_head) * head_dim, stride, pair, factors,
-                     head_dim);
+                     s.q + std::size_t(kv_head) * group * head_dim, group, k_rows + r,
+                     std::size_t(kv_head) * head_dim, pair, factors.data() + r, head_dim);
         }
       }
     } else {
-      const std::vector<float> factors(rows, inv_sqrt_dim);
+      std::fill(factors.begin(), factors.end(), inv_sqrt_dim);
       for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
-        load_tile(layer.k, s.sinks.k, block, first, rows, t, kv_head);
+        load_tile(layer.k, s.sinks.k, t, rows, kv_head);
         score_rows(scores.data() + std::size_t(kv_head) * group * kChunk,
-                   s.q + std::size_t(kv_head) * group * head_dim, group, tile.data(),
-                   std::size_t(head_dim), rows, factors.data(), head_dim);
+                   s.q + std::size_t(kv_head) * group * head_dim, group, tile_rows, 0, rows,
+                   factors.data(), head_dim);
       }
     }
 
@@ -331,22 +347,22 @@ void attend_slice(const SlicePartial& partial, const Step& s, bool read_codes, i
       const float* head_weights = scores.data() + first_head * kChunk;
       float* o = partial.o + first_head * head_dim;
       if (!direct) {
-        load_tile(layer.v, s.sinks.v, block, first, rows, t, kv_head);
-        accumulate_rows(o, group, rescale.data() + first_head, head_weights, tile.data(), rows,
-                        head_dim, std::size_t(head_dim));
+        load_tile(layer.v, s.sinks.v, t, rows, kv_head);
+        accumulate_rows(o, group, rescale.data() + first_head, head_weights, tile_rows, 0, rows,
+                        head_dim);
         continue;
       }
       if (scaled) {
         for (int r = 0; r < rows; ++r) {
-          const float v_scale = layer.v.scales[(slot + r) * n_kv_heads + kv_head];
+          const float v_scale = layer.v.scales[slots[r] * n_kv_heads + kv_head];
           for (int j = 0; j < group; ++j) {
             weights[j * kChunk + r] = head_weights[j * kChunk + r] * v_scale;
           }
         }
         head_weights = weights.data();
       }
-      accumulate_rows(o, group, rescale.data() + first_head, head_weights,
-                      v_codes + std::size_t(kv_head) * head_dim, rows, head_dim, stride);
+      accumulate_rows(o, group, rescale.data() + first_head, head_weights, v_rows,
+                      std::size_t(kv_head) * head_dim, rows, head_dim);
     }
     t += rows;
   }
