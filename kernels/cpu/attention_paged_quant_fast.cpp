@@ -71,30 +71,10 @@ void score_rows_scalar(float* scores, const float* group_q, int group, const Cod
   }
 }
 
-// o_j = o_j * rescale[j] + sum_r weights[j * kChunk + r] * row_r.
-template <typename Code>
-void accumulate_rows_scalar(float* o, int group, const float* rescale, const float* weights,
-                            const Code* const* rows, std::size_t offset, int n_rows, int head_dim) {
-  for (int j = 0; j < group; ++j) {
-    float* head_o = o + std::size_t(j) * head_dim;
-    for (int d = 0; d < head_dim; ++d) {
-      float sum = head_o[d] * rescale[j];
-      for (int r = 0; r < n_rows; ++r) sum += weights[j * kChunk + r] * float(rows[r][offset + d]);
-      head_o[d] = sum;
-    }
-  }
-}
-
 #if defined(__AVX2__) && defined(__FMA__)
 
-inline __m256 load8(const float* p) {
-  return _mm256_loadu_ps(p);
-}
-// Eight int8 codes as floats: sign-extended to int32, then converted (exact).
-inline __m256 load8(const std::int8_t* p) {
-  return _mm256_cvtepi32_ps(
-      _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-}
+// float and int8: split_softmax.hpp's, seen beside the ones below.
+using fast::load8;
 // fp16: the F16C conversion (x86-64-v3 has it).
 inline __m256 load8(const Half* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -147,35 +127,6 @@ void score_rows_heads(float* scores, const float* group_q, const Code* const* ro
   }
 }
 
-template <int HEADS, typename Code>
-void accumulate_rows_heads(float* o, int head_dim, const float* rescale, const float* weights,
-                           const Code* const* rows, std::size_t offset, int n_rows) {
-  for (int d = 0; d < head_dim; d += 16) {
-    __m256 a[HEADS], b[HEADS];
-#pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) {
-      const __m256 scale = _mm256_set1_ps(rescale[j]);
-      a[j] = _mm256_mul_ps(_mm256_loadu_ps(o + std::size_t(j) * head_dim + d), scale);
-      b[j] = _mm256_mul_ps(_mm256_loadu_ps(o + std::size_t(j) * head_dim + d + 8), scale);
-    }
-    for (int r = 0; r < n_rows; ++r) {
-      const Code* value = rows[r] + offset + d;
-      const __m256 v0 = load8(value), v1 = load8(value + 8);
-#pragma GCC unroll 4
-      for (int j = 0; j < HEADS; ++j) {
-        const __m256 w = _mm256_broadcast_ss(weights + j * kChunk + r);
-        a[j] = _mm256_fmadd_ps(w, v0, a[j]);
-        b[j] = _mm256_fmadd_ps(w, v1, b[j]);
-      }
-    }
-#pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) {
-      _mm256_storeu_ps(o + std::size_t(j) * head_dim + d, a[j]);
-      _mm256_storeu_ps(o + std::size_t(j) * head_dim + d + 8, b[j]);
-    }
-  }
-}
-
 template <typename Code>
 void score_rows(float* scores, const float* group_q, int group, const Code* const* rows,
                 std::size_t offset, int n_rows, const float* factors, int head_dim) {
@@ -201,36 +152,12 @@ void score_rows(float* scores, const float* group_q, int group, const Code* cons
   }
 }
 
-template <typename Code>
-void accumulate_rows(float* o, int group, const float* rescale, const float* weights,
-                     const Code* const* rows, std::size_t offset, int n_rows, int head_dim) {
-  if (head_dim % 16 != 0) {
-    accumulate_rows_scalar(o, group, rescale, weights, rows, offset, n_rows, head_dim);
-    return;
-  }
-  constexpr void (*kHeads[kHeadsAtOnce])(float*, int, const float*, const float*,
-                                         const Code* const*, std::size_t, int) = {
-      accumulate_rows_heads<1, Code>, accumulate_rows_heads<2, Code>,
-      accumulate_rows_heads<3, Code>, accumulate_rows_heads<4, Code>};
-  for (int j = 0; j < group; j += kHeadsAtOnce) {
-    kHeads[std::min(kHeadsAtOnce, group - j) - 1](o + std::size_t(j) * head_dim, head_dim,
-                                                  rescale + j, weights + j * kChunk, rows, offset,
-                                                  n_rows);
-  }
-}
-
 #else  // no AVX2: the scalar loops
 
 template <typename Code>
 void score_rows(float* scores, const float* group_q, int group, const Code* const* rows,
                 std::size_t offset, int n_rows, const float* factors, int head_dim) {
   score_rows_scalar(scores, group_q, group, rows, offset, n_rows, factors, head_dim);
-}
-
-template <typename Code>
-void accumulate_rows(float* o, int group, const float* rescale, const float* weights,
-                     const Code* const* rows, std::size_t offset, int n_rows, int head_dim) {
-  accumulate_rows_scalar(o, group, rescale, weights, rows, offset, n_rows, head_dim);
 }
 
 #endif

@@ -25,20 +25,6 @@ namespace {
 
 constexpr int kChunk = kSplitChunk;
 
-// For the group's query heads j: o_j[d] = o_j[d] * rescale[j] + sum_r
-// weights[j * kChunk + r] * values[r * kv_stride + d].
-void accumulate_chunk_scalar(float* o, int group, const float* rescale, const float* weights,
-                             const float* values, int n_rows, int head_dim, std::size_t kv_stride) {
-  for (int j = 0; j < group; ++j) {
-    float* head_o = o + std::size_t(j) * head_dim;
-    for (int d = 0; d < head_dim; ++d) {
-      float sum = head_o[d] * rescale[j];
-      for (int r = 0; r < n_rows; ++r) sum += weights[j * kChunk + r] * values[r * kv_stride + d];
-      head_o[d] = sum;
-    }
-  }
-}
-
 #if defined(__AVX2__) && defined(__FMA__)
 
 // Query heads scored or summed together: 4 heads x 2 accumulators = 8
@@ -101,57 +87,6 @@ void score_chunk(float* scores, const float* group_q, int group, const float* ke
   }
 }
 
-// For HEADS query heads j: o_j[d] = o_j[d] * rescale[j] + sum_r
-// weights[j * kChunk + r] * values[r * kv_stride + d], sixteen d at a time;
-// each value vector loaded once for all HEADS heads.
-template <int HEADS>
-void accumulate_heads(float* o, int head_dim, const float* rescale, const float* weights,
-                      const float* values, int n_rows, std::size_t kv_stride) {
-  for (int d = 0; d < head_dim; d += 16) {
-    __m256 a[HEADS], b[HEADS];
-#pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) {
-      const __m256 scale = _mm256_set1_ps(rescale[j]);
-      a[j] = _mm256_mul_ps(_mm256_loadu_ps(o + std::size_t(j) * head_dim + d), scale);
-      b[j] = _mm256_mul_ps(_mm256_loadu_ps(o + std::size_t(j) * head_dim + d + 8), scale);
-    }
-    for (int r = 0; r < n_rows; ++r) {
-      const __m256 v0 = _mm256_loadu_ps(values + r * kv_stride + d);
-      const __m256 v1 = _mm256_loadu_ps(values + r * kv_stride + d + 8);
-#pragma GCC unroll 4
-      for (int j = 0; j < HEADS; ++j) {
-        const __m256 w = _mm256_broadcast_ss(weights + j * kChunk + r);
-        a[j] = _mm256_fmadd_ps(w, v0, a[j]);
-        b[j] = _mm256_fmadd_ps(w, v1, b[j]);
-      }
-    }
-#pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) {
-      _mm256_storeu_ps(o + std::size_t(j) * head_dim + d, a[j]);
-      _mm256_storeu_ps(o + std::size_t(j) * head_dim + d + 8, b[j]);
-    }
-  }
-}
-
-using AccumulateHeadsFn = void (*)(float*, int, const float*, const float*, const float*, int,
-                                   std::size_t);
-constexpr AccumulateHeadsFn kAccumulateHeads[kHeadsAtOnce] = {
-    accumulate_heads<1>, accumulate_heads<2>, accumulate_heads<3>, accumulate_heads<4>};
-
-// accumulate_heads for `group` heads and any head_dim.
-void accumulate_chunk(float* o, int group, const float* rescale, const float* weights,
-                      const float* values, int n_rows, int head_dim, std::size_t kv_stride) {
-  if (head_dim % 16 == 0) {
-    for (int j = 0; j < group; j += kHeadsAtOnce) {
-      const int heads = std::min(kHeadsAtOnce, group - j);
-      kAccumulateHeads[heads - 1](o + std::size_t(j) * head_dim, head_dim, rescale + j,
-                                  weights + j * kChunk, values, n_rows, kv_stride);
-    }
-    return;
-  }
-  accumulate_chunk_scalar(o, group, rescale, weights, values, n_rows, head_dim, kv_stride);
-}
-
 #else  // portable versions of the same steps
 
 void score_chunk(float* scores, const float* group_q, int group, const float* keys, int n_rows,
@@ -163,11 +98,6 @@ void score_chunk(float* scores, const float* group_q, int group, const float* ke
       scores[j * kChunk + r] = sum / scale;
     }
   }
-}
-
-void accumulate_chunk(float* o, int group, const float* rescale, const float* weights,
-                      const float* values, int n_rows, int head_dim, std::size_t kv_stride) {
-  accumulate_chunk_scalar(o, group, rescale, weights, values, n_rows, head_dim, kv_stride);
 }
 
 #endif
@@ -212,12 +142,13 @@ void attend_slice(const SlicePartial& partial, const float* q, const BlockRows& 
     // 2. The online softmax: fold the chunk into each head's running max and sum.
     fold_chunk(partial, scores.data(), rows, rescale.data(), n_heads);
     // 3. Values, each KV head's rows once for its group.
+    const float* value_rows[kChunk];
+    for (int r = 0; r < rows; ++r) value_rows[r] = cache.v_rows + row_offset + r * cache.row_stride;
     for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
       const std::size_t first_head = std::size_t(kv_head) * group;
-      accumulate_chunk(partial.o + first_head * head_dim, group, rescale.data() + first_head,
-                       scores.data() + first_head * kChunk,
-                       cache.v_rows + row_offset + std::size_t(kv_head) * head_dim, rows, head_dim,
-                       cache.row_stride);
+      accumulate_rows(partial.o + first_head * head_dim, group, rescale.data() + first_head,
+                      scores.data() + first_head * kChunk, value_rows,
+                      std::size_t(kv_head) * head_dim, rows, head_dim);
     }
     t += rows;
   }

@@ -3,7 +3,9 @@
 // (attention_paged_quant_fast.cpp): the context is cut into one slice per
 // thread, each slice keeps an online softmax per query head (running max m,
 // sum l and unnormalized output o) over chunks of positions, and the slices
-// are merged: out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s.
+// are merged: out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s. The value
+// update of a chunk (accumulate_rows) is shared too: only how a row is found
+// and loaded differs between the two kernels.
 #pragma once
 
 #include <algorithm>
@@ -47,7 +49,25 @@ template <typename AttendSlice>
 void split_context(float* out, int n_ctx, int n_heads, int head_dim, std::size_t cache_bytes,
                    ThreadPool* pool, AttendSlice attend_slice);
 
+// The value update of one chunk, for the group's query heads j:
+//   o_j = o_j * rescale[j] + sum_r weights[j * kSplitChunk + r] * row_r
+// where row r's head_dim channels are rows[r] + offset ..., in any element
+// type with a load8 (below, or found by argument-dependent lookup) and a
+// float(code) conversion. Each value vector is loaded once for all heads.
+template <typename Code>
+void accumulate_rows(float* o, int group, const float* rescale, const float* weights,
+                     const Code* const* rows, std::size_t offset, int n_rows, int head_dim);
+
 #if defined(__AVX2__) && defined(__FMA__)
+
+inline __m256 load8(const float* p) {
+  return _mm256_loadu_ps(p);
+}
+// Eight int8 codes as floats: sign-extended to int32, then converted (exact).
+inline __m256 load8(const std::int8_t* p) {
+  return _mm256_cvtepi32_ps(
+      _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
 
 inline float horizontal_sum(__m256 a) {
   const __m128 halves = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -87,5 +107,80 @@ void split_context(float* out, int n_ctx, int n_heads, int head_dim, std::size_t
   });
   merge_partials(out, partials, slices, n_heads, head_dim);
 }
+
+template <typename Code>
+void accumulate_rows_scalar(float* o, int group, const float* rescale, const float* weights,
+                            const Code* const* rows, std::size_t offset, int n_rows, int head_dim) {
+  for (int j = 0; j < group; ++j) {
+    float* head_o = o + std::size_t(j) * head_dim;
+    for (int d = 0; d < head_dim; ++d) {
+      float sum = head_o[d] * rescale[j];
+      for (int r = 0; r < n_rows; ++r) {
+        sum += weights[j * kSplitChunk + r] * float(rows[r][offset + d]);
+      }
+      head_o[d] = sum;
+    }
+  }
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+
+// HEADS heads x 2 accumulators: 8 independent FMA chains for 4 heads.
+template <int HEADS, typename Code>
+void accumulate_rows_heads(float* o, int head_dim, const float* rescale, const float* weights,
+                           const Code* const* rows, std::size_t offset, int n_rows) {
+  for (int d = 0; d < head_dim; d += 16) {
+    __m256 a[HEADS], b[HEADS];
+#pragma GCC unroll 4
+    for (int j = 0; j < HEADS; ++j) {
+      const __m256 scale = _mm256_set1_ps(rescale[j]);
+      a[j] = _mm256_mul_ps(_mm256_loadu_ps(o + std::size_t(j) * head_dim + d), scale);
+      b[j] = _mm256_mul_ps(_mm256_loadu_ps(o + std::size_t(j) * head_dim + d + 8), scale);
+    }
+    for (int r = 0; r < n_rows; ++r) {
+      const Code* value = rows[r] + offset + d;
+      const __m256 v0 = load8(value), v1 = load8(value + 8);
+#pragma GCC unroll 4
+      for (int j = 0; j < HEADS; ++j) {
+        const __m256 w = _mm256_broadcast_ss(weights + j * kSplitChunk + r);
+        a[j] = _mm256_fmadd_ps(w, v0, a[j]);
+        b[j] = _mm256_fmadd_ps(w, v1, b[j]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < HEADS; ++j) {
+      _mm256_storeu_ps(o + std::size_t(j) * head_dim + d, a[j]);
+      _mm256_storeu_ps(o + std::size_t(j) * head_dim + d + 8, b[j]);
+    }
+  }
+}
+
+template <typename Code>
+void accumulate_rows(float* o, int group, const float* rescale, const float* weights,
+                     const Code* const* rows, std::size_t offset, int n_rows, int head_dim) {
+  if (head_dim % 16 != 0) {
+    accumulate_rows_scalar(o, group, rescale, weights, rows, offset, n_rows, head_dim);
+    return;
+  }
+  constexpr int kHeads = 4;
+  constexpr void (*kByHeads[kHeads])(float*, int, const float*, const float*, const Code* const*,
+                                     std::size_t, int) = {
+      accumulate_rows_heads<1, Code>, accumulate_rows_heads<2, Code>,
+      accumulate_rows_heads<3, Code>, accumulate_rows_heads<4, Code>};
+  for (int j = 0; j < group; j += kHeads) {
+    kByHeads[std::min(kHeads, group - j) - 1](o + std::size_t(j) * head_dim, head_dim, rescale + j,
+                                              weights + j * kSplitChunk, rows, offset, n_rows);
+  }
+}
+
+#else
+
+template <typename Code>
+void accumulate_rows(float* o, int group, const float* rescale, const float* weights,
+                     const Code* const* rows, std::size_t offset, int n_rows, int head_dim) {
+  accumulate_rows_scalar(o, group, rescale, weights, rows, offset, n_rows, head_dim);
+}
+
+#endif
 
 }  // namespace kvc::cpu::fast
