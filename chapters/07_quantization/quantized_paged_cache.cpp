@@ -229,14 +229,19 @@ void QuantizedPagedKVCache::attend(int layer, const Batch& batch, const float* q
   }
 
   const cpu::QuantPagedLayer pages = layer_view(layer);
+  // fp32 keeps chapter 04's exact kernel (same tokens); the other formats run
+  // the fast one, where fewer bytes become less time.
+  const int variant = dtype_.format == KvFormat::fp32 ? 0 : cpu::kFastPagedQuantDecode;
   parallel_for(pool_, n, [&](std::int64_t begin, std::int64_t end) {
     std::vector<float> scratch(cpu::attention_decode_paged_quant_scratch_floats(
-        0, config_.seq_len, config_.n_heads, pages));
+        variant, config_.seq_len, config_.n_heads, pages));
     for (std::int64_t i = begin; i < end; ++i) {
       const std::vector<int>& table = blocks_->table(batch.seq_ids[i])->blocks;
-      cpu::attention_decode_paged_quant(0, out + i * dim, q + i * dim, pages, table.data(),
+      // With one token in the batch the loop runs inline, so the fast kernel
+      // splits its context across the pool; inside a batch job it runs on this thread.
+      cpu::attention_decode_paged_quant(variant, out + i * dim, q + i * dim, pages, table.data(),
                                         batch.positions[i] + 1, config_.n_heads, scratch.data(),
-                                        sink_rows(layer, table[0]));
+                                        sink_rows(layer, table[0]), pool_);
       // The output is a mix of rotated values: H is its own inverse.
       for (std::size_t h = 0; hadamard_ && h < dim; h += head_dim) {
         cpu::hadamard_rotate(out + i * dim + h, head_dim);

@@ -110,16 +110,19 @@ TEST_P(Ch07EveryFormat, AttentionEqualsDequantizeThenReference) {
   const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
   QuantizedPagedKVCache kv(c, dtype, /*num_blocks=*/12, /*block_size=*/16, nullptr);
   const Tokens t = random_tokens(c, 70, 11);
+  // The cache runs the exact kernel for fp32 and the fast one (variant 3) for the rest.
+  const float cache_tol = dtype.format == KvFormat::fp32 ? 1e-6f : 1e-5f;
   // A prefill chunk of 37 (two full blocks and a partial one), then single decode steps.
   const std::vector<float> prefill = attend_tokens(kv, c, t, 0, 0, 37, 0);
   for (int i : {0, 15, 16, 36}) {
     expect_close(std::vector<float>(prefill.begin() + i * c.dim, prefill.begin() + (i + 1) * c.dim),
-                 reference_attention(kv, c, &t.q[i * c.dim], 0, i + 1).data(), 1e-6f, "prefill");
+                 reference_attention(kv, c, &t.q[i * c.dim], 0, i + 1).data(), cache_tol,
+                 "prefill");
   }
   std::vector<float> last;
   for (int i = 37; i < 70; ++i) last = attend_tokens(kv, c, t, 0, i, i + 1, i);
   const std::vector<float> want = reference_attention(kv, c, &t.q[69 * c.dim], 0, 70);
-  expect_close(last, want.data(), 1e-6f, "decode");
+  expect_close(last, want.data(), cache_tol, "decode");
   // Every kernel variant, on the same pool.
   const cpu::QuantPagedLayer layer = kv.layer_view(0);
   for (int variant = 1; variant <= cpu::kPagedQuantDecodeVariants; ++variant) {
