@@ -99,6 +99,26 @@ TEST(Ch06Policy, SlruTakesProbationaryBeforeProtectedLruWithinEach) {
   EXPECT_EQ(t.evict(7), (V{4, 3, 7, 6, 5, 2, 1}));
 }
 
+// The lesson's example (README section 3): one tree, five orders.
+TEST(Ch06Policy, TheLessonsTreeInEveryOrder) {
+  const auto order = [](EvictionPolicy policy) {
+    TreeBuilder t(policy);
+    t.insert({1, 2}, {.priority = 2});  // A, clock 1
+    t.insert({3, 4});                   // B, 2
+    t.insert({5, 6}, {.priority = 1});  // C, 3
+    t.match({1, 2});                    // 4
+    t.match({1, 2});                    // 5: A hit twice
+    t.match({3, 4});                    // 6: B hit once
+    t.insert({7});                      // D, 7
+    return t.evict(7);
+  };
+  EXPECT_EQ(order(EvictionPolicy::kLru), (V{6, 5, 2, 1, 4, 3, 7}));
+  EXPECT_EQ(order(EvictionPolicy::kLfu), (V{6, 5, 7, 4, 3, 2, 1}));
+  EXPECT_EQ(order(EvictionPolicy::kFifo), (V{2, 1, 4, 3, 6, 5, 7}));
+  EXPECT_EQ(order(EvictionPolicy::kPriority), (V{4, 3, 7, 6, 5, 2, 1}));
+  EXPECT_EQ(order(EvictionPolicy::kSlru), (V{6, 5, 4, 3, 7, 2, 1}));
+}
+
 // A stem [1 2] inserted first, its extension [1 2 3 4] next, then C = [7 8].
 // Every policy ranks the stem below its extension or above it; either way the
 // extension must go first, and the stem only once it is a leaf.
