@@ -81,6 +81,7 @@ int PolicyRadixCache::peek_prefix(std::span<const int> tokens, const RequestTags
 
 InsertResult PolicyRadixCache::insert(std::span<const int> tokens, std::span<const int> blocks,
                                       const RequestTags& tags) {
+  ch05::check_insert_arguments(tokens, blocks, block_size());  // before any change
   begin_request(tags, /*is_match=*/false, /*create_tree=*/true);
   InsertResult result = RadixCache::insert(tokens, blocks);
   result.handle = public_handle(result.handle);
@@ -183,10 +184,10 @@ int PolicyRadixCache::num_pins() const {
 }
 
 const NodeHistory& PolicyRadixCache::history(PrefixHandle handle) const {
-  const auto id = static_cast<int>(handle.id);
-  KVC_CHECK(handle.id > 0 && id < num_slots() && node(id).live && !is_root(id),
+  KVC_CHECK(handle.id > 0 && handle.id < num_slots() && node(static_cast<int>(handle.id)).live &&
+                !is_root(static_cast<int>(handle.id)),
             "prefix cache: handle ", handle.id, " names no cached block");
-  return history_[static_cast<std::size_t>(id)];
+  return history_[static_cast<std::size_t>(handle.id)];
 }
 
 void PolicyRadixCache::check_invariants() const {

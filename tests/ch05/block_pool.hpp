@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <span>
 #include <vector>
 
 namespace kvc::ch05::testing {
@@ -33,6 +34,23 @@ class BlockPool {
     return true;
   }
   int count(Owner who) const { return static_cast<int>(std::ranges::count(owners_, who)); }
+
+  // After an insert of a request's `blocks` (full_blocks whole ones), which
+  // found `cached` already cached: the request gives back its duplicates and
+  // its partial block, and the cache now owns the new whole blocks. Returns
+  // the first block that was not the request's, or -1.
+  [[nodiscard]] int settle_insert(std::span<const int> blocks, std::span<const int> cached,
+                                  std::size_t full_blocks) {
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      const bool was_cached = i < cached.size();
+      if (was_cached && blocks[i] == cached[i]) continue;  // the cache's own block
+      const bool partial = i >= full_blocks;
+      if (!move(blocks[i], Owner::kRequest, was_cached || partial ? Owner::kFree : Owner::kCache)) {
+        return blocks[i];
+      }
+    }
+    return -1;
+  }
 
  private:
   std::vector<Owner> owners_;

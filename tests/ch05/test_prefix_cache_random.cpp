@@ -122,16 +122,7 @@ TEST_P(RandomOps, MatchTheBruteForceReference) {
       ASSERT_EQ(result.cached_blocks, expected_cached);
       ASSERT_EQ(result.cached_tokens, static_cast<int>(expected_cached.size()) * b);
       ASSERT_EQ(result.duplicate_blocks, differing_blocks(blocks, expected_cached));
-      // The request gives back its duplicates and its partial block; the
-      // cache now owns the new whole blocks.
-      for (std::size_t i = 0; i < blocks.size(); ++i) {
-        const bool cached = i < expected_cached.size();
-        const bool partial = i >= tokens.size() / b;
-        if (cached && blocks[i] == expected_cached[i]) continue;  // the cache's own block
-        ASSERT_TRUE(
-            pool.move(blocks[i], Owner::kRequest, cached || partial ? Owner::kFree : Owner::kCache))
-            << "block " << blocks[i];
-      }
+      ASSERT_EQ(pool.settle_insert(blocks, expected_cached, tokens.size() / b), -1);
       if (uniform(0, 3) == 0 && static_cast<int>(locks.size()) < kMaxLocks) {
         cache->lock(result.handle);  // the request keeps running on its cached prefix
         const auto prefix = whole_prefix(tokens, int(tokens.size()));

@@ -96,6 +96,9 @@ TEST(Ch06Invalidation, TenantsWithDifferentIsolationKeysNeverShare) {
   const V prompt = {5, 6, 7, 8, 9};
   const RequestTags alice{.isolation_key = "alice"};
   const RequestTags bob{.isolation_key = "bob"};
+  EXPECT_THROW(cache.insert(prompt, V{10}, alice), Error);  // too few blocks: nothing changes
+  EXPECT_EQ(cache.num_nodes(), 1);
+  EXPECT_THROW(cache.history(ch05::PrefixHandle{1}), Error);
   EXPECT_EQ(cache.insert(prompt, V{10, 11}, alice).cached_tokens, 0);
   EXPECT_EQ(cache.peek_prefix(prompt, bob), 0);
   EXPECT_EQ(cache.peek_prefix(prompt), 0);  // nor the default tenant
