@@ -82,7 +82,7 @@ int RadixCache::matching_blocks(int id, std::span<const int> tokens) const {
 int RadixCache::peek_prefix(std::span<const int> tokens) const {
   const std::size_t b = static_cast<std::size_t>(block_size_);
   const std::size_t full = tokens.size() / b * b;
-  int at = kRoot;
+  int at = walk_root();
   std::size_t pos = 0;
   while (pos < full) {
     const int child = find_child(at, tokens.subspan(pos, b));
@@ -115,6 +115,12 @@ int RadixCache::new_node() {
   return static_cast<int>(nodes_.size()) - 1;
 }
 
+int RadixCache::add_root() {
+  const int id = new_node();
+  roots_.push_back(id);
+  return id;
+}
+
 int RadixCache::split(int id, int keep_blocks) {
   KVC_CHECK(keep_blocks > 0 && keep_blocks < num_blocks(id), "radix cache: split of node ", id,
             " after ", keep_blocks, " of its ", num_blocks(id), " blocks");
@@ -139,6 +145,7 @@ int RadixCache::split(int id, int keep_blocks) {
     if (it->second == id) it->second = upper_id;
   }
   upper.children.emplace(child_key(first_block(id)), id);
+  on_node_created(upper_id, id);
   return upper_id;
 }
 
@@ -150,12 +157,16 @@ int RadixCache::add_leaf(int parent, std::span<const int> tokens, std::span<cons
   leaf.parent = parent;
   node(parent).children.emplace(child_key(first_block(id)), id);
   evictable_blocks_ += num_blocks(id);
+  on_node_created(id, -1);
   return id;
 }
 
 void RadixCache::touch(int id) {
   ++clock_;
-  for (int at = id; at != -1; at = node(at).parent) node(at).last_access = clock_;
+  for (int at = id; at != -1; at = node(at).parent) {
+    node(at).last_access = clock_;
+    on_node_used(at);
+  }
 }
 
 void RadixCache::check_handle(PrefixHandle handle) const {
@@ -166,7 +177,7 @@ void RadixCache::check_handle(PrefixHandle handle) const {
 
 void RadixCache::lock(PrefixHandle handle) {
   check_handle(handle);
-  for (int at = static_cast<int>(handle.id); at != kRoot; at = node(at).parent) {
+  for (int at = static_cast<int>(handle.id); !is_root(at); at = node(at).parent) {
     if (node(at).lock_ref++ == 0) {
       evictable_blocks_ -= num_blocks(at);
       protected_blocks_ += num_blocks(at);
@@ -178,9 +189,9 @@ void RadixCache::unlock(PrefixHandle handle) {
   check_handle(handle);
   // The handle's own count bounds every count above it, so this one check
   // keeps every count on the path non-negative.
-  KVC_CHECK(handle.empty() || node(static_cast<int>(handle.id)).lock_ref > 0,
+  KVC_CHECK(is_root(static_cast<int>(handle.id)) || node(static_cast<int>(handle.id)).lock_ref > 0,
             "radix cache: unlock of handle ", handle.id, ", which is not locked");
-  for (int at = static_cast<int>(handle.id); at != kRoot; at = node(at).parent) {
+  for (int at = static_cast<int>(handle.id); !is_root(at); at = node(at).parent) {
     if (--node(at).lock_ref == 0) {
       protected_blocks_ -= num_blocks(at);
       evictable_blocks_ += num_blocks(at);
@@ -202,18 +213,25 @@ void RadixCache::remove_leaf(int id, std::uint64_t key) {
   free_nodes_.push_back(id);
 }
 
-// The simplest correct order: every unlocked leaf goes into a min-heap by last
-// access; a leaf is trimmed from its end, block by block, and when it is gone
-// its parent may become an unlocked leaf and joins the heap.
 std::vector<int> RadixCache::evict(int num_blocks_wanted) {
+  return evict_leaves(num_blocks_wanted, [this](int id) {
+    return EvictionKey{static_cast<std::int64_t>(node(id).last_access), 0, 0};
+  });
+}
+
+// The simplest correct order: every unlocked leaf goes into a min-heap by its
+// key (last access, for LRU); a leaf is trimmed from its end, block by block,
+// and when it is gone its parent may become an unlocked leaf and joins the heap.
+std::vector<int> RadixCache::evict_leaves(int num_blocks_wanted, const EvictionOrder& order) {
   KVC_CHECK(num_blocks_wanted >= 0, "radix cache: evict of ", num_blocks_wanted, " blocks");
-  using Candidate = std::pair<std::uint64_t, int>;  // (last access, node id)
+  using Candidate = std::pair<EvictionKey, int>;  // (key, node id)
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> leaves;
-  const auto is_evictable_leaf = [this](int id) {
-    return id != kRoot && node(id).children.empty() && node(id).lock_ref == 0;
+  const auto push_if_evictable_leaf = [&](int id) {
+    if (is_root(id) || !node(id).children.empty() || node(id).lock_ref != 0) return;
+    if (const std::optional<EvictionKey> key = order(id)) leaves.emplace(*key, id);
   };
   for (int id = 0; id < static_cast<int>(nodes_.size()); ++id) {
-    if (node(id).live && is_evictable_leaf(id)) leaves.emplace(node(id).last_access, id);
+    if (node(id).live) push_if_evictable_leaf(id);
   }
   std::vector<int> freed;
   while (static_cast<int>(freed.size()) < num_blocks_wanted && !leaves.empty()) {
@@ -231,7 +249,7 @@ std::vector<int> RadixCache::evict(int num_blocks_wanted) {
     if (leaf.blocks.empty()) {  // else a partial trim: enough blocks are freed
       const int parent = leaf.parent;
       remove_leaf(id, key);
-      if (is_evictable_leaf(parent)) leaves.emplace(node(parent).last_access, parent);
+      push_if_evictable_leaf(parent);
     }
   }
   return freed;
@@ -245,15 +263,17 @@ void RadixCache::check_invariants() const {
   const auto broken = [](int id, const auto&... what) {
     KVC_FAIL("radix cache invariant broken at node ", id, ": ", what...);
   };
-  const RadixNode& root = node(kRoot);
-  if (!root.live || root.parent != -1 || !root.blocks.empty() || !root.tokens.empty() ||
-      root.lock_ref != 0) {
-    broken(kRoot, "the root must be live, parentless, empty and unlocked");
+  for (const int id : roots_) {
+    const RadixNode& root = node(id);
+    if (!root.live || root.parent != -1 || !root.blocks.empty() || !root.tokens.empty() ||
+        root.lock_ref != 0) {
+      broken(id, "a root must be live, parentless, empty and unlocked");
+    }
   }
   const std::size_t b = static_cast<std::size_t>(block_size_);
   std::unordered_map<int, int> owner_of_block;  // block id -> node id
   int evictable = 0, protected_ = 0, reachable = 0;
-  std::vector<int> stack = {kRoot};
+  std::vector<int> stack = roots_;
   while (!stack.empty()) {
     const int id = stack.back();
     stack.pop_back();
@@ -281,7 +301,7 @@ void RadixCache::check_invariants() const {
       stack.push_back(child);
     }
     if (n.lock_ref < 0) broken(id, "negative lock count");
-    if (id != kRoot && n.lock_ref < children_locks) {
+    if (!is_root(id) && n.lock_ref < children_locks) {
       broken(id, "lock count ", n.lock_ref, " below its children's ", children_locks);
     }
     for (const int block : n.blocks) {
@@ -309,7 +329,8 @@ std::string RadixCache::debug_string() const {
   out << "radix block_size " << block_size_ << ": " << size_info().total_blocks()
       << " blocks (evictable " << evictable_blocks_ << ", protected " << protected_blocks_ << "), "
       << num_nodes() << " nodes, clock " << clock_ << '\n';
-  std::vector<std::pair<int, int>> stack = {{kRoot, 0}};  // (node, depth)
+  std::vector<std::pair<int, int>> stack;  // (node, depth)
+  for (auto it = roots_.rbegin(); it != roots_.rend(); ++it) stack.emplace_back(*it, 0);
   while (!stack.empty()) {
     const auto [id, depth] = stack.back();
     stack.pop_back();
@@ -332,7 +353,7 @@ std::string RadixCache::to_dot() const {
     const RadixNode& n = node(id);
     if (!n.live) continue;
     out << "  n" << id << " [label=\"";
-    if (id == kRoot) {
+    if (is_root(id)) {
       out << "root";
     } else {
       out << token_preview(n.tokens, 4) << "\\n"

@@ -13,10 +13,17 @@
 // lock() counts along the path to the root (lock_ref), and only unlocked
 // leaves are evicted, least recently used first: a prefix never goes while a
 // cached extension of it remains.
+//
+// Chapter 06 derives its eviction policies and invalidation from this class
+// through the protected part below: the order leaves are evicted in, a hook on
+// every node created and used, and more than one root (one per tenant).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -70,14 +77,41 @@ class RadixCache : public PrefixCache {
   // number of blocks and its lock count (`dot -Tpng tree.dot -o tree.png`).
   std::string to_dot() const;
 
-  int num_nodes() const;  // live nodes, the root included
+  int num_nodes() const;  // live nodes, the roots included
 
- private:
+ protected:
   static constexpr int kRoot = 0;
 
   const RadixNode& node(int id) const { return nodes_[static_cast<std::size_t>(id)]; }
   RadixNode& node(int id) { return nodes_[static_cast<std::size_t>(id)]; }
   int num_blocks(int id) const { return static_cast<int>(node(id).blocks.size()); }
+  int num_slots() const { return static_cast<int>(nodes_.size()); }
+  std::uint64_t clock() const { return clock_; }
+  // A root is the empty prefix of a tree: kRoot, or one made by add_root().
+  bool is_root(int id) const { return node(id).parent == -1; }
+
+  // The root match_prefix, insert and peek_prefix start from: kRoot here;
+  // chapter 06 gives every isolation key its own.
+  virtual int walk_root() const { return kRoot; }
+  // A new, empty root: a second tree in the same cache, sharing its clock.
+  int add_root();
+
+  // Called when node `id` is made: by insert's new leaf (copied_from -1) or
+  // by a split, whose upper part `id` copies node `copied_from`'s history.
+  virtual void on_node_created(int /*id*/, int /*copied_from*/) {}
+  // Called for every node a match or insert passes through (touch()).
+  virtual void on_node_used(int /*id*/) {}
+
+  // Smallest first; the node id breaks ties. Plain LRU is {last_access, 0, 0}.
+  using EvictionKey = std::array<std::int64_t, 3>;
+  // A node's key, or nullopt when it may not be evicted (beyond being locked).
+  using EvictionOrder = std::function<std::optional<EvictionKey>(int id)>;
+  // evict()'s loop with any order: up to num_blocks blocks from unlocked leaves
+  // with a key, smallest key first; a leaf's parent is considered once the
+  // leaf is gone.
+  std::vector<int> evict_leaves(int num_blocks, const EvictionOrder& order);
+
+ private:
   std::span<const int> first_block(int id) const;
 
   // The child of `parent` whose run starts with `block` (block_size tokens),
@@ -107,11 +141,12 @@ class RadixCache : public PrefixCache {
   void check_handle(PrefixHandle handle) const;
 
   int block_size_;
-  std::vector<RadixNode> nodes_;  // [node id]; nodes_[0] is the root (the empty prefix)
-  std::vector<int> free_nodes_;   // ids of free slots in nodes_
-  std::uint64_t clock_ = 0;       // counts matches and inserts
-  int evictable_blocks_ = 0;      // blocks in nodes with lock_ref == 0
-  int protected_blocks_ = 0;      // blocks in nodes with lock_ref > 0
+  std::vector<RadixNode> nodes_;      // [node id]; nodes_[0] is the root (the empty prefix)
+  std::vector<int> free_nodes_;       // ids of free slots in nodes_
+  std::vector<int> roots_ = {kRoot};  // every root; kRoot first
+  std::uint64_t clock_ = 0;           // counts matches and inserts
+  int evictable_blocks_ = 0;          // blocks in nodes with lock_ref == 0
+  int protected_blocks_ = 0;          // blocks in nodes with lock_ref > 0
 };
 
 }  // namespace kvc::ch05

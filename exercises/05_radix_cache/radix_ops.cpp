@@ -7,6 +7,8 @@
 // The state (radix_cache.hpp):
 //   nodes_[id]  RadixNode: tokens (whole blocks), blocks, parent, children,
 //               lock_ref, last_access; nodes_[kRoot] is the empty prefix
+//   walk_root() the root every walk starts from: kRoot (chapter 06 gives each
+//               tenant its own root, so start there, not at kRoot)
 // Every cached prefix is the path from the root down to a node. Only whole
 // blocks are ever cached: the first tokens.size() / block_size_ blocks.
 //
@@ -29,13 +31,13 @@
 namespace kvc::ch05 {
 
 // Contract: the longest cached prefix of `tokens` made of whole blocks.
-//   - Walk down from the root one child at a time: find the child for the
+//   - Walk down from walk_root() one child at a time: find the child for the
 //     next block, count how many of its blocks match.
 //   - When the match ends inside a child (fewer blocks match than it holds),
 //     split the child there and stop at the upper part: the returned handle
 //     must name exactly the matched prefix, so lock() protects no more.
 //   - Returns the matched blocks in order, matched_tokens (a multiple of
-//     block_size_) and the handle {node id}; {kRoot} when nothing matched.
+//     block_size_) and the handle {node id}; {walk_root()} when nothing matched.
 //   - Call touch() once, on the last node reached (the root when nothing
 //     matched): the clock counts every match.
 // Hint: tokens.subspan(pos, block_size_) is the block at pos; ignore a
@@ -53,7 +55,7 @@ PrefixMatch RadixCache::match_prefix(std::span<const int> /*tokens*/) {
 //   - Fill the result: cached_blocks (the cache's blocks for the part that was
 //     already cached, in order), cached_tokens (their tokens),
 //     duplicate_blocks = differing_blocks(blocks, cached_blocks), and the
-//     handle of the node that ends the whole-block prefix ({kRoot} for fewer
+//     handle of the node that ends the whole-block prefix ({walk_root()} for fewer
 //     than block_size_ tokens).
 //   - touch() that node once. Inserting an already-cached sequence adds
 //     nothing and reports all of it as cached.

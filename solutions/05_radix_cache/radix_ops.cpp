@@ -7,7 +7,7 @@ PrefixMatch RadixCache::match_prefix(std::span<const int> tokens) {
   const std::size_t b = static_cast<std::size_t>(block_size_);
   const std::size_t full = tokens.size() / b * b;  // a partial last block is never shared
   PrefixMatch match;
-  int at = kRoot;
+  int at = walk_root();
   std::size_t pos = 0;
   while (pos < full) {
     const int child = find_child(at, tokens.subspan(pos, b));
@@ -32,7 +32,7 @@ InsertResult RadixCache::insert(std::span<const int> tokens, std::span<const int
   const std::size_t b = static_cast<std::size_t>(block_size_);
   const std::size_t full = tokens.size() / b * b;
   InsertResult result;
-  int at = kRoot;
+  int at = walk_root();
   std::size_t pos = 0;
   while (pos < full) {
     const int child = find_child(at, tokens.subspan(pos, b));

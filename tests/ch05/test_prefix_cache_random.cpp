@@ -18,43 +18,13 @@
 
 #include "chapters/05_radix_cache/hash_block_cache.hpp"
 #include "chapters/05_radix_cache/prefix_cache.hpp"
+#include "tests/ch05/block_pool.hpp"
 #include "tests/ch05/reference_prefix_cache.hpp"
 
 namespace kvc::ch05 {
 namespace {
 
-// Who holds each block id: free, the test (a request's blocks), or the cache.
-class BlockPool {
- public:
-  enum class Owner { kFree, kRequest, kCache };
-
-  explicit BlockPool(int num_blocks) : owners_(static_cast<std::size_t>(num_blocks), Owner::kFree) {
-    for (int id = num_blocks - 1; id >= 0; --id) free_.push_back(id);
-  }
-  int num_free() const { return static_cast<int>(free_.size()); }
-
-  int allocate() {
-    const int id = free_.back();
-    free_.pop_back();
-    owners_[static_cast<std::size_t>(id)] = Owner::kRequest;
-    return id;
-  }
-  // Moves `id` from `from` to `to`; false when it was not held by `from`.
-  [[nodiscard]] bool move(int id, Owner from, Owner to) {
-    if (id < 0 || id >= static_cast<int>(owners_.size())) return false;
-    Owner& owner = owners_[static_cast<std::size_t>(id)];
-    if (owner != from) return false;
-    owner = to;
-    if (to == Owner::kFree) free_.push_back(id);
-    return true;
-  }
-  int count(Owner who) const { return static_cast<int>(std::ranges::count(owners_, who)); }
-
- private:
-  std::vector<Owner> owners_;
-  std::vector<int> free_;
-};
-
+using testing::BlockPool;
 using Owner = BlockPool::Owner;
 
 struct HeldLock {
@@ -152,16 +122,7 @@ TEST_P(RandomOps, MatchTheBruteForceReference) {
       ASSERT_EQ(result.cached_blocks, expected_cached);
       ASSERT_EQ(result.cached_tokens, static_cast<int>(expected_cached.size()) * b);
       ASSERT_EQ(result.duplicate_blocks, differing_blocks(blocks, expected_cached));
-      // The request gives back its duplicates and its partial block; the
-      // cache now owns the new whole blocks.
-      for (std::size_t i = 0; i < blocks.size(); ++i) {
-        const bool cached = i < expected_cached.size();
-        const bool partial = i >= tokens.size() / b;
-        if (cached && blocks[i] == expected_cached[i]) continue;  // the cache's own block
-        ASSERT_TRUE(
-            pool.move(blocks[i], Owner::kRequest, cached || partial ? Owner::kFree : Owner::kCache))
-            << "block " << blocks[i];
-      }
+      ASSERT_EQ(pool.settle_insert(blocks, expected_cached, tokens.size() / b), -1);
       if (uniform(0, 3) == 0 && static_cast<int>(locks.size()) < kMaxLocks) {
         cache->lock(result.handle);  // the request keeps running on its cached prefix
         const auto prefix = whole_prefix(tokens, int(tokens.size()));
