@@ -92,6 +92,34 @@ void PrefixCachingBlockManager::fork(int parent, int child) {
   }
 }
 
+std::vector<int> PrefixCachingBlockManager::invalidate(
+    const std::function<std::vector<int>(PrefixCache&)>& forget) {
+  std::vector<int> dropped = forget(*cache_);
+  for (int block : dropped) cache_drops(block);
+  stats_.dropped_blocks += static_cast<long long>(dropped.size());
+  return dropped;
+}
+
+namespace {
+// A pin is held like a sequence that never runs, under a negative id no
+// scheduler uses: its table references the blocks and its lock protects them.
+int pin_sequence(int pin_id) { return -1 - pin_id; }
+}  // namespace
+
+int PrefixCachingBlockManager::pin(int pin_id, std::span<const int> tokens) {
+  KVC_CHECK(pin_id >= 0, "prefix caching: pin id must be >= 0, got ", pin_id);
+  const int seq = pin_sequence(pin_id);
+  KVC_CHECK(table(seq) == nullptr, "prefix caching: pin ", pin_id, " is already held");
+  const PrefixMatch match = cache_->match_prefix(tokens);
+  if (match.matched_tokens == 0) return 0;
+  cache_->lock(match.handle);
+  locks_[seq] = match.handle;
+  adopt(seq, match.blocks, match.matched_tokens);
+  return match.matched_tokens;
+}
+
+void PrefixCachingBlockManager::unpin(int pin_id) { release(pin_sequence(pin_id)); }
+
 std::vector<int> PrefixCachingBlockManager::reclaim(int num_blocks) {
   std::vector<int> evicted = cache_->evict(num_blocks);
   stats_.evicted_blocks += static_cast<long long>(evicted.size());

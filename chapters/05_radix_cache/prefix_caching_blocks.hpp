@@ -21,6 +21,7 @@
 // forgetting blocks a running sequence will want again.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -40,6 +41,7 @@ struct PrefixCacheStats {
   long long matched_tokens = 0;   // tokens those lookups found cached
   long long inserted_blocks = 0;  // blocks the cache took from finished or published sequences
   long long evicted_blocks = 0;   // blocks the pool took back from the cache
+  long long dropped_blocks = 0;   // blocks invalidate() made the cache forget
 };
 
 class PrefixCachingBlockManager final : public ch04::BlockManager {
@@ -60,6 +62,19 @@ class PrefixCachingBlockManager final : public ch04::BlockManager {
 
   const PrefixCache& cache() const { return *cache_; }
   const PrefixCacheStats& stats() const { return stats_; }
+
+  // Invalidation (chapter 06): `forget` runs on the cache and returns the
+  // blocks it stopped holding (an expiry, a session's end, a namespace
+  // cleared, everything unlocked); the pool drops the cache's reference on
+  // each, so a block no sequence holds becomes free. Returns their ids.
+  std::vector<int> invalidate(const std::function<std::vector<int>(PrefixCache&)>& forget);
+
+  // Keeps the cached full blocks of `tokens` from ever being evicted or
+  // invalidated, as a running request would, until unpin(pin_id): a pinned
+  // system prompt. Returns the tokens pinned (0 when nothing is cached yet).
+  // Throws kvc::Error for a pin_id < 0 or one already pinned.
+  int pin(int pin_id, std::span<const int> tokens);
+  void unpin(int pin_id);
 
  protected:
   std::vector<int> reclaim(int num_blocks) override;
