@@ -63,7 +63,7 @@ TEST_P(EveryStageOnCuda, HalfPrecisionWeightsRun) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Chapters, EveryStageOnCuda, ::testing::ValuesIn(course_stages()),
+INSTANTIATE_TEST_SUITE_P(Chapters, EveryStageOnCuda, ::testing::ValuesIn(exact_stages()),
                          [](const auto& info) { return "ch" + info.param.name; });
 
 // The demo with --device cuda: llama2.c's greedy text on a GPU, or one line saying why not.
