@@ -164,6 +164,16 @@ JsonObject& JsonObject::add(const std::string& key, const JsonObject& nested) {
   return add_raw(key, nested.str());
 }
 
+JsonObject& JsonObject::add(const std::string& key, const std::vector<JsonObject>& list) {
+  std::string json = "[";
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    std::string item = list[i].str();
+    item.pop_back();  // str()'s final newline
+    json += (i > 0 ? "," : "") + item;
+  }
+  return add_raw(key, json + "]");
+}
+
 std::string JsonObject::str() const {
   std::string json = "{";
   for (std::size_t i = 0; i < fields_.size(); ++i) {

@@ -45,6 +45,7 @@ class JsonObject {
   JsonObject& add(const std::string& key, bool value);
   JsonObject& add(const std::string& key, const std::vector<int>& values);
   JsonObject& add(const std::string& key, const JsonObject& nested);
+  JsonObject& add(const std::string& key, const std::vector<JsonObject>& list);
   std::string str() const;
   // Writes str() to `path` through an OutputFile (common/output_file.hpp): a
   // temporary file renamed into place; throws kvc::Error when it cannot be written.

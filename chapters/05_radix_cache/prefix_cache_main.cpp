@@ -1,6 +1,7 @@
 // ch05_prefix_cache: a workload served with the prefix cache on and off, in one run.
 //
-//   ch05_prefix_cache model.bin -z tokenizer.bin [--workload system-prompt|chat|few-shot|none]
+//   ch05_prefix_cache model.bin -z tokenizer.bin
+//                     [--workload system-prompt|chat|few-shot|none|zipf|idle-chat]
 //                     [--cache radix|hash] [--order fcfs|lpm] [--requests N] [--turns N]
 //                     [--max-new-tokens N] [--block-size N] [--kv-blocks N] [--max-running N]
 //                     [--repeats N] [--trace] [--dot FILE] [--json FILE]
@@ -51,22 +52,6 @@ struct Options {
   std::string json_path;
 };
 
-// Default pool: every request of a round at its longest at once, plus room
-// for the shared prompts to stay cached.
-int default_pool_blocks(const std::vector<ch04::Request>& requests, int block_size, int turns,
-                        int max_new_tokens) {
-  std::int64_t blocks = 0;
-  for (const ch04::Request& r : requests) {
-    const std::int64_t longest =
-        std::int64_t{r.max_positions()} + std::int64_t{turns - 1} * (max_new_tokens + 32);
-    blocks += 2 * ch04::blocks_needed(static_cast<int>(std::min<std::int64_t>(longest, kMaxInt)),
-                                      block_size);
-  }
-  KVC_CHECK(blocks <= ch04::kMaxPoolBlocks, "the default pool would need ", blocks,
-            " blocks; give a smaller one with --kv-blocks");
-  return static_cast<int>(blocks);
-}
-
 struct Row {
   WorkloadRun run;
   PrefixCacheStats stats;  // cache on only
@@ -90,12 +75,10 @@ int prefix_cache_main(const Options& o) {
   w.max_new_tokens = o.max_new_tokens;
   w.sampling = SamplerOptions{o.temperature, 0.9f, static_cast<std::uint64_t>(o.seed)};
   const std::vector<ch04::Request> requests = first_round(w, tokenizer);
+  const bool chat = w.workload == Workload::kChat || w.workload == Workload::kIdleChat;
   ch04::validate_requests(requests, model.config, o.max_running);
   const int kv_blocks =
-      o.kv_blocks > 0
-          ? o.kv_blocks
-          : default_pool_blocks(requests, o.block_size, w.workload == Workload::kChat ? o.turns : 1,
-                                o.max_new_tokens);
+      o.kv_blocks > 0 ? o.kv_blocks : default_pool_blocks(w, requests, o.block_size);
   ch04::SchedulerOptions scheduling;
   scheduling.max_running = o.max_running;
   scheduling.order = o.order == "lpm" ? ch04::AdmissionOrder::kLongestPrefixMatch
@@ -179,7 +162,7 @@ int prefix_cache_main(const Options& o) {
   std::printf("cache at the end: %d blocks evictable, %d protected; %lld of %lld lookups hit\n",
               on.cache_size.evictable_blocks, on.cache_size.protected_blocks, on.stats.hits,
               on.stats.lookups);
-  if (w.workload == Workload::kChat) {
+  if (chat) {
     std::printf("chat: every later turn found at least %s of the previous turn cached\n",
                 format_percent(on.run.min_previous_turn_reuse).c_str());
   }
@@ -218,7 +201,7 @@ int prefix_cache_main(const Options& o) {
         .add("cache_off", fields(off))
         .add("throughput_ratio_on_off", speedup)
         .add("tokens_identical", identical);
-    if (w.workload == Workload::kChat) {
+    if (chat) {
       json.add("min_previous_turn_reuse", on.run.min_previous_turn_reuse);
     }
     json.save(o.json_path);
@@ -234,7 +217,7 @@ int main(int argc, char** argv) {
   kvc::ch05::Options o;
   kvc::add_model_options(app, o.checkpoint, o.tokenizer);
   app.add_option("--workload", o.workload, "what the requests share")
-      ->check(CLI::IsMember({"system-prompt", "chat", "few-shot", "none"}))
+      ->check(CLI::IsMember(kvc::ch05::workload_names()))
       ->capture_default_str();
   app.add_option("--cache", o.cache, "radix tree (SGLang) or hash chain (vLLM)")
       ->check(CLI::IsMember({"radix", "hash"}))

@@ -47,5 +47,13 @@ TEST(Report, JsonEscapesAndKeepsOrder) {
             "  \"ids\": [1,2]\n}\n");
 }
 
+TEST(Report, JsonListsObjects) {
+  JsonObject row;
+  row.add("n", 1);
+  JsonObject json;
+  json.add("rows", std::vector<JsonObject>{row, row}).add("none", std::vector<JsonObject>{});
+  EXPECT_EQ(json.str(), "{\n  \"rows\": [{\n  \"n\": 1\n},{\n  \"n\": 1\n}],\n  \"none\": []\n}\n");
+}
+
 }  // namespace
 }  // namespace kvc
