@@ -248,12 +248,7 @@ int pressure_main(const Options& o) {
 int main(int argc, char** argv) {
   CLI::App app("Chapter 06: hit rate and throughput per eviction policy as the KV pool shrinks");
   kvc::ch06::Options o;
-  app.add_option("checkpoint", o.checkpoint, "llama2.c model checkpoint (.bin)")
-      ->required()
-      ->check(kvc::readable_file());
-  app.add_option("-z", o.tokenizer, "tokenizer.bin path")
-      ->check(kvc::readable_file())
-      ->capture_default_str();
+  kvc::add_model_options(app, o.checkpoint, o.tokenizer);
   app.add_option("--workloads", o.workloads, "comma-separated workloads")
       ->delimiter(',')
       ->check(CLI::IsMember(kvc::ch05::workload_names()))
