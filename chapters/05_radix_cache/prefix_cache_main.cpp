@@ -19,6 +19,7 @@
 
 #include "chapters/05_radix_cache/prefix_caching_blocks.hpp"
 #include "chapters/05_radix_cache/radix_cache.hpp"
+#include "chapters/05_radix_cache/serve_flags.hpp"
 #include "chapters/05_radix_cache/workloads.hpp"
 #include "common/checkpoint.hpp"
 #include "common/cli.hpp"
@@ -36,17 +37,8 @@ struct Options {
   std::string workload = "system-prompt";
   std::string cache = "radix";
   std::string order = "fcfs";
-  int requests = 100;
-  int turns = 4;
-  int max_new_tokens = 32;
-  float temperature = 0.0f;
-  long long seed = 42;
-  int block_size = 16;
+  ServeFlags serve;
   int kv_blocks = 0;
-  int max_running = 64;
-  int repeats = 3;
-  std::string device = "cpu";
-  int threads = 0;
   bool trace = false;
   std::string dot_path;
   std::string json_path;
@@ -65,31 +57,28 @@ int prefix_cache_main(const Options& o) {
             "--dot draws the radix tree: use --cache radix");
   const Model model = load_checkpoint(o.checkpoint);
   const Tokenizer tokenizer(o.tokenizer, model.config.vocab_size);
-  ThreadPool pool(o.threads);
-  auto engine = make_engine(model, parse_device(o.device), &pool);
+  ThreadPool pool(o.serve.threads);
+  auto engine = make_engine(model, parse_device(o.serve.device), &pool);
 
-  WorkloadOptions w;
-  w.workload = parse_workload(o.workload);
-  w.requests = o.requests;
-  w.turns = o.turns;
-  w.max_new_tokens = o.max_new_tokens;
-  w.sampling = SamplerOptions{o.temperature, 0.9f, static_cast<std::uint64_t>(o.seed)};
+  const WorkloadOptions w = o.serve.workload_options(parse_workload(o.workload));
   const std::vector<ch04::Request> requests = first_round(w, tokenizer);
   const bool chat = w.workload == Workload::kChat || w.workload == Workload::kIdleChat;
-  ch04::validate_requests(requests, model.config, o.max_running);
+  ch04::validate_requests(requests, model.config, o.serve.max_running);
   const int kv_blocks =
-      o.kv_blocks > 0 ? o.kv_blocks : default_pool_blocks(w, requests, o.block_size);
+      o.kv_blocks > 0 ? o.kv_blocks : default_pool_blocks(w, requests, o.serve.block_size);
   ch04::SchedulerOptions scheduling;
-  scheduling.max_running = o.max_running;
+  scheduling.max_running = o.serve.max_running;
   scheduling.order = o.order == "lpm" ? ch04::AdmissionOrder::kLongestPrefixMatch
                                       : ch04::AdmissionOrder::kFirstComeFirstServed;
 
   std::vector<Row> on_runs, off_runs;
-  for (int repeat = 0; repeat < o.repeats; ++repeat) {
+  for (int repeat = 0; repeat < o.serve.repeats; ++repeat) {
     for (const bool cached : {true, false}) {
-      auto blocks = cached ? std::unique_ptr<ch04::BlockManager>(new PrefixCachingBlockManager(
-                                 kv_blocks, o.block_size, make_prefix_cache(o.cache, o.block_size)))
-                           : std::make_unique<ch04::BlockManager>(kv_blocks, o.block_size);
+      auto blocks =
+          cached
+              ? std::unique_ptr<ch04::BlockManager>(new PrefixCachingBlockManager(
+                    kv_blocks, o.serve.block_size, make_prefix_cache(o.cache, o.serve.block_size)))
+              : std::make_unique<ch04::BlockManager>(kv_blocks, o.serve.block_size);
       auto kv = ch04::make_paged_cache(model.config, engine->context(), std::move(blocks));
       ch04::SchedulerOptions s = scheduling;
       const bool trace = o.trace && cached && repeat == 0;
@@ -138,7 +127,7 @@ int prefix_cache_main(const Options& o) {
   const bool identical = on.run.tokens == off.run.tokens;
 
   const double bytes_per_block =
-      2.0 * model.config.n_layers * o.block_size * model.config.kv_dim() * sizeof(float);
+      2.0 * model.config.n_layers * o.serve.block_size * model.config.kv_dim() * sizeof(float);
   Table table({"prefix cache", "prefill computed", "prefill skipped", "hit rate",
                "of shared skipped", "preempted", "peak KV in use", "mean TTFT", "tok/s"});
   for (const auto& [label, row] : {std::pair<std::string, const Row*>{"on (" + o.cache + ")", &on},
@@ -153,8 +142,8 @@ int prefix_cache_main(const Options& o) {
   }
   std::printf(
       "workload %s: %zu completions, block size %d, pool %d blocks, order %s, median of %d\n\n",
-      o.workload.c_str(), on.run.tokens.size(), o.block_size, kv_blocks, o.order.c_str(),
-      o.repeats);
+      o.workload.c_str(), on.run.tokens.size(), o.serve.block_size, kv_blocks, o.order.c_str(),
+      o.serve.repeats);
   table.print(std::cout);
   const double speedup = on.run.tokens_per_second() / off.run.tokens_per_second();
   std::printf("\nthroughput on/off: %.3fx; tokens identical with the cache on and off: %s\n",
@@ -194,9 +183,9 @@ int prefix_cache_main(const Options& o) {
         .add("cache", o.cache)
         .add("order", o.order)
         .add("completions", on.run.tokens.size())
-        .add("block_size", o.block_size)
+        .add("block_size", o.serve.block_size)
         .add("kv_blocks", kv_blocks)
-        .add("repeats", o.repeats)
+        .add("repeats", o.serve.repeats)
         .add("cache_on", fields(on))
         .add("cache_off", fields(off))
         .add("throughput_ratio_on_off", speedup)
@@ -225,37 +214,10 @@ int main(int argc, char** argv) {
   app.add_option("--order", o.order, "admission: first come first served, or longest prefix match")
       ->check(CLI::IsMember({"fcfs", "lpm"}))
       ->capture_default_str();
-  app.add_option("--requests", o.requests, "requests (chat: sessions x turns)")
-      ->check(kvc::integer_in(1, 100000))
-      ->capture_default_str();
-  app.add_option("--turns", o.turns, "chat: turns per session")
-      ->check(kvc::integer_in(1, 64))
-      ->capture_default_str();
-  app.add_option("--max-new-tokens", o.max_new_tokens, "tokens to sample per request")
-      ->check(kvc::integer_in(1, 1 << 20))
-      ->capture_default_str();
-  app.add_option("-t,--temperature", o.temperature, "temperature; 0 = greedy")
-      ->check(kvc::number_in(0, kvc::kMaxTemperature))
-      ->capture_default_str();
-  app.add_option("-s,--seed", o.seed, "seed; request r samples with seed + 1000 r")
-      ->check(kvc::integer_in(1, kvc::kMaxSeed))
-      ->capture_default_str();
-  app.add_option("--block-size", o.block_size, "tokens per KV block (1-256)")
-      ->check(kvc::integer_in(1, 256))
-      ->capture_default_str();
+  kvc::ch05::add_serve_flags(app, o.serve);
   app.add_option("--kv-blocks", o.kv_blocks,
                  "blocks in the pool (default: a round's requests at their longest, twice)")
       ->check(kvc::integer_in(1, kvc::ch04::kMaxPoolBlocks));
-  app.add_option("--max-running", o.max_running, "sequences in one batch, at most")
-      ->check(kvc::integer_in(1, 1 << 20))
-      ->capture_default_str();
-  app.add_option("--repeats", o.repeats, "runs of each (alternating); rows are the median run")
-      ->check(kvc::integer_in(1, 100))
-      ->capture_default_str();
-  app.add_option("--device", o.device, "where the model runs")
-      ->check(CLI::IsMember({"cpu", "cuda"}))
-      ->capture_default_str();
-  kvc::add_threads_option(app, o.threads);
   app.add_flag("--trace", o.trace, "print one line per step of the first cached run");
   app.add_option("--dot", o.dot_path, "write the radix tree at the end as Graphviz DOT");
   app.add_option("--json", o.json_path, "write both rows as JSON to this file");

@@ -2,9 +2,10 @@
 //
 //   ch06_pressure model.bin -z tokenizer.bin [--workloads system-prompt,chat,zipf,idle-chat]
 //                 [--policies lru,lfu,fifo,priority,slru] [--pools N | --pool-blocks A,B,...]
-//                 [--requests N]
-//                 [--turns N] [--max-new-tokens N] [--documents N] [--zipf-s S]
-//                 [--block-size N] [--max-running N] [--repeats N] [--json FILE]
+//                 [--documents N] [--zipf-s S] [--json FILE]
+//                 [--requests N] [--turns N] [--max-new-tokens N] [-t T] [-s SEED]
+//                 [--block-size N] [--max-running N] [--repeats N] [--device cpu|cuda]
+//                 [--threads N]
 //
 // For each workload it first runs the requests over a pool big enough that
 // nothing is ever evicted: that run's tokens are the reference, its peak is
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "chapters/05_radix_cache/prefix_caching_blocks.hpp"
+#include "chapters/05_radix_cache/serve_flags.hpp"
 #include "chapters/05_radix_cache/workloads.hpp"
 #include "chapters/06_lru_eviction/belady.hpp"
 #include "chapters/06_lru_eviction/eviction_policy.hpp"
@@ -55,18 +57,9 @@ struct Options {
   std::vector<std::string> policies = {"lru", "lfu", "fifo", "slru"};
   int pools = 6;
   std::vector<int> pool_blocks;
-  int requests = 48;
-  int turns = 4;
-  int max_new_tokens = 24;
+  ch05::ServeFlags serve = {.requests = 48, .max_new_tokens = 24, .repeats = 1};
   int documents = 24;
   double zipf_s = 1.0;
-  float temperature = 0.0f;
-  long long seed = 42;
-  int block_size = 16;
-  int max_running = 64;
-  int repeats = 1;
-  std::string device = "cpu";
-  int threads = 0;
   std::string json_path;
 };
 
@@ -116,22 +109,19 @@ Baseline baseline(Engine& engine, const ModelConfig& config, const Tokenizer& to
   Baseline b;
   b.name = name;
   ch05::WorkloadOptions& w = b.options;
-  w.workload = ch05::parse_workload(name);
-  w.requests = o.requests;
-  w.turns = o.turns;
-  w.max_new_tokens = o.max_new_tokens;
+  w = o.serve.workload_options(ch05::parse_workload(name));
   w.documents = o.documents;
   w.zipf_s = o.zipf_s;
-  w.sampling = SamplerOptions{o.temperature, 0.9f, static_cast<std::uint64_t>(o.seed)};
   const std::vector<ch04::Request> first = ch05::first_round(w, tokenizer);
-  ch04::validate_requests(first, config, o.max_running);
-  b.reference = measure(engine, config, tokenizer, w, scheduling, "lru",
-                        ch05::default_pool_blocks(w, first, o.block_size), o.block_size);
-  b.trace = block_trace(b.reference.run, o.block_size, o.max_new_tokens);
+  ch04::validate_requests(first, config, o.serve.max_running);
+  b.reference =
+      measure(engine, config, tokenizer, w, scheduling, "lru",
+              ch05::default_pool_blocks(w, first, o.serve.block_size), o.serve.block_size);
+  b.trace = block_trace(b.reference.run, o.serve.block_size, o.serve.max_new_tokens);
   b.fits_everything = b.reference.run.peak_blocks_used;
   for (int prompt : b.reference.run.prompt_sizes) {
-    b.fits_one =
-        std::max(b.fits_one, ch04::blocks_needed(prompt + o.max_new_tokens - 1, o.block_size));
+    b.fits_one = std::max(
+        b.fits_one, ch04::blocks_needed(prompt + o.serve.max_new_tokens - 1, o.serve.block_size));
   }
   return b;
 }
@@ -140,10 +130,10 @@ int pressure_main(const Options& o) {
   check_outputs({o.json_path}, {o.checkpoint, o.tokenizer});
   const Model model = load_checkpoint(o.checkpoint);
   const Tokenizer tokenizer(o.tokenizer, model.config.vocab_size);
-  ThreadPool pool(o.threads);
-  auto engine = make_engine(model, parse_device(o.device), &pool);
+  ThreadPool pool(o.serve.threads);
+  auto engine = make_engine(model, parse_device(o.serve.device), &pool);
   ch04::SchedulerOptions scheduling;
-  scheduling.max_running = o.max_running;
+  scheduling.max_running = o.serve.max_running;
 
   // Every baseline first, so a pool too small for a workload is refused
   // before any table is printed.
@@ -165,7 +155,7 @@ int pressure_main(const Options& o) {
     std::printf(
         "workload %s: %zu completions, %d distinct blocks of %d tokens in the trace; fits "
         "everything: %d blocks, fits one request: %d\n\n",
-        b.name.c_str(), b.reference.run.tokens.size(), b.trace.distinct_blocks, o.block_size,
+        b.name.c_str(), b.reference.run.tokens.size(), b.trace.distinct_blocks, o.serve.block_size,
         b.fits_everything, b.fits_one);
     Table table({"pool blocks", "of everything", "policy", "hit rate", "Belady", "prefill computed",
                  "evicted", "preempted", "tok/s", "tokens same"});
@@ -174,9 +164,9 @@ int pressure_main(const Options& o) {
       const double belady = belady_hit_rate(b.trace, pool_blocks);
       for (const std::string& policy : o.policies) {
         std::vector<Measured> runs;
-        for (int r = 0; r < o.repeats; ++r) {
+        for (int r = 0; r < o.serve.repeats; ++r) {
           runs.push_back(measure(*engine, model.config, tokenizer, b.options, scheduling, policy,
-                                 pool_blocks, o.block_size));
+                                 pool_blocks, o.serve.block_size));
         }
         std::sort(runs.begin(), runs.end(), [](const Measured& x, const Measured& y) {
           return x.run.tokens_per_second() < y.run.tokens_per_second();
@@ -226,14 +216,14 @@ int pressure_main(const Options& o) {
     std::string policies;
     for (const std::string& p : o.policies) policies += (policies.empty() ? "" : ",") + p;
     JsonObject json;
-    json.add("block_size", o.block_size)
-        .add("requests", o.requests)
-        .add("turns", o.turns)
-        .add("max_new_tokens", o.max_new_tokens)
+    json.add("block_size", o.serve.block_size)
+        .add("requests", o.serve.requests)
+        .add("turns", o.serve.turns)
+        .add("max_new_tokens", o.serve.max_new_tokens)
         .add("documents", o.documents)
         .add("zipf_s", o.zipf_s)
-        .add("max_running", o.max_running)
-        .add("repeats", o.repeats)
+        .add("max_running", o.serve.max_running)
+        .add("repeats", o.serve.repeats)
         .add("policies", policies)
         .add("workloads", workload_reports)
         .add("tokens_identical", all_identical);
@@ -265,40 +255,13 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(kvc::integer_in(1, kvc::ch04::kMaxPoolBlocks))
       ->excludes(pools);
-  app.add_option("--requests", o.requests, "requests (chat, idle-chat: sessions x turns)")
-      ->check(kvc::integer_in(1, 100000))
-      ->capture_default_str();
-  app.add_option("--turns", o.turns, "chat, idle-chat: turns per session")
-      ->check(kvc::integer_in(1, 64))
-      ->capture_default_str();
-  app.add_option("--max-new-tokens", o.max_new_tokens, "tokens to sample per request")
-      ->check(kvc::integer_in(1, 1 << 20))
-      ->capture_default_str();
   app.add_option("--documents", o.documents, "zipf: distinct documents")
       ->check(kvc::integer_in(1, 100000))
       ->capture_default_str();
   app.add_option("--zipf-s", o.zipf_s, "zipf: the exponent s (0 = uniform)")
       ->check(kvc::number_in(0, 10))
       ->capture_default_str();
-  app.add_option("-t,--temperature", o.temperature, "temperature; 0 = greedy")
-      ->check(kvc::number_in(0, kvc::kMaxTemperature))
-      ->capture_default_str();
-  app.add_option("-s,--seed", o.seed, "seed; request r samples with seed + 1000 r")
-      ->check(kvc::integer_in(1, kvc::kMaxSeed))
-      ->capture_default_str();
-  app.add_option("--block-size", o.block_size, "tokens per KV block (1-256)")
-      ->check(kvc::integer_in(1, 256))
-      ->capture_default_str();
-  app.add_option("--max-running", o.max_running, "sequences in one batch, at most")
-      ->check(kvc::integer_in(1, 1 << 20))
-      ->capture_default_str();
-  app.add_option("--repeats", o.repeats, "runs of each row; the row is the median by throughput")
-      ->check(kvc::integer_in(1, 100))
-      ->capture_default_str();
-  app.add_option("--device", o.device, "where the model runs")
-      ->check(CLI::IsMember({"cpu", "cuda"}))
-      ->capture_default_str();
-  kvc::add_threads_option(app, o.threads);
+  kvc::ch05::add_serve_flags(app, o.serve);
   app.add_option("--json", o.json_path, "write every row as JSON to this file");
   return kvc::run_program(app, argc, argv, [&] { return kvc::ch06::pressure_main(o); });
 }
