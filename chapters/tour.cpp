@@ -132,7 +132,9 @@ int run_tour(const TourOptions& o) {
     if (stage.name == "02_contiguous_kv_cache") contiguous_bytes = r.kv_bytes;
   }
   std::printf("%s\n\n", text.c_str());
-  std::printf("Every exact stage printed that text (a lossy one: as far as its last column says);\nwhat each one cost:\n");
+  std::printf(
+      "Every exact stage printed that text (a lossy one: as far as its last column says);\nwhat "
+      "each one cost:\n");
   table.print(std::cout);
   tour_serving(engine, *tokenizer, o, contiguous_bytes);
   std::printf(

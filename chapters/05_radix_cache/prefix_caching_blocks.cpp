@@ -103,7 +103,9 @@ std::vector<int> PrefixCachingBlockManager::invalidate(
 namespace {
 // A pin is held like a sequence that never runs, under a negative id no
 // scheduler uses: its table references the blocks and its lock protects them.
-int pin_sequence(int pin_id) { return -1 - pin_id; }
+int pin_sequence(int pin_id) {
+  return -1 - pin_id;
+}
 }  // namespace
 
 int PrefixCachingBlockManager::pin(int pin_id, std::span<const int> tokens) {
@@ -118,7 +120,9 @@ int PrefixCachingBlockManager::pin(int pin_id, std::span<const int> tokens) {
   return match.matched_tokens;
 }
 
-void PrefixCachingBlockManager::unpin(int pin_id) { release(pin_sequence(pin_id)); }
+void PrefixCachingBlockManager::unpin(int pin_id) {
+  release(pin_sequence(pin_id));
+}
 
 std::vector<int> PrefixCachingBlockManager::reclaim(int num_blocks) {
   std::vector<int> evicted = cache_->evict(num_blocks);

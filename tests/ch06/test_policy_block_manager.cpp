@@ -44,7 +44,8 @@ void run_and_finish(ch05::PrefixCachingBlockManager& blocks, int seq,
                     const std::vector<int>& tokens) {
   const int cached = blocks.begin_sequence(seq, tokens);
   Batch batch;
-  for (int p = cached; p < static_cast<int>(tokens.size()); ++p) batch.add(tokens[p], seq, p, false);
+  for (int p = cached; p < static_cast<int>(tokens.size()); ++p)
+    batch.add(tokens[p], seq, p, false);
   ASSERT_TRUE(blocks.try_reserve(batch).has_value());
   blocks.finish_sequence(seq, tokens);
   blocks.check_invariants();

@@ -129,8 +129,8 @@ TEST_P(EveryStrategy, RejectsPromptLongerThanContextAndStepsBeyondIt) {
   EXPECT_EQ(generate(engine, tokenizer, *kv, options).positions, 16);
 }
 
-INSTANTIATE_TEST_SUITE_P(Chapters, EveryStrategy,
-                         ::testing::ValuesIn(exact_stages(/*max_seqs=*/2)), name_of);
+INSTANTIATE_TEST_SUITE_P(Chapters, EveryStrategy, ::testing::ValuesIn(exact_stages(/*max_seqs=*/2)),
+                         name_of);
 
 // A lossy stage (chapter 07's int8 cache) against fp32, teacher-forced on
 // llama2.c's reference stories: the stated tolerance is perplexity within
