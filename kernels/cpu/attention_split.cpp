@@ -4,9 +4,15 @@
 // reference, and the bit-exact kernels stay the default:
 //
 //   - the context is cut into one slice per thread; each slice walks its
-//     positions in chunks, in position order, every KV head at each chunk;
+//     positions in chunks, in position order, every KV head at each chunk,
+//     and reads K and V in address order, a few rows at a time: the hardware
+//     prefetcher streams each 4 KiB row once it is read from its start, and
+//     the first line of the next step's rows is asked for ahead of time;
 //   - scores are FMA dot products over head_dim (eight dims per lane, then a
-//     horizontal sum), each K row read once for the group's query heads;
+//     horizontal sum), three K rows by up to four query heads at once, each K
+//     row read once for the group's query heads;
+//   - values are summed eight rows at a time into each head's output, the
+//     softmax weights broadcast (split_softmax.hpp's accumulate_rows);
 //   - softmax is online: a running max m, sum l and unnormalized output o per
 //     query head, rescaled by exp(m_old - m_new) when the max grows, with a
 //     vector exp;
@@ -25,72 +31,18 @@ namespace {
 
 constexpr int kChunk = kSplitChunk;
 
-#if defined(__AVX2__) && defined(__FMA__)
+// Both passes over a chunk walk its rows a few at a time, every KV head of
+// those rows before the next ones, so K and V are each read as a few
+// ascending streams that the hardware prefetchers follow (the previous
+// version walked one KV head down 32 rows, 512 bytes of every 4 KiB, and
+// prefetched whole rows in software, which held it near 0.4 of the read
+// bandwidth on one core).
+constexpr int kKeyRowsPerStep = 6;
+constexpr int kValueRowsPerStep = 8;
 
-// Query heads scored or summed together: 4 heads x 2 accumulators = 8
-// independent FMA chains, enough to hide FMA latency.
-constexpr int kHeadsAtOnce = 4;
-
-// scores[j * kChunk + r] = (q_j . k_r) / scale for HEADS query heads j and
-// the n_rows key rows (row r at keys + r * kv_stride); head_dim % 16 == 0.
-template <int HEADS>
-void score_heads(float* scores, const float* group_q, const float* keys, int n_rows, int head_dim,
-                 std::size_t kv_stride, float scale) {
-  for (int r = 0; r < n_rows; ++r) {
-    const float* key = keys + r * kv_stride;
-    __m256 even[HEADS], odd[HEADS];
-#pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) even[j] = odd[j] = _mm256_setzero_ps();
-    for (int d = 0; d < head_dim; d += 16) {
-      const __m256 k0 = _mm256_loadu_ps(key + d), k1 = _mm256_loadu_ps(key + d + 8);
-#pragma GCC unroll 4
-      for (int j = 0; j < HEADS; ++j) {
-        const float* q = group_q + std::size_t(j) * head_dim + d;
-        even[j] = _mm256_fmadd_ps(_mm256_loadu_ps(q), k0, even[j]);
-        odd[j] = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8), k1, odd[j]);
-      }
-    }
-#pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) {
-      scores[j * kChunk + r] = horizontal_sum(_mm256_add_ps(even[j], odd[j])) / scale;
-    }
-  }
-}
-
-using ScoreHeadsFn = void (*)(float*, const float*, const float*, int, int, std::size_t, float);
-constexpr ScoreHeadsFn kScoreHeads[kHeadsAtOnce] = {score_heads<1>, score_heads<2>, score_heads<3>,
-                                                    score_heads<4>};
-
-void score_chunk(float* scores, const float* group_q, int group, const float* keys, int n_rows,
-                 int head_dim, std::size_t kv_stride, float scale) {
-  if (head_dim % 16 == 0) {
-    for (int j = 0; j < group; j += kHeadsAtOnce) {
-      const int heads = std::min(kHeadsAtOnce, group - j);
-      kScoreHeads[heads - 1](scores + j * kChunk, group_q + std::size_t(j) * head_dim, keys, n_rows,
-                             head_dim, kv_stride, scale);
-    }
-    return;
-  }
-  const int d_vector = head_dim - head_dim % 8;
-  for (int r = 0; r < n_rows; ++r) {
-    const float* key = keys + r * kv_stride;
-    for (int j = 0; j < group; ++j) {
-      const float* q = group_q + std::size_t(j) * head_dim;
-      __m256 acc = _mm256_setzero_ps();
-      for (int d = 0; d < d_vector; d += 8) {
-        acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(key + d), acc);
-      }
-      float sum = horizontal_sum(acc);
-      for (int d = d_vector; d < head_dim; ++d) sum += q[d] * key[d];
-      scores[j * kChunk + r] = sum / scale;
-    }
-  }
-}
-
-#else  // portable versions of the same steps
-
-void score_chunk(float* scores, const float* group_q, int group, const float* keys, int n_rows,
-                 int head_dim, std::size_t kv_stride, float scale) {
+// scores[j * kChunk + r] = (q_j . k_r) / scale, one sum per d in order.
+void score_rows_scalar(float* scores, const float* group_q, int group, const float* keys,
+                       int n_rows, int head_dim, std::size_t kv_stride, float scale) {
   for (int r = 0; r < n_rows; ++r) {
     for (int j = 0; j < group; ++j) {
       float sum = 0.0f;
@@ -98,6 +50,90 @@ void score_chunk(float* scores, const float* group_q, int group, const float* ke
       scores[j * kChunk + r] = sum / scale;
     }
   }
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+
+// Query heads scored together (up to a group of 4 per call).
+constexpr int kHeadsAtOnce = 4;
+// Key rows scored together: 3 rows x 4 heads = 12 sums, each query vector
+// loaded once for the 3 rows (7 loads per 12 FMAs) and the 3 key vectors and
+// 12 sums in the 16 AVX registers.
+constexpr int kRowsAtOnce = 3;
+
+// The four lanes' totals of a, b, c, d, in that order.
+__m128 horizontal_sums(__m256 a, __m256 b, __m256 c, __m256 d) {
+  const __m256 sums = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+  return _mm_add_ps(_mm256_castps256_ps128(sums), _mm256_extractf128_ps(sums, 1));
+}
+
+// scores[j * kChunk + r] = (q_j . k_r) / scale for HEADS query heads and
+// ROWS key rows (row r at keys + r * kv_stride); head_dim % 8 == 0.
+template <int HEADS, int ROWS>
+void score_rows(float* scores, const float* group_q, const float* keys, int head_dim,
+                std::size_t kv_stride, __m128 scale) {
+  __m256 sums[ROWS][kHeadsAtOnce];
+#pragma GCC unroll 4
+  for (int r = 0; r < ROWS; ++r) {
+#pragma GCC unroll 4
+    for (int j = 0; j < kHeadsAtOnce; ++j) sums[r][j] = _mm256_setzero_ps();
+  }
+  for (int d = 0; d < head_dim; d += 8) {
+    __m256 key[ROWS];
+#pragma GCC unroll 4
+    for (int r = 0; r < ROWS; ++r) key[r] = _mm256_loadu_ps(keys + r * kv_stride + d);
+#pragma GCC unroll 4
+    for (int j = 0; j < HEADS; ++j) {
+      const __m256 q = _mm256_loadu_ps(group_q + std::size_t(j) * head_dim + d);
+#pragma GCC unroll 4
+      for (int r = 0; r < ROWS; ++r) sums[r][j] = _mm256_fmadd_ps(q, key[r], sums[r][j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < ROWS; ++r) {
+    alignas(16) float row_scores[kHeadsAtOnce];
+    _mm_store_ps(
+        row_scores,
+        _mm_div_ps(horizontal_sums(sums[r][0], sums[r][1], sums[r][2], sums[r][3]), scale));
+#pragma GCC unroll 4
+    for (int j = 0; j < HEADS; ++j) scores[j * kChunk + r] = row_scores[j];
+  }
+}
+
+using ScoreRowsFn = void (*)(float*, const float*, const float*, int, std::size_t, __m128);
+template <int ROWS>
+constexpr ScoreRowsFn kScoreRows[kHeadsAtOnce] = {score_rows<1, ROWS>, score_rows<2, ROWS>,
+                                                  score_rows<3, ROWS>, score_rows<4, ROWS>};
+
+// scores[j * kChunk + r] = (q_j . k_r) / scale for the group's query heads j
+// and n_rows key rows.
+void score_chunk(float* scores, const float* group_q, int group, const float* keys, int n_rows,
+                 int head_dim, std::size_t kv_stride, float scale) {
+  if (head_dim % 8 != 0) {
+    score_rows_scalar(scores, group_q, group, keys, n_rows, head_dim, kv_stride, scale);
+    return;
+  }
+  const __m128 scale_lanes = _mm_set1_ps(scale);
+  for (int j = 0; j < group; j += kHeadsAtOnce) {
+    const int heads = std::min(kHeadsAtOnce, group - j);
+    const float* heads_q = group_q + std::size_t(j) * head_dim;
+    int r = 0;
+    for (; r + kRowsAtOnce <= n_rows; r += kRowsAtOnce) {
+      kScoreRows<kRowsAtOnce>[heads - 1](scores + j * kChunk + r, heads_q, keys + r * kv_stride,
+                                         head_dim, kv_stride, scale_lanes);
+    }
+    for (; r < n_rows; ++r) {
+      kScoreRows<1>[heads - 1](scores + j * kChunk + r, heads_q, keys + r * kv_stride, head_dim,
+                               kv_stride, scale_lanes);
+    }
+  }
+}
+
+#else  // portable version of the same step
+
+void score_chunk(float* scores, const float* group_q, int group, const float* keys, int n_rows,
+                 int head_dim, std::size_t kv_stride, float scale) {
+  score_rows_scalar(scores, group_q, group, keys, n_rows, head_dim, kv_stride, scale);
 }
 
 #endif
@@ -109,46 +145,57 @@ void attend_slice(const SlicePartial& partial, const float* q, const BlockRows& 
   const float scale = std::sqrt(float(head_dim));
   std::vector<float> scores(std::size_t(n_heads) * kChunk);  // [n_heads][kChunk]
   std::vector<float> rescale(n_heads);
-  // The chunk of positions starting at t: its rows and where they start.
-  const auto chunk_at = [&](int t, int* rows, std::size_t* row_offset) {
-    const int block = t / cache.block_size;
-    *rows = std::min({end, (block + 1) * cache.block_size, t + kChunk}) - t;
-    *row_offset =
-        (std::size_t(cache.block_table[block]) * cache.block_size + t % cache.block_size) *
-        cache.row_stride;
+  const std::vector<float> no_rescale(n_heads, 1.0f);
+  // Asks for the first cache line of the K (or V) rows of positions
+  // [first, first + count) within the slice: reading a row's page from its
+  // start lets the hardware prefetcher stream the rest of it, so touching the
+  // next step's rows hides the one miss per 4 KiB row it cannot foresee.
+  const auto touch_rows = [&](const float* rows, int first, int count) {
+    for (int p = first; p < std::min(end, first + count); ++p) {
+      const std::size_t slot =
+          std::size_t(cache.block_table[p / cache.block_size]) * cache.block_size +
+          p % cache.block_size;
+      __builtin_prefetch(rows + slot * cache.row_stride, 0, 3);
+    }
   };
   for (int t = begin; t < end;) {
-    int rows = 0, next_rows = 0;
-    std::size_t row_offset = 0, next_offset = 0;
-    chunk_at(t, &rows, &row_offset);
-    if (t + rows < end) chunk_at(t + rows, &next_rows, &next_offset);
-    // 1. Scores, row by row through memory: position r's K for every KV head
-    // (a row is contiguous), while the same position's V row and the next
-    // chunk's K row are fetched for later.
-    for (int r = 0; r < rows; ++r) {
+    // The chunk of positions starting at t: its rows, consecutive within one block.
+    const int block = t / cache.block_size;
+    const int rows = std::min({end, (block + 1) * cache.block_size, t + kChunk}) - t;
+    const std::size_t row_offset =
+        (std::size_t(cache.block_table[block]) * cache.block_size + t % cache.block_size) *
+        cache.row_stride;
+    // 1. Scores, a few K rows at a time, each KV head's part of them once for its group.
+    for (int r = 0; r < rows; r += kKeyRowsPerStep) {
+      const int step_rows = std::min(kKeyRowsPerStep, rows - r);
       const std::size_t row = row_offset + r * cache.row_stride;
-      prefetch_rows_part(cache.v_rows + row, 1, cache.row_stride, cache.row_stride, 0, 1);
-      if (r < next_rows) {
-        prefetch_rows_part(cache.k_rows + next_offset + r * cache.row_stride, 1, cache.row_stride,
-                           cache.row_stride, 0, 1);
-      }
+      touch_rows(cache.k_rows, t + r + kKeyRowsPerStep, kKeyRowsPerStep);
       for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
         score_chunk(scores.data() + std::size_t(kv_head) * group * kChunk + r,
                     q + std::size_t(kv_head) * group * head_dim, group,
-                    cache.k_rows + row + std::size_t(kv_head) * head_dim, 1, head_dim,
+                    cache.k_rows + row + std::size_t(kv_head) * head_dim, step_rows, head_dim,
                     cache.row_stride, scale);
       }
     }
     // 2. The online softmax: fold the chunk into each head's running max and sum.
     fold_chunk(partial, scores.data(), rows, rescale.data(), n_heads);
-    // 3. Values, each KV head's rows once for its group.
+    // 3. Values, a few rows at a time through memory, each KV head's part of
+    // them once for its group; the outputs are rescaled to the new max with
+    // the first rows.
     const float* value_rows[kChunk];
     for (int r = 0; r < rows; ++r) value_rows[r] = cache.v_rows + row_offset + r * cache.row_stride;
-    for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
-      const std::size_t first_head = std::size_t(kv_head) * group;
-      accumulate_rows(partial.o + first_head * head_dim, group, rescale.data() + first_head,
-                      scores.data() + first_head * kChunk, value_rows,
-                      std::size_t(kv_head) * head_dim, rows, head_dim);
+    for (int r = 0; r < rows; r += kValueRowsPerStep) {
+      const int step_rows = std::min(kValueRowsPerStep, rows - r);
+      touch_rows(cache.v_rows, t + r + kValueRowsPerStep, kValueRowsPerStep);
+      // The next chunk's first K rows, for its step 1.
+      if (r + kValueRowsPerStep >= rows) touch_rows(cache.k_rows, t + rows, kKeyRowsPerStep);
+      const float* step_rescale = r == 0 ? rescale.data() : no_rescale.data();
+      for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
+        const std::size_t first_head = std::size_t(kv_head) * group;
+        accumulate_rows(partial.o + first_head * head_dim, group, step_rescale + first_head,
+                        scores.data() + first_head * kChunk + r, value_rows + r,
+                        std::size_t(kv_head) * head_dim, step_rows, head_dim);
+      }
     }
     t += rows;
   }
