@@ -8,6 +8,8 @@
 //   Grouped - cpu::attention_decode_grouped: each K/V row read once for its group.
 //   Fast    - cpu::attention_decode_variant 4: Grouped vectorized and threaded
 //             (on 1 and 2 threads), still the same bits.
+//   Split   - cpu::attention_decode_variant 5: split-context flash decoding
+//             (on 1 and 2 threads); rounds its own way (FMA, a vector exp).
 //
 //   build/bin/ch03_bench_gqa [--benchmark_filter=Grouped]
 //
@@ -46,7 +48,7 @@ const DecodeInputs& decode_inputs() {
   return inputs;
 }
 
-enum class Kernel { ReRead, Repeat, Grouped, Fast };
+enum class Kernel { ReRead, Repeat, Grouped, Fast, Split };
 
 std::size_t scratch_floats(Kernel kernel, int n_kv_heads, int n_ctx) {
   switch (kernel) {
@@ -58,6 +60,8 @@ std::size_t scratch_floats(Kernel kernel, int n_kv_heads, int n_ctx) {
       return kvc::cpu::attention_decode_grouped_scratch_floats(n_ctx, kHeads, n_kv_heads);
     case Kernel::Fast:
       return kvc::cpu::attention_decode_scratch_floats(4, n_ctx, kHeads, n_kv_heads, kHeadDim);
+    case Kernel::Split:
+      return kvc::cpu::attention_decode_scratch_floats(5, n_ctx, kHeads, n_kv_heads, kHeadDim);
   }
   return 0;
 }
@@ -91,9 +95,10 @@ void BM_Decode(benchmark::State& state, Kernel kernel) {
                                            scratch.data());
         break;
       case Kernel::Fast:
-        kvc::cpu::attention_decode_variant(4, out.data(), in.q.data(), in.k_cache.data(),
-                                           in.v_cache.data(), n_ctx, kHeads, n_kv_heads, kHeadDim,
-                                           scratch.data(), &pool);
+      case Kernel::Split:
+        kvc::cpu::attention_decode_variant(kernel == Kernel::Fast ? 4 : 5, out.data(), in.q.data(),
+                                           in.k_cache.data(), in.v_cache.data(), n_ctx, kHeads,
+                                           n_kv_heads, kHeadDim, scratch.data(), &pool);
         break;
     }
     benchmark::ClobberMemory();
@@ -117,7 +122,7 @@ void cases(benchmark::internal::Benchmark* b, std::vector<int> thread_counts) {
   b->ArgNames({"kv_heads", "context", "threads"})->Unit(benchmark::kMillisecond)->MinTime(0.05);
   b->UseRealTime();
   for (int n_kv_heads : {kHeads, 8, 1}) {
-    for (int n_ctx : {1024, 4096, 16384, kMaxContext}) {
+    for (int n_ctx : {1024, 4096, 8192, 16384, kMaxContext}) {
       for (int threads : thread_counts) b->Args({n_kv_heads, n_ctx, threads});
     }
   }
@@ -132,6 +137,7 @@ BENCHMARK_CAPTURE(BM_Decode, ReRead, Kernel::ReRead)->Apply(one_thread);
 BENCHMARK_CAPTURE(BM_Decode, Repeat, Kernel::Repeat)->Apply(one_thread);
 BENCHMARK_CAPTURE(BM_Decode, Grouped, Kernel::Grouped)->Apply(one_thread);
 BENCHMARK_CAPTURE(BM_Decode, Fast, Kernel::Fast)->Apply(one_and_two_threads);
+BENCHMARK_CAPTURE(BM_Decode, Split, Kernel::Split)->Apply(one_and_two_threads);
 
 }  // namespace
 

@@ -156,7 +156,7 @@ void BM_Paged(benchmark::State& state, int variant) {
   state.counters["x_contiguous"] = paged_seconds / contiguous_seconds;
 }
 
-constexpr int kContexts[] = {1024, 4096, 16384, kMaxContext};
+constexpr int kContexts[] = {1024, 4096, 8192, 16384, kMaxContext};
 // Long enough for several interleaved steps even at 32K (about 40 s in all).
 constexpr double kMinSeconds = 0.2;
 
