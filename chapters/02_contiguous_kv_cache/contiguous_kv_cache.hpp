@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "chapters/02_contiguous_kv_cache/attention_kernel.hpp"
 #include "common/config.hpp"
 #include "engine/kv_strategy.hpp"
 
@@ -73,8 +74,10 @@ class SequenceLengths {
 
 class ContiguousKVCache final : public KVStrategy {
  public:
-  // Reserves max_seqs slots of the model's full context up front.
-  ContiguousKVCache(const ModelConfig& config, int max_seqs, ThreadPool* pool);
+  // Reserves max_seqs slots of the model's full context up front; `kernel`
+  // picks the decode attention attend() runs.
+  ContiguousKVCache(const ModelConfig& config, int max_seqs, ThreadPool* pool,
+                    AttentionKernel kernel = AttentionKernel::kLoop);
 
   std::string name() const override { return "02 contiguous cache"; }
   bool keeps_history() const override { return true; }
@@ -101,14 +104,17 @@ class ContiguousKVCache final : public KVStrategy {
   ModelConfig config_;
   CacheLayout layout_;
   ThreadPool* pool_;
+  AttentionKernel kernel_;
   std::vector<float> k_cache_;  // [max_seqs][n_layers][max_seq_len][n_kv_heads][head_dim]
   std::vector<float> v_cache_;  // same shape
   SequenceLengths lengths_;
 };
 
 // This chapter's strategy for the engine's device: ContiguousKVCache on the
-// CPU, ContiguousKVCacheCuda (contiguous_kv_cache_cuda.hpp) on the GPU.
+// CPU, ContiguousKVCacheCuda (contiguous_kv_cache_cuda.hpp) on the GPU. The
+// tuned kernels run on the CPU only: asking for one on the GPU throws kvc::Error.
 std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
-                                          int max_seqs = 1);
+                                          int max_seqs = 1,
+                                          AttentionKernel kernel = AttentionKernel::kLoop);
 
 }  // namespace kvc::ch02

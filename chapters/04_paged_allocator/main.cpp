@@ -1,8 +1,10 @@
-// ch04_paged_allocator: llama2.c-compatible generation over the paged KV cache.
+// ch04_paged_allocator: llama2.c-compatible generation over the paged KV
+// cache, with a choice of decode attention kernel (--kernel loop|fast|split).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "chapters/04_paged_allocator/paged_kv_cache.hpp"
 #include "common/cli.hpp"
@@ -10,13 +12,15 @@
 
 int main(int argc, char** argv) {
   int block_size = 16;
+  std::string kernel = "loop";
   std::optional<int> num_blocks;
   const CLI::App* app = nullptr;
   return kvc::run_generation_main(
       argc, argv, "Chapter 04: generation over a paged KV cache (block allocator + block tables)",
       [&](const kvc::ModelConfig& config,
           const kvc::DeviceContext& device) -> std::unique_ptr<kvc::KVStrategy> {
-        if (!num_blocks) return kvc::ch04::make_strategy(config, device, block_size);
+        const auto attention = kvc::ch02::parse_attention_kernel(kernel);
+        if (!num_blocks) return kvc::ch04::make_strategy(config, device, block_size, 1, attention);
         // A pool too small for the run is refused before any text is printed.
         const int steps = app->get_option("-n")->as<int>();
         const int positions = steps == 0 ? config.seq_len : std::min(steps, config.seq_len);
@@ -24,7 +28,7 @@ int main(int argc, char** argv) {
         KVC_CHECK(needed <= *num_blocks, "--kv-blocks ", *num_blocks, " holds ",
                   std::int64_t{*num_blocks} * block_size, " positions, but this run needs up to ",
                   positions, " (", needed, " blocks of ", block_size, ")");
-        return kvc::ch04::make_paged_cache(config, device, *num_blocks, block_size);
+        return kvc::ch04::make_paged_cache(config, device, *num_blocks, block_size, attention);
       },
       [&](CLI::App& chapter_app) {
         app = &chapter_app;
@@ -35,5 +39,11 @@ int main(int argc, char** argv) {
             .add_option("--kv-blocks", num_blocks,
                         "blocks in the pool (default: enough for one whole context)")
             ->check(kvc::integer_in(1, kvc::ch04::kMaxPoolBlocks));
+        chapter_app
+            .add_option("--kernel", kernel,
+                        "decode attention: loop (this chapter's), fast (same bits, vectorized, "
+                        "threaded) or split (split-context, rounds differently)")
+            ->check(CLI::IsMember(kvc::ch02::attention_kernel_names()))
+            ->capture_default_str();
       });
 }

@@ -8,6 +8,7 @@
 #include "common/checked_math.hpp"
 #include "common/kv_memory.hpp"
 #include "common/thread_pool.hpp"
+#include "kernels/cpu/ops.hpp"
 
 #ifdef KVC_HAVE_CUDA
 #include "chapters/04_paged_allocator/paged_kv_cache_cuda.hpp"
@@ -28,14 +29,15 @@ void PagedKVStrategy::reserve(const Batch& batch) {
 }
 
 PagedKVCache::PagedKVCache(const ModelConfig& config, int num_blocks, int block_size,
-                           ThreadPool* pool)
-    : PagedKVCache(config, std::make_unique<BlockManager>(num_blocks, block_size), pool) {}
+                           ThreadPool* pool, ch02::AttentionKernel kernel)
+    : PagedKVCache(config, std::make_unique<BlockManager>(num_blocks, block_size), pool, kernel) {}
 
 PagedKVCache::PagedKVCache(const ModelConfig& config, std::unique_ptr<BlockManager> blocks,
-                           ThreadPool* pool)
+                           ThreadPool* pool, ch02::AttentionKernel kernel)
     : PagedKVStrategy(config, std::move(blocks)),
       config_(config),
       pool_(pool),
+      kernel_(kernel),
       k_pages_(checked_host_kv_floats(config, std::int64_t{layout_.num_blocks} * layout_.block_size,
                                       "ch04 paged KV pool",
                                       std::to_string(layout_.num_blocks) + " blocks x " +
@@ -70,40 +72,61 @@ void PagedKVCache::attend(int layer, const Batch& batch, const float* q, const f
   }
 
   const std::size_t dim = config_.dim;
+  // NEW (issue 11): the tuned kernels beside the chapter's loop, through the same block tables.
+  const int variant =
+      kernel_ == ch02::AttentionKernel::kFast ? 3 : 4;  // cpu::attention_decode_paged
   parallel_for(pool_, n, [&](std::int64_t begin, std::int64_t end) {
-    std::vector<float> scratch(paged_decode_scratch_floats(config_.seq_len, config_.n_heads));
+    std::vector<float> scratch(
+        kernel_ == ch02::AttentionKernel::kLoop
+            ? paged_decode_scratch_floats(config_.seq_len, config_.n_heads)
+            : cpu::attention_decode_paged_scratch_floats(variant, config_.seq_len, config_.n_heads,
+                                                         config_.n_kv_heads));
     for (std::int64_t i = begin; i < end; ++i) {
-      paged_decode_attention(out + i * dim, q + i * dim, layout_, layer_k, layer_v,
-                             *blocks_->table(batch.seq_ids[i]), batch.positions[i], config_.n_heads,
-                             scratch.data());
+      const BlockTable& table = *blocks_->table(batch.seq_ids[i]);
+      if (kernel_ == ch02::AttentionKernel::kLoop) {
+        paged_decode_attention(out + i * dim, q + i * dim, layout_, layer_k, layer_v, table,
+                               batch.positions[i], config_.n_heads, scratch.data());
+        continue;
+      }
+      // With one token in the batch the loop above runs inline, so the kernel
+      // splits its own work across the pool; inside a batch job it runs on this thread.
+      cpu::attention_decode_paged(variant, out + i * dim, q + i * dim, layer_k, layer_v,
+                                  table.blocks.data(), batch.positions[i] + 1, layout_.block_size,
+                                  config_.n_heads, config_.n_kv_heads, layout_.head_dim,
+                                  scratch.data(), pool_);
     }
   });
 }
 
 std::unique_ptr<PagedKVStrategy> make_paged_cache(const ModelConfig& config,
                                                   const DeviceContext& device, int num_blocks,
-                                                  int block_size) {
-  return make_paged_cache(config, device, std::make_unique<BlockManager>(num_blocks, block_size));
+                                                  int block_size, ch02::AttentionKernel kernel) {
+  return make_paged_cache(config, device, std::make_unique<BlockManager>(num_blocks, block_size),
+                          kernel);
 }
 
 std::unique_ptr<PagedKVStrategy> make_paged_cache(const ModelConfig& config,
                                                   const DeviceContext& device,
-                                                  std::unique_ptr<BlockManager> blocks) {
+                                                  std::unique_ptr<BlockManager> blocks,
+                                                  ch02::AttentionKernel kernel) {
 #ifdef KVC_HAVE_CUDA
   if (device.device == Device::kCuda) {
+    KVC_CHECK(kernel == ch02::AttentionKernel::kLoop, "ch04: the ", ch02::to_string(kernel),
+              " kernel runs on the CPU only");
     return std::make_unique<PagedKVCacheCuda>(config, std::move(blocks), *device.cuda);
   }
 #endif
   KVC_CHECK(device.device == Device::kCpu, "ch04: this build has no CUDA support");
-  return std::make_unique<PagedKVCache>(config, std::move(blocks), device.pool);
+  return std::make_unique<PagedKVCache>(config, std::move(blocks), device.pool, kernel);
 }
 
 std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
-                                          int block_size, int max_seqs) {
+                                          int block_size, int max_seqs,
+                                          ch02::AttentionKernel kernel) {
   KVC_CHECK(block_size >= 1, "paged KV cache: block size must be positive, got ", block_size);
   const int num_blocks =
       checked_mul(max_seqs, blocks_needed(config.seq_len, block_size), "paged KV pool blocks");
-  return make_paged_cache(config, device, num_blocks, block_size);
+  return make_paged_cache(config, device, num_blocks, block_size, kernel);
 }
 
 }  // namespace kvc::ch04

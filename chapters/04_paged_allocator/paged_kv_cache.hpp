@@ -13,6 +13,7 @@
 #include <span>
 #include <vector>
 
+#include "chapters/02_contiguous_kv_cache/attention_kernel.hpp"
 #include "chapters/04_paged_allocator/block_manager.hpp"
 #include "common/config.hpp"
 #include "engine/kv_strategy.hpp"
@@ -118,10 +119,13 @@ class PagedKVStrategy : public KVStrategy {
 class PagedKVCache final : public PagedKVStrategy {
  public:
   // A pool of num_blocks blocks of block_size tokens. Throws kvc::Error for a
-  // block size outside [1, 256] or fewer than one block.
-  PagedKVCache(const ModelConfig& config, int num_blocks, int block_size, ThreadPool* pool);
+  // block size outside [1, 256] or fewer than one block. `kernel` picks the
+  // decode attention attend() runs (chapter 02's list).
+  PagedKVCache(const ModelConfig& config, int num_blocks, int block_size, ThreadPool* pool,
+               ch02::AttentionKernel kernel = ch02::AttentionKernel::kLoop);
   // The pool `blocks` describes, bookkept by it.
-  PagedKVCache(const ModelConfig& config, std::unique_ptr<BlockManager> blocks, ThreadPool* pool);
+  PagedKVCache(const ModelConfig& config, std::unique_ptr<BlockManager> blocks, ThreadPool* pool,
+               ch02::AttentionKernel kernel = ch02::AttentionKernel::kLoop);
 
   std::string name() const override {
     return blocks_->shares_prefixes() ? "05 paged cache + prefix cache" : "04 paged cache";
@@ -135,6 +139,7 @@ class PagedKVCache final : public PagedKVStrategy {
 
   ModelConfig config_;
   ThreadPool* pool_;
+  ch02::AttentionKernel kernel_;
   std::vector<float> k_pages_;       // [n_layers][num_blocks][block_size][n_kv_heads][head_dim]
   std::vector<float> v_pages_;       // same
   std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, from reserve()
@@ -143,18 +148,21 @@ class PagedKVCache final : public PagedKVStrategy {
 // The most blocks a pool may have, as the programs' --kv-blocks allow.
 inline constexpr int kMaxPoolBlocks = 1 << 30;
 
-// A pool of num_blocks blocks on the device (the CPU's PagedKVCache, or the GPU's).
-std::unique_ptr<PagedKVStrategy> make_paged_cache(const ModelConfig& config,
-                                                  const DeviceContext& device, int num_blocks,
-                                                  int block_size);
+// A pool of num_blocks blocks on the device (the CPU's PagedKVCache, or the
+// GPU's). The tuned kernels run on the CPU only: asking for one on the GPU
+// throws kvc::Error.
+std::unique_ptr<PagedKVStrategy> make_paged_cache(
+    const ModelConfig& config, const DeviceContext& device, int num_blocks, int block_size,
+    ch02::AttentionKernel kernel = ch02::AttentionKernel::kLoop);
 // The pool `blocks` describes, on the device.
-std::unique_ptr<PagedKVStrategy> make_paged_cache(const ModelConfig& config,
-                                                  const DeviceContext& device,
-                                                  std::unique_ptr<BlockManager> blocks);
+std::unique_ptr<PagedKVStrategy> make_paged_cache(
+    const ModelConfig& config, const DeviceContext& device, std::unique_ptr<BlockManager> blocks,
+    ch02::AttentionKernel kernel = ch02::AttentionKernel::kLoop);
 
 // The chapter's strategy with a pool big enough for `max_seqs` sequences of
 // the model's full context (what the tour and the end-to-end tests use).
-std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
-                                          int block_size = 16, int max_seqs = 1);
+std::unique_ptr<KVStrategy> make_strategy(
+    const ModelConfig& config, const DeviceContext& device, int block_size = 16, int max_seqs = 1,
+    ch02::AttentionKernel kernel = ch02::AttentionKernel::kLoop);
 
 }  // namespace kvc::ch04

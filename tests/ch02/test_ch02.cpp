@@ -8,6 +8,8 @@
 
 #include "chapters/02_contiguous_kv_cache/contiguous_kv_cache.hpp"
 #include "common/check.hpp"
+#include "common/thread_pool.hpp"
+#include "engine/generate.hpp"
 #include "kernels/cpu/ops.hpp"
 #include "tests/support/bit_identical.hpp"
 #include "tests/support/test_support.hpp"
@@ -144,6 +146,35 @@ TEST(ContiguousKVCache, AbsurdContextFailsUpFrontNamingTheCause) {
     EXPECT_NE(message.find("seq_len 4194304"), std::string::npos) << message;
     EXPECT_NE(message.find("4096 layers"), std::string::npos) << message;
     EXPECT_NE(message.find("8 KV heads"), std::string::npos) << message;
+  }
+}
+
+TEST(Ch02AttentionKernel, ParsesItsNames) {
+  for (const std::string& name : attention_kernel_names()) {
+    EXPECT_EQ(to_string(parse_attention_kernel(name)), name);
+  }
+  EXPECT_THROW(parse_attention_kernel("turbo"), Error);
+}
+
+// --kernel fast gives the loop's tokens exactly (greedy and sampled: the same
+// bits); --kernel split, which rounds its own way, the same greedy text. The
+// prompt is a batch of several tokens, so the kernels also run inside the
+// pool's jobs (on their thread) as well as across the pool (one decode token).
+TEST(Ch02ContiguousKVCache, TunedKernelsGiveTheLoopsTokensOnRealModel) {
+  const auto real = testing::load_real_model();
+  ThreadPool pool(2);
+  CpuEngine engine(real.model, &pool);
+  const GenerationOptions greedy{"Lily and Tom went to the beach", 256, {0.0f, 0.9f, 1}};
+  const GenerationOptions sampled{"One day", 256, {1.0f, 0.9f, 42}};
+  for (const GenerationOptions& options : {greedy, sampled}) {
+    ContiguousKVCache loop(real.model.config, 1, &pool);
+    const auto expected = generate(engine, real.tokenizer, loop, options).tokens;
+    ContiguousKVCache fast(real.model.config, 1, &pool, AttentionKernel::kFast);
+    EXPECT_EQ(generate(engine, real.tokenizer, fast, options).tokens, expected);
+    if (&options == &greedy) {
+      ContiguousKVCache split(real.model.config, 1, &pool, AttentionKernel::kSplit);
+      EXPECT_EQ(generate(engine, real.tokenizer, split, options).tokens, expected);
+    }
   }
 }
 

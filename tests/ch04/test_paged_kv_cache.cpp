@@ -98,6 +98,31 @@ TEST(Ch04PagedKVCache, SameTokensAsChapter02OnRealModelForEveryBlockSize) {
   }
 }
 
+// --kernel fast (paged variant 3) gives chapter 02's tokens exactly, greedy
+// and sampled; --kernel split (paged variant 4, its own rounding) the same
+// greedy text. Block size 7 puts block edges inside the kernels' chunks of rows.
+TEST(Ch04PagedKVCache, TunedKernelsGiveChapter02TokensOnRealModel) {
+  const auto real = testing::load_real_model();
+  const ModelConfig& config = real.model.config;
+  ThreadPool pool(2);
+  CpuEngine engine(real.model, &pool);
+  const GenerationOptions greedy{"Lily and Tom went to the beach", 256, {0.0f, 0.9f, 1}};
+  const GenerationOptions sampled{"One day", 256, {1.0f, 0.9f, 42}};
+  for (const GenerationOptions& options : {greedy, sampled}) {
+    ch02::ContiguousKVCache contiguous(config, 1, &pool);
+    const auto expected = generate(engine, real.tokenizer, contiguous, options).tokens;
+    for (int block_size : {7, 16}) {
+      for (auto kernel : {ch02::AttentionKernel::kFast, ch02::AttentionKernel::kSplit}) {
+        if (kernel == ch02::AttentionKernel::kSplit && &options != &greedy) continue;
+        PagedKVCache paged(config, blocks_needed(config.seq_len, block_size), block_size, &pool,
+                           kernel);
+        EXPECT_EQ(generate(engine, real.tokenizer, paged, options).tokens, expected)
+            << ch02::to_string(kernel) << ", block size " << block_size;
+      }
+    }
+  }
+}
+
 TEST(Ch04PagedKVCache, HoldsOnlyTheBlocksItsTokensFill) {
   const ModelConfig config = find_synthetic_preset("tiny").config;
   const Model model = make_synthetic_model(config, 3);
