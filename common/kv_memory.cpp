@@ -1,6 +1,9 @@
 #include "common/kv_memory.hpp"
 
+#include <sys/mman.h>
 #include <unistd.h>
+
+#include <cstdint>
 
 #include <limits>
 #include <string>
@@ -44,6 +47,21 @@ std::size_t checked_kv_floats(const ModelConfig& c, std::int64_t positions,
 std::size_t checked_host_kv_floats(const ModelConfig& config, std::int64_t positions,
                                    std::string_view what, std::string_view positions_cause) {
   return checked_kv_floats(config, positions, host_memory_bytes(), what, positions_cause);
+}
+
+std::vector<float> zeroed_kv_floats(std::size_t count) {
+  std::vector<float> floats;
+  floats.reserve(count);  // a large reservation is fresh, untouched memory
+  // The whole 2 MiB pages inside the buffer; the advice must come before the
+  // first write, which is when the pages are chosen.
+  constexpr std::uintptr_t kHugePage = std::uintptr_t{1} << 21;
+  const auto first =
+      (reinterpret_cast<std::uintptr_t>(floats.data()) + kHugePage - 1) & ~(kHugePage - 1);
+  const auto last = reinterpret_cast<std::uintptr_t>(floats.data() + count) & ~(kHugePage - 1);
+  // A hint: where huge pages are off the call fails and the cache keeps 4 KiB pages.
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+  floats.resize(count, 0.0f);
+  return floats;
 }
 
 }  // namespace kvc

@@ -56,8 +56,8 @@ ContiguousKVCache::ContiguousKVCache(const ModelConfig& config, int max_seqs, Th
   const std::size_t floats = checked_host_kv_floats(
       config, std::int64_t{max_seqs} * config.seq_len, "ch02 contiguous KV cache",
       std::to_string(max_seqs) + " sequence(s) x seq_len " + std::to_string(config.seq_len));
-  k_cache_.assign(floats, 0.0f);
-  v_cache_.assign(floats, 0.0f);
+  k_cache_ = zeroed_kv_floats(floats);
+  v_cache_ = zeroed_kv_floats(floats);
 }
 
 void ContiguousKVCache::store(int layer, const Batch& batch, const float* k, const float* v) {

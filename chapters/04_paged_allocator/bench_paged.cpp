@@ -34,6 +34,7 @@
 
 #include "benchmarks/cpu/decode_inputs.hpp"
 #include "benchmarks/cpu/roofline_counters.hpp"
+#include "common/kv_memory.hpp"
 #include "common/thread_pool.hpp"
 #include "kernels/cpu/ops.hpp"
 
@@ -66,7 +67,7 @@ struct PagedInputs {
 PagedInputs scatter_into_pages(const DecodeInputs& in, int n_ctx, int block_size) {
   const int num_blocks = (n_ctx + block_size - 1) / block_size;
   const std::size_t pool_floats = std::size_t(num_blocks) * block_size * kRowFloats;
-  PagedInputs pool{std::vector<float>(pool_floats), std::vector<float>(pool_floats),
+  PagedInputs pool{kvc::zeroed_kv_floats(pool_floats), kvc::zeroed_kv_floats(pool_floats),
                    std::vector<int>(num_blocks)};
   std::iota(pool.block_table.begin(), pool.block_table.end(), 0);
   std::shuffle(pool.block_table.begin(), pool.block_table.end(), std::mt19937(1234));

@@ -38,12 +38,11 @@ PagedKVCache::PagedKVCache(const ModelConfig& config, std::unique_ptr<BlockManag
       config_(config),
       pool_(pool),
       kernel_(kernel),
-      k_pages_(checked_host_kv_floats(config, std::int64_t{layout_.num_blocks} * layout_.block_size,
-                                      "ch04 paged KV pool",
-                                      std::to_string(layout_.num_blocks) + " blocks x " +
-                                          std::to_string(layout_.block_size) + " tokens"),
-               0.0f),
-      v_pages_(k_pages_.size(), 0.0f) {}
+      k_pages_(zeroed_kv_floats(checked_host_kv_floats(
+          config, std::int64_t{layout_.num_blocks} * layout_.block_size, "ch04 paged KV pool",
+          std::to_string(layout_.num_blocks) + " blocks x " + std::to_string(layout_.block_size) +
+              " tokens"))),
+      v_pages_(zeroed_kv_floats(k_pages_.size())) {}
 
 void PagedKVCache::prepare(const Batch& /*batch*/, std::vector<std::int64_t> slots) {
   slots_ = std::move(slots);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -57,6 +58,15 @@ TEST(KvMemory, HostCheckRejectsWhatNoMachineHolds) {
   ModelConfig small = testing::config_beyond_any_memory();
   small.n_layers = 2;
   EXPECT_EQ(checked_host_kv_floats(small, 16, "t", "p"), 2u * 16 * 8 * 128);
+}
+
+TEST(KvMemory, ZeroedKvFloatsAreZeroAndSized) {
+  EXPECT_TRUE(zeroed_kv_floats(0).empty());
+  for (std::size_t count : {std::size_t{1}, std::size_t{1000}, std::size_t{3} << 20}) {
+    const std::vector<float> floats = zeroed_kv_floats(count);
+    ASSERT_EQ(floats.size(), count);
+    EXPECT_EQ(std::count(floats.begin(), floats.end(), 0.0f), std::ptrdiff_t(count));
+  }
 }
 
 }  // namespace
