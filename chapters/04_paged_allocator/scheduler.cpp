@@ -166,6 +166,9 @@ class Scheduler {
     order_waiting();
     const bool fcfs = options_.order == AdmissionOrder::kFirstComeFirstServed;
     int sequences = static_cast<int>(running_.size());  // forks to come included
+    // What the batch so far takes; an admitted sequence starts on whole cached
+    // blocks (or none), so it shares no partial block and its need just adds.
+    int batch_need = blocks_running_need();
     std::vector<int> admitted;
     for (auto it = waiting_.begin(); it != waiting_.end();) {
       const int id = *it;
@@ -178,8 +181,8 @@ class Scheduler {
       const bool wait_for_prefix =
           kv_.blocks().shares_prefixes() && shares_uncached_prefix(id, cached, admitted);
       const int need = kv_.blocks().blocks_to_append(id, static_cast<int>(tokens.size()) - cached);
-      // What is left once the batch so far (those admitted this step included) has its room.
-      const int spare = available_blocks() - blocks_running_need();
+      // Available after the claim above, less the batch's room.
+      const int spare = available_blocks() - batch_need;
       if (wait_for_prefix || !can_admit(need, joining, sequences, spare)) {
         kv_.release(id);  // nothing computed: give the claim back
         if (fcfs) break;
@@ -192,6 +195,7 @@ class Scheduler {
       result_.prefill_tokens_skipped += cached;
       if (result_.completions[id].preemptions == 0) result_.prompt_tokens_skipped += cached;
       sequences += joining;
+      batch_need += need;
       it = waiting_.erase(it);
       running_.push_back(id);
       admitted.push_back(id);

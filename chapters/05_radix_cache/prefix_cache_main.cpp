@@ -74,12 +74,10 @@ int prefix_cache_main(const Options& o) {
   std::vector<Row> on_runs, off_runs;
   for (int repeat = 0; repeat < o.serve.repeats; ++repeat) {
     for (const bool cached : {true, false}) {
-      auto blocks =
-          cached
-              ? std::unique_ptr<ch04::BlockManager>(new PrefixCachingBlockManager(
-                    kv_blocks, o.serve.block_size, make_prefix_cache(o.cache, o.serve.block_size)))
-              : std::make_unique<ch04::BlockManager>(kv_blocks, o.serve.block_size);
-      auto kv = ch04::make_paged_cache(model.config, engine->context(), std::move(blocks));
+      auto kv = cached ? make_prefix_cached_pool(model.config, engine->context(), o.cache,
+                                                 kv_blocks, o.serve.block_size)
+                       : ch04::make_paged_cache(model.config, engine->context(), kv_blocks,
+                                                o.serve.block_size);
       ch04::SchedulerOptions s = scheduling;
       const bool trace = o.trace && cached && repeat == 0;
       const auto* manager =

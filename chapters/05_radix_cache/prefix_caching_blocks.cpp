@@ -36,7 +36,7 @@ int PrefixCachingBlockManager::cached_prefix_tokens(std::span<const int> tokens)
   return tokens.empty() ? 0 : cache_->peek_prefix(tokens.first(tokens.size() - 1));
 }
 
-void PrefixCachingBlockManager::cache_computed(int seq_id, std::span<const int> tokens) {
+void PrefixCachingBlockManager::publish(int seq_id, std::span<const int> tokens) {
   const ch04::BlockTable* t = table(seq_id);
   if (t == nullptr) return;
   const std::size_t held = std::min(tokens.size(), static_cast<std::size_t>(t->num_tokens));
@@ -65,12 +65,8 @@ void PrefixCachingBlockManager::cache_computed(int seq_id, std::span<const int> 
   locks_[seq_id] = inserted.handle;
 }
 
-void PrefixCachingBlockManager::publish(int seq_id, std::span<const int> tokens) {
-  cache_computed(seq_id, tokens);
-}
-
 void PrefixCachingBlockManager::finish_sequence(int seq_id, std::span<const int> tokens) {
-  cache_computed(seq_id, tokens);
+  publish(seq_id, tokens);
   release(seq_id);
 }
 

@@ -51,6 +51,8 @@ class PrefixCachingBlockManager final : public ch04::BlockManager {
 
   int begin_sequence(int seq_id, std::span<const int> tokens) override;
   int cached_prefix_tokens(std::span<const int> tokens) const override;
+  // Caches the full blocks of the positions the sequence holds and moves its
+  // lock to that (longer) prefix.
   void publish(int seq_id, std::span<const int> tokens) override;
   void finish_sequence(int seq_id, std::span<const int> tokens) override;
   void release(int seq_id) override;
@@ -80,10 +82,6 @@ class PrefixCachingBlockManager final : public ch04::BlockManager {
   std::vector<int> reclaim(int num_blocks) override;
 
  private:
-  // Caches the full blocks of the first `positions` tokens the sequence holds
-  // and moves its lock to that (longer) prefix.
-  void cache_computed(int seq_id, std::span<const int> tokens);
-
   std::unique_ptr<PrefixCache> cache_;
   std::map<int, PrefixHandle> locks_;  // sequence -> the cached prefix it keeps locked
   PrefixCacheStats stats_;
