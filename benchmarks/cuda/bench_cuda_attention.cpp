@@ -19,6 +19,12 @@
 // v2 has one block per KV head. paged read_GBps / decode read_GBps of one shape is
 // the price of paging.
 //
+// Quantized paged decode (chapter 07): the same pool and tables, K and V as int8 or
+// fp8 codes (the first half of the fp16 bytes) with one fp32 scale per (token, KV
+// head), at block size 16 on the GQA shapes: paged_quant/<format>/v1..v3. read_GBps
+// counts codes plus scales; the time against paged/v2 (fp16) of one shape is the
+// speed-up the halved bytes buy.
+//
 // Paged prefill from an offset (chapter 05: the suffix after a prefix-cache hit):
 // one sequence, `cached` positions already in the pool, a chunk of `suffix` new
 // tokens at positions cached.. (GQA 32/8, block size 16). paged_prefill/v1 is the
@@ -35,6 +41,9 @@
 //   build/bin/bench_cuda_attention --benchmark_filter='paged_prefill'  # chapter 05's rows
 //   build/bin/bench_cuda_attention --benchmark_filter='paged/v[23]/block:16/kv_heads:8/batch:1/'
 //                                                  # split-K against v2, one sequence
+//   build/bin/bench_cuda_attention
+//   --benchmark_filter='paged(_quant/[a-z0-9]+)?/v2/block:16/kv_heads:8/batch:16/'
+//                                                  # fp16 against int8 and fp8, one shape
 //   build/bin/bench_cuda_attention --benchmark_out=decode.json  # for pytorch_sdpa.py
 #include <benchmark/benchmark.h>
 
@@ -52,14 +61,16 @@
 #include "common/cuda/cuda_check.hpp"
 #include "common/cuda/device.hpp"
 #include "common/cuda/device_buffer.hpp"
+#include "common/kv_dtype.hpp"
 #include "kernels/cuda/attention.hpp"
+#include "kernels/cuda/attention_paged_quant.hpp"
 
 namespace kvc::cuda {
 namespace {
 
 constexpr int kHeads = 32;
 constexpr int kHeadDim = 128;
-constexpr Dtype kCacheDtype = Dtype::f16;
+constexpr NumberFormat kCacheDtype = NumberFormat::fp16;
 constexpr long long kMaxTokens = 2LL << 20;  // batch x context cap: 32 GB of K+V at 32 KV heads
 
 // Times `work` on the stream with CUDA events; milliseconds.
@@ -112,6 +123,8 @@ struct Workbench {
   // Paged decode: the cache above as a pool of blocks.
   DeviceBuffer<int> block_tables;  // [batch][context / block_size]
   DeviceBuffer<int> table_rows;    // [batch]: sequence b reads row b
+  // Quantized paged decode: one scale per (token, KV head) row, for K and for V.
+  DeviceBuffer<float> k_scales, v_scales;
 };
 
 Workbench& workbench() {
@@ -133,7 +146,7 @@ void reserve_queries(Workbench& wb, int rows) {
 // (and of V) that one decode step reads.
 std::size_t prepare(Workbench& wb, int n_kv_heads, int batch, int context) {
   const std::size_t cache_bytes =
-      std::size_t(batch) * context * n_kv_heads * kHeadDim * dtype_size(kCacheDtype);
+      std::size_t(batch) * context * n_kv_heads * kHeadDim * float_format_bytes(kCacheDtype);
   if (wb.k_cache.size() < cache_bytes) {
     wb.k_cache = {};  // free before allocating the larger one
     wb.v_cache = {};
@@ -218,6 +231,41 @@ void bench_paged_decode(benchmark::State& state, int variant, int block_size, in
                            wb.lengths.data(), shape, wb.workspace.data(), wb.stream);
   });
   state.SetLabel("best=v" + std::to_string(attention_decode_paged_best_variant(shape)));
+}
+
+// bench_paged_decode over 8-bit codes and their scales: the first half of the fp16 cache
+// read as codes (0x3C: int8 60, fp8 1.5).
+void bench_paged_quant_decode(benchmark::State& state, const std::string& format, int variant,
+                              int n_kv_heads, int batch, int context) {
+  constexpr int kBlockSize = 16;
+  Workbench& wb = workbench();
+  const KvDtype dtype = parse_kv_dtype(format, kHeadDim);
+  const int blocks_per_seq = context / kBlockSize;
+  const PagedDecodeShape shape{.n_tokens = batch,
+                               .block_size = kBlockSize,
+                               .max_blocks_per_seq = blocks_per_seq,
+                               .n_heads = kHeads,
+                               .n_kv_heads = n_kv_heads,
+                               .head_dim = kHeadDim};
+  prepare(wb, n_kv_heads, batch, context);
+  prepare_tables(wb, batch, blocks_per_seq);
+  const std::size_t rows = std::size_t(batch) * context * n_kv_heads;
+  if (wb.k_scales.size() < rows) {
+    wb.k_scales = DeviceBuffer<float>(rows);
+    wb.v_scales = DeviceBuffer<float>(rows);
+    KVC_CUDA_CHECK(cudaMemsetAsync(wb.k_scales.data(), 0x3C, wb.k_scales.bytes(), wb.stream));
+    KVC_CUDA_CHECK(cudaMemsetAsync(wb.v_scales.data(), 0x3C, wb.v_scales.bytes(), wb.stream));
+  }
+  reserve_workspace(wb, attention_decode_paged_quant_workspace_bytes(variant, shape));
+  const auto* k_codes = reinterpret_cast<const unsigned char*>(wb.k_cache.data());
+  const auto* v_codes = reinterpret_cast<const unsigned char*>(wb.v_cache.data());
+  time_decode(state, rows * (kHeadDim + sizeof(float)), batch, context, [&] {
+    attention_decode_paged_quant(variant, dtype, wb.out.data(), wb.q.data(), k_codes,
+                                 wb.k_scales.data(), v_codes, wb.v_scales.data(),
+                                 wb.block_tables.data(), wb.table_rows.data(), wb.lengths.data(),
+                                 shape, wb.workspace.data(), wb.stream);
+  });
+  state.SetLabel("best=v" + std::to_string(attention_decode_paged_quant_best_variant(shape)));
 }
 
 // A chunk of `suffix` tokens after `cached` positions of one sequence, all in the pool.
@@ -306,6 +354,14 @@ void register_benchmarks() {
                          bench_paged_decode, paged.variant, paged.block_size, n_kv_heads, batch,
                          context);
         }
+        if (n_kv_heads != 8) continue;
+        for (const std::string format : {"int8", "fp8"})
+          for (int variant = 1; variant <= kPagedQuantDecodeVariants; ++variant) {
+            if (variant == 3 && batch != 1) continue;
+            register_timed(
+                "paged_quant/" + format + "/v" + std::to_string(variant) + "/block:16" + shape,
+                bench_paged_quant_decode, format, variant, n_kv_heads, batch, context);
+          }
       }
   for (int cached : {0, 4096, 32768})
     for (int suffix : {16, 128, 1024})
