@@ -104,13 +104,14 @@ struct PagedDecodeShape {
 //   v1: one block per (token, query head), llama2.c's loop through the block table,
 //       scores in a global workspace row (decode v1 over pages).
 //   v2: one block per (token, KV head) serving the whole GQA group: decode v2's tile loop
-//       with an online softmax and 16-byte loads, each row found through the table.
+//       with an online softmax and vector loads, each row found through the table.
 //   v3: split-K (flash-decoding) over pages: v2's loop over one slice of a token's
 //       context per block, then a merge kernel; for few tokens with long contexts.
 constexpr int kPagedDecodeVariants = 3;
 
-// Whether `variant` supports `shape` (v2, v3: the same head_dim rule as decode v2, with the
-// value bytes of shape.cache_dtype; no variant reads packed int4); the reason when not.
+// Whether `variant` supports `shape` (v2, v3: decode v2's head_dim rule, in loads of 16
+// bytes of fp32/fp16/bf16 or 8 bytes of int8/fp8 codes; no variant reads packed int4);
+// the reason when not.
 bool attention_decode_paged_supports(int variant, const PagedDecodeShape& shape, std::string* why);
 
 // The variant kBestVariant resolves to for this shape: v1 where v2's head_dim rule fails;

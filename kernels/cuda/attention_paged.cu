@@ -18,7 +18,7 @@
 //     dimension sums p_t * v_t, looking every row up again. A KV head is read
 //     once per query head of its group.
 // v2: decode v2 through the table. One block per (token, KV head) serves every
-//     query head of the group from one read of K and V, with 16-byte loads and
+//     query head of the group from one read of K and V, with vector loads and
 //     an online softmax over tiles of 256 positions. Only the row address
 //     changes: each position costs one table lookup (cached: a block's rows
 //     share one entry), and the rows of a block are consecutive, so a block

@@ -14,8 +14,8 @@
 //       scores in a global workspace row, a block-wide softmax, one thread per
 //       output dimension. Any head_dim.
 //   v2: one block per (token, KV head) serving the whole GQA group from one
-//       read of the codes, 16 codes per 16-byte load, online softmax over tiles
-//       (head_dim a multiple of 16, at most 256; codes 16-byte aligned).
+//       read of the codes, 8 codes per 8-byte load, online softmax over tiles
+//       (head_dim a multiple of 8, at most 256; codes 16-byte aligned).
 //   v3: split-K (flash-decoding): v2's loop over slices of a token's context,
 //       then a merge; for few tokens with long contexts.
 // The workspace of v1 and v3 holds rows for shape.workspace_tokens() tokens only.

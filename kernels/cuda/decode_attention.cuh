@@ -72,10 +72,10 @@ __device__ __forceinline__ void attend_head_by_position(float* out_head, const f
 // ---- v2: one KV head's group per block, tiles with an online softmax ------------------
 //
 // A block serves up to kHeadsPerBlock query heads of one GQA group from a single read of
-// their KV head. kLanesPerKey lanes share one key row, each loading 16 bytes (kVec
-// consecutive dimensions, Rows::kVec of the loader) at a time; the context streams through in tiles
-// of kTileKeys scores kept in shared memory, with a running max and sum per head (earlier results
-// rescaled when the max grows).
+// their KV head. kLanesPerKey lanes share one key row, each loading one vector (a
+// Rows::Raw: 16 bytes of fp32/fp16/bf16, 8 of codes; kVec consecutive dimensions) at a time; the
+// context streams through in tiles of kTileKeys scores kept in shared memory, with a running max
+// and sum per head (earlier results rescaled when the max grows).
 namespace grouped {
 
 constexpr int kThreads = 128;
@@ -102,7 +102,7 @@ __device__ __forceinline__ HeadChunk head_chunk(int index, int group_size) {
   return {kv_head, first_head, min(kHeadsPerBlock, (kv_head + 1) * group_size - first_head)};
 }
 
-// The block's shared memory, for a loader of kVec values per 16-byte load.
+// The block's shared memory, for a loader of kVec values per load.
 template <int kVec, int kLanesPerKey, int kHeadsPerBlock>
 struct Shared {
   float scores[kHeadsPerBlock][kTileKeys];  // scores, then probabilities, of a tile
@@ -126,8 +126,8 @@ struct Shared {
 // barrier, so any thread may read them. Contains barriers: call from every thread.
 //   q_heads: [heads_here][head_dim] fp32
 //   k, v:    the loaders of the two sides (kv_loaders.cuh)
-// A row's bytes must be a multiple of 16 and at most kLanesPerKey * 16, and every row
-// 16-byte aligned.
+// A row's bytes must be a multiple of sizeof(Rows::Raw) and at most kLanesPerKey of them,
+// and every row aligned to it.
 template <typename Rows, int kLanesPerKey, int kHeadsPerBlock, typename RowOf>
 __device__ __forceinline__ void attend_tiles(Shared<Rows::kVec, kLanesPerKey, kHeadsPerBlock>& s,
                                              const float* q_heads, int heads_here, int head_dim,
@@ -158,10 +158,11 @@ __device__ __forceinline__ void attend_tiles(Shared<Rows::kVec, kLanesPerKey, kH
     s.running_sum[threadIdx.x] = 0.0f;
   }
 
-  // 16 bytes of this lane's slice of `row` (zeros past the tile or the head).
+  // This lane's vector of `row` (zeros past the tile or the head).
+  using Raw = typename Rows::Raw;
   auto load = [&](const Rows& side, std::size_t row, bool valid) {
-    if (!valid || !lane_has_dims) return make_uint4(0, 0, 0, 0);
-    return side.load16(row, dim0, head_dim);
+    if (!valid || !lane_has_dims) return Raw{};
+    return side.load(row, dim0, head_dim);
   };
 
   for (int tile = begin; tile < end; tile += kTileKeys) {
@@ -171,7 +172,7 @@ __device__ __forceinline__ void attend_tiles(Shared<Rows::kVec, kLanesPerKey, kH
     //    Every lane of a warp runs the same iterations, so the shuffles see full warps.
     for (int j0 = 0; j0 < tile_len; j0 += kKeyGroups * kUnroll) {
       std::size_t rows[kUnroll];
-      uint4 raw[kUnroll];
+      Raw raw[kUnroll];
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const int j = j0 + u * kKeyGroups + key_group;
@@ -230,7 +231,7 @@ __device__ __forceinline__ void attend_tiles(Shared<Rows::kVec, kLanesPerKey, kH
     }
     for (int j0 = 0; j0 < tile_len; j0 += kKeyGroups * kUnroll) {
       std::size_t rows[kUnroll];
-      uint4 raw[kUnroll];
+      Raw raw[kUnroll];
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const int j = j0 + u * kKeyGroups + key_group;
@@ -349,25 +350,27 @@ inline std::size_t row_bytes(int head_dim, NumberFormat format) {
                                   : 0;
 }
 
-// Whether rows of head_dim values of `format` split into 16-byte vectors, one lane each,
-// within one warp, and fit Shared::warp_out.
+// Whether rows of head_dim values of `format` split into whole loads of its loader, one
+// lane each, within one warp, and fit Shared::warp_out.
 inline bool fits(int head_dim, NumberFormat format) {
   const std::size_t bytes = row_bytes(head_dim, format);
-  return bytes > 0 && bytes % 16 == 0 && bytes / 16 <= kWarpSize && head_dim <= kMaxHeadDim;
+  const int load = load_bytes(format);
+  return bytes > 0 && load > 0 && bytes % load == 0 && bytes / load <= kWarpSize &&
+         head_dim <= kMaxHeadDim;
 }
 
-// Why fits() fails, for an error message: "needs rows of head_dim * 16 bits to be ...
-// (head_dim 12, fp16)".
+// Why fits() fails, for an error message: "needs rows of head_dim * 16 bits to be whole
+// 16-byte loads ... (head_dim 12, fp16)".
 inline std::string fit_requirement(int head_dim, NumberFormat format) {
-  return "needs rows of head_dim * " + std::to_string(format_bits(format)) +
-         " bits to be a multiple of 16 bytes and at most 512 bytes, and head_dim at most " +
-         std::to_string(kMaxHeadDim) + " (head_dim " + std::to_string(head_dim) + ", " +
-         format_name(format) + ")";
+  return "needs rows of head_dim * " + std::to_string(format_bits(format)) + " bits to be whole " +
+         std::to_string(load_bytes(format)) +
+         "-byte loads, at most 32 of them, and head_dim at most " + std::to_string(kMaxHeadDim) +
+         " (head_dim " + std::to_string(head_dim) + ", " + format_name(format) + ")";
 }
 
-// Lanes sharing a key row: 16-byte vectors per row, rounded up to a power of two.
+// Lanes sharing a key row: loads per row, rounded up to a power of two.
 inline int lanes_per_key(int head_dim, NumberFormat format) {
-  const int vectors = static_cast<int>(row_bytes(head_dim, format) / 16);
+  const int vectors = static_cast<int>(row_bytes(head_dim, format) / load_bytes(format));
   int lanes = 1;
   while (lanes < vectors) lanes *= 2;
   return lanes;

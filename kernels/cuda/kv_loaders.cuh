@@ -6,11 +6,12 @@
 // is (contiguous: (seq * max_ctx + t) * n_kv_heads + kv_head; paged: the slot
 // from the block table times n_kv_heads + kv_head). A loader turns row r into
 // floats:
-//   kVec                     values per 16-byte load
+//   Raw                      one vector load: uint4 (16 bytes) or uint2 (8 bytes)
+//   kVec                     values per load
 //   scale(r)                 the row's scale: 1 for a float format
 //   value(r, d, head_dim)    value d of row r, before the scale
-//   load16(r, d0, head_dim)  16 bytes of row r from value d0 (rows 16-byte aligned)
-//   unpack(raw, out)         those 16 bytes as kVec floats, before the scale
+//   load(r, d0, head_dim)    the Raw of row r from value d0 (rows aligned to sizeof(Raw))
+//   unpack(raw, out)         that Raw as kVec floats, before the scale
 // A row's numbers are scale(r) * value: the loops apply the scale once per row
 // (to the key's score, to the value's probability), never per value, and for a
 // float format the multiplication by 1 is exact, so those results keep their bits.
@@ -36,9 +37,10 @@ struct CacheSide {
   const float* scales = nullptr;
 };
 
-// fp32, fp16 or bf16 values: the numbers themselves.
+// fp32, fp16 or bf16 values: the numbers themselves, 16 bytes a load.
 template <typename T>
 struct FloatRows {
+  using Raw = uint4;
   static constexpr int kVec = Vec16<T>::kCount;
   const T* values;
 
@@ -48,20 +50,24 @@ struct FloatRows {
   __device__ __forceinline__ float value(std::size_t row, int d, int head_dim) const {
     return to_float(values[row * head_dim + d]);
   }
-  __device__ __forceinline__ uint4 load16(std::size_t row, int d0, int head_dim) const {
-    return *reinterpret_cast<const uint4*>(values + row * head_dim + d0);
+  __device__ __forceinline__ Raw load(std::size_t row, int d0, int head_dim) const {
+    return *reinterpret_cast<const Raw*>(values + row * head_dim + d0);
   }
-  __device__ __forceinline__ static void unpack(const uint4& raw, float (&out)[kVec]) {
+  __device__ __forceinline__ static void unpack(const Raw& raw, float (&out)[kVec]) {
     unpack16<T>(raw, out);
   }
 };
 
 // Chapter 07's 8-bit codes with one fp32 scale per (token, KV head) row: int8
 // (value = code * scale) or FP8 E4M3 (value = __nv_fp8_e4m3(code) * scale).
+// 8 codes (8 bytes) a load: the same 8 values per lane as fp16, so the loops keep
+// fp16's registers (16 codes a lane would spill them with 8 query heads per block),
+// and rows of any multiple of 8 codes (stories260K's head_dim of 8) take v2.
 template <NumberFormat kFormat>
 struct ScaledByteRows {
   static_assert(kFormat == NumberFormat::int8 || kFormat == NumberFormat::fp8_e4m3);
-  static constexpr int kVec = 16;
+  using Raw = uint2;
+  static constexpr int kVec = 8;
   const unsigned char* codes;
   const float* scales;
 
@@ -80,10 +86,10 @@ struct ScaledByteRows {
   __device__ __forceinline__ float value(std::size_t row, int d, int head_dim) const {
     return decode(codes[row * head_dim + d]);
   }
-  __device__ __forceinline__ uint4 load16(std::size_t row, int d0, int head_dim) const {
-    return *reinterpret_cast<const uint4*>(codes + row * head_dim + d0);
+  __device__ __forceinline__ Raw load(std::size_t row, int d0, int head_dim) const {
+    return *reinterpret_cast<const Raw*>(codes + row * head_dim + d0);
   }
-  __device__ __forceinline__ static void unpack(const uint4& raw, float (&out)[kVec]) {
+  __device__ __forceinline__ static void unpack(const Raw& raw, float (&out)[kVec]) {
     if constexpr (kFormat == NumberFormat::int8) {
       const auto* bytes = reinterpret_cast<const std::int8_t*>(&raw);
 #pragma unroll
@@ -125,6 +131,15 @@ void dispatch_rows(NumberFormat format, Body&& body) {
       break;
   }
   KVC_FAIL("no CUDA decode loader reads ", format_name(format), " here");
+}
+
+// Bytes of one load of the loader of `format` (0 where none reads it: int4).
+inline int load_bytes(NumberFormat format) {
+  if (format == NumberFormat::int4) return 0;
+  int bytes = 0;
+  dispatch_rows<true>(
+      format, [&]<typename Rows>() { bytes = static_cast<int>(sizeof(typename Rows::Raw)); });
+  return bytes;
 }
 
 }  // namespace kvc::cuda

@@ -279,8 +279,8 @@ TEST(CudaPagedAttention, UnsupportedShapesAreClearErrors) {
                                .cache_dtype = NumberFormat::fp16};
   std::string why;
   EXPECT_FALSE(attention_decode_paged_supports(2, shape, &why));
-  EXPECT_NE(why.find("paged decode attention v2 needs rows of head_dim * 16 bits to be a "
-                     "multiple of 16 bytes"),
+  EXPECT_NE(why.find("paged decode attention v2 needs rows of head_dim * 16 bits to be whole "
+                     "16-byte loads"),
             std::string::npos)
       << why;
   EXPECT_TRUE(attention_decode_paged_supports(1, shape, nullptr));

@@ -159,7 +159,8 @@ TEST(Ch07PagedQuantCuda, RefusesFormatsAndShapesItCannotRun) {
   EXPECT_FALSE(cuda::attention_decode_paged_quant_supports(parse_kv_dtype("fp16", 64), &why));
   EXPECT_TRUE(cuda::attention_decode_paged_quant_supports(parse_kv_dtype("fp8", 64), nullptr));
 
-  // stories260K's head_dim of 8: 8 code bytes are no 16-byte vector, so only v1 runs.
+  // 8 codes a load: stories260K's head_dim of 8 takes every variant; 12 codes are no
+  // whole load, so only v1 runs.
   cuda::PagedDecodeShape small{.n_tokens = 2,
                                .block_size = 16,
                                .max_blocks_per_seq = 4,
@@ -167,10 +168,13 @@ TEST(Ch07PagedQuantCuda, RefusesFormatsAndShapesItCannotRun) {
                                .n_kv_heads = 4,
                                .head_dim = 8};
   const KvDtype int8 = parse_kv_dtype("int8", 8);
+  for (int variant = 1; variant <= cuda::kPagedQuantDecodeVariants; ++variant)
+    EXPECT_TRUE(cuda::attention_decode_paged_quant_supports(variant, int8, small, nullptr));
+  EXPECT_FALSE(cuda::attention_decode_paged_quant_supports(4, int8, small, &why));
+  small.head_dim = 12;
   EXPECT_TRUE(cuda::attention_decode_paged_quant_supports(1, int8, small, nullptr));
   EXPECT_FALSE(cuda::attention_decode_paged_quant_supports(2, int8, small, &why));
-  EXPECT_NE(why.find("head_dim * 8 bits"), std::string::npos) << why;
-  EXPECT_FALSE(cuda::attention_decode_paged_quant_supports(4, int8, small, &why));
+  EXPECT_NE(why.find("head_dim * 8 bits to be whole 8-byte loads"), std::string::npos) << why;
   EXPECT_EQ(cuda::attention_decode_paged_quant_best_variant(small), 1);
   EXPECT_THROW(cuda::attention_decode_paged_quant(2, int8, nullptr, nullptr, nullptr, nullptr,
                                                   nullptr, nullptr, nullptr, nullptr, nullptr,
