@@ -170,6 +170,10 @@ bool attention_decode_supports(int variant, const DecodeShape& shape, std::strin
   if (variant < 0 || variant > kDecodeVariants)
     return fail("no decode attention variant " + std::to_string(variant) + " (1.." +
                 std::to_string(kDecodeVariants) + ", 0 = best)");
+  if (!is_float_format(shape.cache_dtype))
+    return fail(std::string("decode attention over a contiguous cache reads fp32, fp16 or bf16, "
+                            "not ") +
+                format_name(shape.cache_dtype));
   if (variant == 1 || variant == kBestVariant) return true;
   if (!grouped::fits(shape.head_dim, shape.cache_dtype))
     return fail("decode attention v" + std::to_string(variant) + " " +

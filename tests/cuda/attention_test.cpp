@@ -128,12 +128,27 @@ TEST(CudaAttention, DecodeFallsBackWhereVectorLoadsDoNotFit) {
   const DecodeCase c{{2, 90, 4, 2, 12, NumberFormat::fp16}, {90, 7}};
   std::string why;
   EXPECT_FALSE(attention_decode_supports(2, c.shape, &why));
-  EXPECT_NE(why.find("multiple of 16"), std::string::npos) << why;
+  EXPECT_NE(why.find("whole 16-byte loads"), std::string::npos) << why;
   EXPECT_EQ(attention_decode_best_variant(c.shape), 1);
   check_decode(kBestVariant, c);
   EXPECT_THROW(
       attention_decode(2, nullptr, nullptr, nullptr, nullptr, nullptr, c.shape, nullptr, nullptr),
       kvc::Error);
+}
+
+// A contiguous cache holds plain values: no variant takes codes that need scales.
+TEST(CudaAttention, DecodeRefusesScaledFormats) {
+  for (NumberFormat format : {NumberFormat::int8, NumberFormat::fp8_e4m3, NumberFormat::int4}) {
+    const DecodeShape shape{1, 64, 4, 2, 64, format};
+    std::string why;
+    for (int variant = kBestVariant; variant <= kDecodeVariants; ++variant)
+      EXPECT_FALSE(attention_decode_supports(variant, shape, &why)) << format_name(format);
+    EXPECT_NE(why.find(format_name(format)), std::string::npos) << why;
+    EXPECT_THROW(attention_decode_workspace_bytes(1, shape), kvc::Error);
+    EXPECT_THROW(
+        attention_decode(1, nullptr, nullptr, nullptr, nullptr, nullptr, shape, nullptr, nullptr),
+        kvc::Error);
+  }
 }
 
 TEST(CudaAttention, DecodeBestPicksSplitKForFewLongSequences) {
