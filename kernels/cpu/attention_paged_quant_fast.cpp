@@ -11,9 +11,10 @@
 //   score_j(t)  = (q_j . k_codes_t) * k_scale_t / sqrt(head_dim)
 //   o_j        += (p_j(t) * v_scale_t) * v_codes_t
 // So the pool's bytes are read once, as codes, and no float copy of a row is
-// written anywhere. int4 (packed, with group or per-channel scales) and a
-// chunk holding attention-sink rows are dequantized into an L1 tile by
-// dequantize_block_rows first, and the same loops read the tile. Rounds differently from variants
+// written anywhere. int4 (packed, with group or per-channel scales), a chunk
+// holding attention-sink rows, and every row of a pool whose keys are stored
+// before RoPE (they are turned after dequantizing) are dequantized into an L1
+// tile by dequantize_block_rows first, and the same loops read the tile. Rounds differently from variants
 // 1-2 (FMA, the scale applied after the sum, a vector exp): tested by tolerance.
 #include <algorithm>
 #include <cmath>
@@ -216,6 +217,7 @@ void attend_slice(const SlicePartial& partial, const Step& s, bool read_codes, i
                   sink_rows + (std::size_t(t + r) * n_kv_heads + kv_head) * head_dim,
                   head_dim * sizeof(float));
     }
+    if (layer.keys_before_rope && &side == &layer.k) rope_key_tile(tile.data(), layer, t, rows);
   };
 
   for (int t = begin; t < end;) {
@@ -307,6 +309,10 @@ void decode_split_quant(float* out, const float* q, const QuantPagedLayer& layer
   const KvFormat format = layer.dtype.format;
   split_context(out, n_ctx, n_heads, layer.head_dim, pool_bytes, pool,
                 [&](const SlicePartial& partial, int begin, int end) {
+                  // Keys stored before RoPE are turned in the tile before they are scored.
+                  if (layer.keys_before_rope) {
+                    return attend_slice<float>(partial, step, false, begin, end);
+                  }
                   switch (format) {
                     case KvFormat::fp32:
                       return attend_slice<float>(partial, step, true, begin, end);
