@@ -97,7 +97,7 @@ class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
   bool hadamard_;
   bool keys_before_rope_;
   std::vector<float> unrotated_k_;  // keys_before_rope: one token's keys, RoPE undone
-  std::vector<float> rotated_;  // hadamard: the batch's rotated q, k, v
+  std::vector<float> rotated_;      // hadamard: the batch's rotated q, k, v
   // first block -> [n_layers][K, V][sink_tokens][n_kv_heads * head_dim] in fp32
   std::map<int, std::vector<float>> sink_rows_;
   std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, from reserve()

@@ -14,8 +14,9 @@
 // written anywhere. int4 (packed, with group or per-channel scales), a chunk
 // holding attention-sink rows, and every row of a pool whose keys are stored
 // before RoPE (they are turned after dequantizing) are dequantized into an L1
-// tile by dequantize_block_rows first, and the same loops read the tile. Rounds differently from variants
-// 1-2 (FMA, the scale applied after the sum, a vector exp): tested by tolerance.
+// tile by dequantize_block_rows first, and the same loops read the tile.
+// Rounds differently from variants 1-2 (FMA, the scale applied after the sum,
+// a vector exp): tested by tolerance.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>

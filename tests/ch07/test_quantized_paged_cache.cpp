@@ -54,8 +54,8 @@ std::vector<float> attend_tokens(KVStrategy& kv, const ModelConfig& c, const Tok
 }
 
 // The reference: dequantize the whole pool to fp32 pages, then chapter 04's
-// kernel v1. With `sinks`, positions 0..n_sinks-1 of `seq` read its original
-// fp32 k, v instead.
+// kernel v1. Keys stored before RoPE are turned at their positions. With
+// `sinks`, positions 0..n_sinks-1 of `seq` read its original fp32 k, v instead.
 std::vector<float> reference_attention(const QuantizedPagedKVCache& kv, const ModelConfig& c,
                                        const float* q, const std::vector<int>& table, int n_ctx,
                                        const Tokens* sinks = nullptr, int n_sinks = 0) {
@@ -75,6 +75,10 @@ std::vector<float> reference_attention(const QuantizedPagedKVCache& kv, const Mo
         }
       }
     }
+  }
+  for (int t = 0; layer.keys_before_rope && t < n_ctx; ++t) {
+    const std::size_t row = (std::size_t(table[t / bs]) * bs + t % bs) * c.kv_dim();
+    cpu::rope_heads(&k_pages[row], c.n_kv_heads, head_dim, t);
   }
   for (int t = 0; t < n_sinks; ++t) {
     const std::size_t row = (std::size_t(table[0]) * bs + t) * c.kv_dim();
@@ -210,6 +214,40 @@ TEST_P(Ch07EveryFormat, FastVariantSplitsALongContextLikeTheReference) {
   }
 }
 
+// Keys stored before RoPE, with sinks and (int4) KIVI's fp32 window: every
+// variant turns the dequantized keys like the reference, on 1 and 2 threads.
+TEST_P(Ch07EveryFormat, KeysBeforeRopeAreTurnedWhenRead) {
+  ModelConfig c = one_layer_config();
+  c.seq_len = 1024;
+  const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
+  const int n_ctx = 1000, sinks = 4;  // the last block is partial: KIVI's window is live
+  QuantizedPagedKVCache kv(c, dtype, 64, 16, nullptr,
+                           {.sink_tokens = sinks, .keys_before_rope = true});
+  const Tokens t = random_tokens(c, n_ctx, 19);
+  attend_tokens(kv, c, t, 0, 0, 37, 0);
+  std::vector<float> last;
+  for (int i = 37; i < n_ctx; ++i) last = attend_tokens(kv, c, t, 0, i, i + 1, i);
+  const float* q = &t.q[std::size_t(n_ctx - 1) * c.dim];
+  const std::vector<float> want = reference_attention(kv, c, q, 0, n_ctx, &t, sinks);
+  expect_close(last, want.data(), 1e-5f, "cache");
+  const cpu::QuantPagedLayer layer = kv.layer_view(0);
+  ASSERT_TRUE(layer.keys_before_rope);
+  for (int variant = 1; variant <= cpu::kPagedQuantDecodeVariants; ++variant) {
+    for (int threads : {1, 2}) {
+      ThreadPool pool(threads);
+      std::vector<float> out(c.dim);
+      std::vector<float> scratch(
+          cpu::attention_decode_paged_quant_scratch_floats(variant, n_ctx, c.n_heads, layer));
+      cpu::attention_decode_paged_quant(
+          variant, out.data(), q, layer, kv.blocks().table(0)->blocks.data(), n_ctx, c.n_heads,
+          scratch.data(), kv.sink_rows(0, kv.blocks().table(0)->blocks[0]), &pool);
+      expect_close(
+          out, want.data(), 1e-5f,
+          ("variant " + std::to_string(variant) + ", threads " + std::to_string(threads)).c_str());
+    }
+  }
+}
+
 TEST_P(Ch07EveryFormat, CopyOnWriteInTheFirstBlockCarriesTheSinks) {
   const ModelConfig c = one_layer_config();
   const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
@@ -327,6 +365,25 @@ TEST(Ch07QuantizedPagedCache, HadamardRotationKeepsFp32AndHelpsPerTokenInt4) {
   EXPECT_THROW(
       QuantizedPagedKVCache(odd, parse_kv_dtype("int8", 12), 4, 16, nullptr, {.hadamard = true}),
       Error);
+}
+
+// In fp32 the keys come back as they went in, up to the rounding of turning
+// them back and forth; the Hadamard rotation does not commute with RoPE's.
+TEST(Ch07QuantizedPagedCache, KeysBeforeRopeChangeNothingInFp32ButRounding) {
+  const ModelConfig c = one_layer_config();
+  const Tokens t = random_tokens(c, 200, 29);
+  const KvDtype fp32 = parse_kv_dtype("fp32", c.head_dim());
+  const auto run = [&](bool keys_before_rope) {
+    QuantizedPagedKVCache kv(c, fp32, 16, 16, nullptr,
+                             {.sink_tokens = 2, .keys_before_rope = keys_before_rope});
+    return attend_tokens(kv, c, t, 0, 0, 200, 0);
+  };
+  const std::vector<float> post = run(false), pre = run(true);
+  expect_close(pre, post.data(), 1e-5f, "fp32 keys before RoPE");
+  EXPECT_NE(pre, post) << "the keys went through two extra roundings";
+  EXPECT_THROW(QuantizedPagedKVCache(c, parse_kv_dtype("int8", c.head_dim()), 4, 16, nullptr,
+                                     {.hadamard = true, .keys_before_rope = true}),
+               Error);
 }
 
 TEST(Ch07QuantizedPagedCache, Fp32GivesChapter04sTokensOnTheRealModel) {
