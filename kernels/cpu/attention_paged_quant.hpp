@@ -70,10 +70,11 @@ struct FullPrecisionRows {
 //      online softmax; int8, fp8, fp16, bf16 (and fp32) rows are read as codes
 //      inside the AVX2 dot products, eight widened to floats per register and
 //      shared by the group's query heads, the row's scale applied once per
-//      row; packed int4 goes through variant 1's tile, and so does every format
-//      when keys_before_rope (the rows must be turned by RoPE before they are
-//      scored). Rounds differently (FMA, vector exp): tested against the
-//      reference by tolerance. The fast one.
+//      row; packed int4 likewise, its group scales applied to the widened
+//      codes and KIVI's per-channel key scales to q once per block. Every
+//      format goes through variant 1's tile when keys_before_rope (the rows
+//      must be turned by RoPE before they are scored). Rounds differently (FMA, vector exp): tested
+//      against the reference by tolerance. The fast one.
 // Variant 0 picks 2, so a cache that calls it keeps variant 1's bits. Only
 // variant 3 uses `pool`. Throws kvc::Error for an unknown variant.
 //   q, out:      [n_heads][head_dim]; the token attends to positions 0..n_ctx-1

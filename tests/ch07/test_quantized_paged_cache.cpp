@@ -183,33 +183,53 @@ TEST_P(Ch07EveryFormat, SinksAreReadInFullPrecision) {
 // sinks, on 1 and 2 threads (2 threads split the context and merge), against
 // dequantize-then-reference. 2048 positions of head_dim 64: every format's
 // pool is over the 256 KiB below which the kernel stays on one thread.
+void expect_fast_variant_like_the_reference(const char* format, int head_dim, int block_size,
+                                            int group_size = 0) {
+  ModelConfig c = one_layer_config();
+  c.dim = c.n_heads * head_dim;
+  c.seq_len = 2048;
+  const int n_ctx = c.seq_len, num_blocks = n_ctx / block_size, sinks = 4;
+  const KvDtype dtype = parse_kv_dtype(format, c.head_dim(), group_size);
+  QuantizedPagedKVCache kv(c, dtype, num_blocks, block_size, nullptr, {.sink_tokens = sinks});
+  const Tokens t = random_tokens(c, n_ctx, 17);
+  std::vector<int> table(num_blocks);
+  std::iota(table.begin(), table.end(), 0);
+  std::shuffle(table.begin(), table.end(), std::mt19937(5));
+  for (int p = 0; p < n_ctx; ++p) {
+    kv.store(0, std::int64_t(table[p / block_size]) * block_size + p % block_size, p,
+             &t.k[std::size_t(p) * c.kv_dim()], &t.v[std::size_t(p) * c.kv_dim()]);
+  }
+  const float* q = &t.q[std::size_t(n_ctx - 1) * c.dim];
+  const std::vector<float> want = reference_attention(kv, c, q, table, n_ctx, &t, sinks);
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    std::vector<float> out(c.dim);
+    cpu::attention_decode_paged_quant(cpu::kFastPagedQuantDecode, out.data(), q, kv.layer_view(0),
+                                      table.data(), n_ctx, c.n_heads, nullptr,
+                                      kv.sink_rows(0, table[0]), &pool);
+    expect_close(out, want.data(), 1e-5f, threads == 1 ? "1 thread" : "2 threads");
+  }
+}
+
 TEST_P(Ch07EveryFormat, FastVariantSplitsALongContextLikeTheReference) {
   // head_dim 64 (the vector loops), and 8 like stories260K (the scalar ones).
   for (int head_dim : {64, 8}) {
     SCOPED_TRACE("head_dim " + std::to_string(head_dim));
-    ModelConfig c = one_layer_config();
-    c.dim = c.n_heads * head_dim;
-    c.seq_len = 2048;
-    const int n_ctx = c.seq_len, block_size = 16, num_blocks = n_ctx / block_size, sinks = 4;
-    const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
-    QuantizedPagedKVCache kv(c, dtype, num_blocks, block_size, nullptr, {.sink_tokens = sinks});
-    const Tokens t = random_tokens(c, n_ctx, 17);
-    std::vector<int> table(num_blocks);
-    std::iota(table.begin(), table.end(), 0);
-    std::shuffle(table.begin(), table.end(), std::mt19937(5));
-    for (int p = 0; p < n_ctx; ++p) {
-      kv.store(0, std::int64_t(table[p / block_size]) * block_size + p % block_size, p,
-               &t.k[std::size_t(p) * c.kv_dim()], &t.v[std::size_t(p) * c.kv_dim()]);
-    }
-    const float* q = &t.q[std::size_t(n_ctx - 1) * c.dim];
-    const std::vector<float> want = reference_attention(kv, c, q, table, n_ctx, &t, sinks);
-    for (int threads : {1, 2}) {
-      ThreadPool pool(threads);
-      std::vector<float> out(c.dim);
-      cpu::attention_decode_paged_quant(cpu::kFastPagedQuantDecode, out.data(), q, kv.layer_view(0),
-                                        table.data(), n_ctx, c.n_heads, nullptr,
-                                        kv.sink_rows(0, table[0]), &pool);
-      expect_close(out, want.data(), 1e-5f, threads == 1 ? "1 thread" : "2 threads");
+    expect_fast_variant_like_the_reference(GetParam(), head_dim, 16);
+  }
+}
+
+// v3's own int4 loops (nibbles widened in the dot products; group scales on
+// the codes, KIVI's channel scales on q once per block) at the block and
+// group sizes that move where a scale or a block begins inside a chunk.
+TEST(Ch07QuantizedPagedCache, FastInt4LoopsAtEveryBlockAndGroupSize) {
+  for (const char* format : {"int4-token", "int4"}) {
+    for (int block_size : {16, 32}) {
+      for (int group_size : {32, 64}) {
+        SCOPED_TRACE(std::string(format) + ", blocks of " + std::to_string(block_size) +
+                     ", groups of " + std::to_string(group_size));
+        expect_fast_variant_like_the_reference(format, 64, block_size, group_size);
+      }
     }
   }
 }
