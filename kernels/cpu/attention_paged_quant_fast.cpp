@@ -105,6 +105,29 @@ inline __m256 load8(const Fp8* p) {
   return _mm256_or_ps(magnitude, _mm256_castsi256_ps(sign));
 }
 
+// One step of scoring ROWS rows against HEADS query heads: acc[r][j] +=
+// q_j[d .. d+7] * key[r], each query vector loaded once for the ROWS rows.
+template <int HEADS, int ROWS>
+inline void fma_keys(__m256 (&acc)[ROWS][HEADS], const __m256 (&key)[ROWS], const float* group_q,
+                     int head_dim, int d) {
+#pragma GCC unroll 4
+  for (int j = 0; j < HEADS; ++j) {
+    const __m256 q = _mm256_loadu_ps(group_q + std::size_t(j) * head_dim + d);
+#pragma GCC unroll 4
+    for (int r = 0; r < ROWS; ++r) acc[r][j] = _mm256_fmadd_ps(q, key[r], acc[r][j]);
+  }
+}
+
+// scores[j * kChunk + r] = (the sum of acc[r][j]'s lanes) * factors[r].
+template <int HEADS, int ROWS>
+inline void store_scores(float* scores, const __m256 (&acc)[ROWS][HEADS], const float* factors) {
+#pragma GCC unroll 4
+  for (int r = 0; r < ROWS; ++r) {
+#pragma GCC unroll 4
+    for (int j = 0; j < HEADS; ++j) scores[j * kChunk + r] = horizontal_sum(acc[r][j]) * factors[r];
+  }
+}
+
 // ROWS rows (2 at most: 8 accumulators) against HEADS query heads, eight
 // dimensions a step: each query vector is loaded once for the ROWS rows,
 // each row's codes once for the HEADS heads.
@@ -114,28 +137,14 @@ void score_rows_heads(float* scores, const float* group_q, const Code* const* ro
   const Code* row[ROWS];
 #pragma GCC unroll 4
   for (int r = 0; r < ROWS; ++r) row[r] = rows[r] + offset;
-  __m256 acc[ROWS][HEADS];
-#pragma GCC unroll 4
-  for (int r = 0; r < ROWS; ++r) {
-#pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) acc[r][j] = _mm256_setzero_ps();
-  }
+  __m256 acc[ROWS][HEADS] = {};
   for (int d = 0; d < head_dim; d += 8) {
     __m256 key[ROWS];
 #pragma GCC unroll 4
     for (int r = 0; r < ROWS; ++r) key[r] = load8(row[r] + d);
-#pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) {
-      const __m256 q = _mm256_loadu_ps(group_q + std::size_t(j) * head_dim + d);
-#pragma GCC unroll 4
-      for (int r = 0; r < ROWS; ++r) acc[r][j] = _mm256_fmadd_ps(q, key[r], acc[r][j]);
-    }
+    fma_keys<HEADS, ROWS>(acc, key, group_q, head_dim, d);
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < ROWS; ++r) {
-#pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) scores[j * kChunk + r] = horizontal_sum(acc[r][j]) * factors[r];
-  }
+  store_scores<HEADS, ROWS>(scores, acc, factors);
 }
 
 template <typename Code>
@@ -241,12 +250,7 @@ template <int HEADS, int ROWS, bool SCALED>
 void score_int4_heads(float* scores, const float* group_q, const PackedInt4* const* rows,
                       std::size_t offset, const float* const* group_scales, int group_size,
                       float factor, int head_dim) {
-  __m256 acc[ROWS][HEADS];
-#pragma GCC unroll 4
-  for (int r = 0; r < ROWS; ++r) {
-#pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) acc[r][j] = _mm256_setzero_ps();
-  }
+  __m256 acc[ROWS][HEADS] = {};
   for (int d0 = 0, g = 0; d0 < head_dim; d0 += group_size, ++g) {
     __m256 scale[ROWS];
 #pragma GCC unroll 4
@@ -260,19 +264,12 @@ void score_int4_heads(float* scores, const float* group_q, const PackedInt4* con
         key[r] = load8(rows[r] + offset + d / 2);
         if (SCALED) key[r] = _mm256_mul_ps(key[r], scale[r]);
       }
-#pragma GCC unroll 4
-      for (int j = 0; j < HEADS; ++j) {
-        const __m256 q = _mm256_loadu_ps(group_q + std::size_t(j) * head_dim + d);
-#pragma GCC unroll 4
-        for (int r = 0; r < ROWS; ++r) acc[r][j] = _mm256_fmadd_ps(q, key[r], acc[r][j]);
-      }
+      fma_keys<HEADS, ROWS>(acc, key, group_q, head_dim, d);
     }
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < ROWS; ++r) {
-#pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) scores[j * kChunk + r] = horizontal_sum(acc[r][j]) * factor;
-  }
+  float factors[ROWS];
+  std::fill_n(factors, ROWS, factor);
+  store_scores<HEADS, ROWS>(scores, acc, factors);
 }
 
 void score_int4_rows(float* scores, const float* group_q, int group, const PackedInt4* const* rows,
