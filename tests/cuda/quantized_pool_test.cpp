@@ -65,6 +65,7 @@ class Ch07QuantizedPoolCuda : public ::testing::TestWithParam<const char*> {
       const DeviceBuffer<float> d_q = cuda::to_device(q), d_k = cuda::to_device(k),
                                 d_v = cuda::to_device(v);
       DeviceBuffer<float> d_out(q.size());
+      test::synchronize();  // the uploads are done before the cache's own stream reads them
       gpu_->attend(layer, batch, d_q.data(), d_k.data(), d_v.data(), d_out.data());
       test::synchronize();
       test::expect_close(cuda::to_host(d_out), cpu_out, 1e-4, 1e-3);
