@@ -254,6 +254,16 @@ void QuantizedPagedKVCache::attend(int layer, const Batch& batch, const float* q
   });
 }
 
+void check_device_runs(Device device, const KvDtype& kv_dtype, const QuantOptions& options) {
+  if (device != Device::kCuda) return;
+  const KvFormat format = kv_dtype.format;
+  KVC_CHECK(format == KvFormat::fp32 || format == KvFormat::int8 || format == KvFormat::fp8_e4m3,
+            "--kv-dtype ", kv_dtype.name(),
+            " runs on the CPU only: on --device cuda the KV pool is fp32, int8 or fp8");
+  KVC_CHECK(options.sink_tokens == 0 && !options.hadamard,
+            "--kv-sinks and --kv-hadamard run on the CPU only (use --device cpu)");
+}
+
 namespace {
 
 // fp32 goes to chapter 04's GPU pool; int8 and fp8 to the quantized one. The
@@ -262,13 +272,8 @@ std::unique_ptr<ch04::PagedKVStrategy> make_cuda_pool(const ModelConfig& config,
                                                       const DeviceContext& device,
                                                       const KvDtype& kv_dtype, int num_blocks,
                                                       int block_size, const QuantOptions& options) {
-  const KvFormat format = kv_dtype.format;
-  KVC_CHECK(format == KvFormat::fp32 || format == KvFormat::int8 || format == KvFormat::fp8_e4m3,
-            "--kv-dtype ", kv_dtype.name(),
-            " runs on the CPU only: on --device cuda the KV pool is fp32, int8 or fp8");
-  KVC_CHECK(options.sink_tokens == 0 && !options.hadamard,
-            "--kv-sinks and --kv-hadamard run on the CPU only (use --device cpu)");
-  if (format == KvFormat::fp32)
+  check_device_runs(device.device, kv_dtype, options);
+  if (kv_dtype.format == KvFormat::fp32)
     return ch04::make_paged_cache(config, device, num_blocks, block_size);
 #ifdef KVC_HAVE_CUDA
   KVC_CHECK(device.cuda != nullptr, "--device cuda: no CUDA context");
