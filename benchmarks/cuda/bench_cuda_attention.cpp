@@ -48,6 +48,7 @@
 #include <utility>
 #include <vector>
 
+#include "benchmarks/cuda/cuda_timing.hpp"
 #include "common/check.hpp"
 #include "common/cuda/cuda_check.hpp"
 #include "common/cuda/device.hpp"
@@ -61,43 +62,6 @@ constexpr int kHeads = 32;
 constexpr int kHeadDim = 128;
 constexpr Dtype kCacheDtype = Dtype::f16;
 constexpr long long kMaxTokens = 2LL << 20;  // batch x context cap: 32 GB of K+V at 32 KV heads
-
-// Times `work` on the stream with CUDA events; milliseconds.
-template <typename Work>
-float time_on_stream(cudaStream_t stream, Work&& work) {
-  cudaEvent_t start;
-  cudaEvent_t stop;
-  KVC_CUDA_CHECK(cudaEventCreate(&start));
-  KVC_CUDA_CHECK(cudaEventCreate(&stop));
-  KVC_CUDA_CHECK(cudaEventRecord(start, stream));
-  work();
-  KVC_CUDA_CHECK(cudaEventRecord(stop, stream));
-  KVC_CUDA_CHECK(cudaEventSynchronize(stop));
-  float ms = 0.0f;
-  KVC_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-  KVC_CUDA_CHECK(cudaEventDestroy(start));
-  KVC_CUDA_CHECK(cudaEventDestroy(stop));
-  return ms;
-}
-
-// Device-to-device copy bandwidth in GB/s, counting bytes read plus bytes written
-// (as CUDA's bandwidthTest does): the practical ceiling for a kernel that streams memory.
-double measure_copy_bandwidth_gbps(cudaStream_t stream) {
-  const std::size_t bytes = std::size_t(1) << 30;
-  DeviceBuffer<std::byte> from(bytes);
-  DeviceBuffer<std::byte> to(bytes);
-  KVC_CUDA_CHECK(cudaMemsetAsync(from.data(), 1, bytes, stream));
-  constexpr int kCopies = 20;
-  auto copy = [&] {
-    KVC_CUDA_CHECK(
-        cudaMemcpyAsync(to.data(), from.data(), bytes, cudaMemcpyDeviceToDevice, stream));
-  };
-  copy();  // warm up
-  const float ms = time_on_stream(stream, [&] {
-    for (int i = 0; i < kCopies; ++i) copy();
-  });
-  return 2.0 * bytes * kCopies / (ms * 1e-3) / 1e9;
-}
 
 // Buffers sized for the largest shape, shared by every benchmark of the run.
 struct Workbench {
@@ -333,11 +297,7 @@ int main(int argc, char** argv) {
     }
     Workbench& wb = workbench();
     KVC_CUDA_CHECK(cudaStreamCreate(&wb.stream));
-    wb.copy_gbps = measure_copy_bandwidth_gbps(wb.stream);
-    benchmark::AddCustomContext("device", cuda_device_description());
-    benchmark::AddCustomContext("copy_GBps", std::to_string(wb.copy_gbps));
-    std::printf("%s: device-to-device copy %.0f GB/s (read + write)\n",
-                cuda_device_description().c_str(), wb.copy_gbps);
+    wb.copy_gbps = report_copy_bandwidth(wb.stream);
     register_benchmarks();
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();

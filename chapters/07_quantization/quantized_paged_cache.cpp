@@ -8,6 +8,10 @@
 #include "kernels/cpu/kv_quant.hpp"
 #include "kernels/cpu/ops.hpp"
 
+#ifdef KVC_HAVE_CUDA
+#include "chapters/07_quantization/quantized_paged_cache_cuda.hpp"
+#endif
+
 namespace kvc::ch07 {
 
 namespace {
@@ -261,6 +265,40 @@ void QuantizedPagedKVCache::attend(int layer, const Batch& batch, const float* q
   });
 }
 
+void check_device_runs(Device device, const KvDtype& kv_dtype, const QuantOptions& options) {
+  if (device != Device::kCuda) return;
+  const KvFormat format = kv_dtype.format;
+  KVC_CHECK(format == KvFormat::fp32 || format == KvFormat::int8 || format == KvFormat::fp8_e4m3,
+            "--kv-dtype ", kv_dtype.name(),
+            " runs on the CPU only: on --device cuda the KV pool is fp32, int8 or fp8");
+  KVC_CHECK(options.sink_tokens == 0 && !options.hadamard && !options.keys_before_rope,
+            "--kv-sinks, --kv-hadamard and --kv-keys-before-rope run on the CPU only (use "
+            "--device cpu)");
+}
+
+namespace {
+
+// fp32 goes to chapter 04's GPU pool; int8 and fp8 to the quantized one. The
+// rest is refused before the device is touched, so every build says the same.
+std::unique_ptr<ch04::PagedKVStrategy> make_cuda_pool(const ModelConfig& config,
+                                                      const DeviceContext& device,
+                                                      const KvDtype& kv_dtype, int num_blocks,
+                                                      int block_size, const QuantOptions& options) {
+  check_device_runs(device.device, kv_dtype, options);
+  if (kv_dtype.format == KvFormat::fp32)
+    return ch04::make_paged_cache(config, device, num_blocks, block_size);
+#ifdef KVC_HAVE_CUDA
+  KVC_CHECK(device.cuda != nullptr, "--device cuda: no CUDA context");
+  return std::make_unique<QuantizedPagedKVCacheCuda>(config, kv_dtype, num_blocks, block_size,
+                                                     *device.cuda);
+#else
+  throw Error("--kv-dtype " + kv_dtype.name() +
+              " on --device cuda: this build has no CUDA support");
+#endif
+}
+
+}  // namespace
+
 std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
                                           const KvDtype& kv_dtype, int block_size, int max_seqs,
                                           const QuantOptions& options) {
@@ -275,8 +313,8 @@ std::unique_ptr<ch04::PagedKVStrategy> make_paged_pool(const ModelConfig& config
                                                        const KvDtype& kv_dtype, int num_blocks,
                                                        int block_size,
                                                        const QuantOptions& options) {
-  KVC_CHECK(device.device == Device::kCpu, "--kv-dtype ", kv_dtype.name(),
-            ": the quantized KV cache runs on the CPU only in this build (use --device cpu)");
+  if (device.device == Device::kCuda)
+    return make_cuda_pool(config, device, kv_dtype, num_blocks, block_size, options);
   return std::make_unique<QuantizedPagedKVCache>(config, kv_dtype, num_blocks, block_size,
                                                  device.pool, options);
 }

@@ -103,9 +103,15 @@ class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
   std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, from reserve()
 };
 
+// Throws kvc::Error (one line) when a pool on `device` cannot hold `kv_dtype`
+// with `options`: on the GPU only fp32, int8 and fp8, without sinks or a
+// Hadamard rotation. Needs no device, so a program can ask before it starts one.
+void check_device_runs(Device device, const KvDtype& kv_dtype, const QuantOptions& options = {});
+
 // The chapter's strategy: a pool for `max_seqs` sequences of the model's full
-// context. Throws kvc::Error on a device other than the CPU (the quantized
-// pool has no CUDA kernel in this build).
+// context. On --device cuda: fp32 is chapter 04's GPU pool, int8 and fp8 the
+// GPU quantized pool (quantized_paged_cache_cuda.hpp); any other format, sinks
+// or a Hadamard rotation throw kvc::Error before the device is touched.
 std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
                                           const KvDtype& kv_dtype, int block_size = 16,
                                           int max_seqs = 1, const QuantOptions& options = {});

@@ -37,6 +37,7 @@ TEST_P(Ch07PagedQuantCuda, MatchesTheCpuKernelOnTheSamePool) {
   Batch batch;
   for (int p = 0; p < kTokens; ++p) batch.add(0, 0, p, true);
   std::vector<float> cpu_out(q.size());
+  kv.reserve(batch);  // places the tokens: attend() writes through the slots it chose
   kv.attend(0, batch, q.data(), k.data(), v.data(), cpu_out.data());
 
   const cpu::QuantPagedLayer layer = kv.layer_view(0);
