@@ -6,6 +6,7 @@
 #include "chapters/07_quantization/quantize_ops.hpp"
 #include "common/thread_pool.hpp"
 #include "kernels/cpu/kv_quant.hpp"
+#include "kernels/cpu/ops.hpp"
 
 #ifdef KVC_HAVE_CUDA
 #include "chapters/07_quantization/quantized_paged_cache_cuda.hpp"
@@ -63,8 +64,12 @@ QuantizedPagedKVCache::QuantizedPagedKVCache(const ModelConfig& config, const Kv
       k_scales_per_block_(kv_scale_floats_per_block(dtype.key_scales, dtype, shape())),
       v_scales_per_block_(kv_scale_floats_per_block(dtype.value_scales, dtype, shape())),
       sink_tokens_(options.sink_tokens),
-      hadamard_(options.hadamard) {
+      hadamard_(options.hadamard),
+      keys_before_rope_(options.keys_before_rope) {
   const int head_dim = layout_.head_dim;
+  KVC_CHECK(!(hadamard_ && keys_before_rope_),
+            "--kv-hadamard and --kv-keys-before-rope cannot be combined (the Hadamard rotation "
+            "does not commute with RoPE's)");
   KVC_CHECK(!hadamard_ || (head_dim & (head_dim - 1)) == 0, "--kv-hadamard needs a power-of-two ",
             "head_dim, got ", head_dim);
   KVC_CHECK(sink_tokens_ >= 0 && sink_tokens_ <= block_size, "--kv-sinks ", sink_tokens_,
@@ -123,7 +128,8 @@ cpu::QuantPagedLayer QuantizedPagedKVCache::layer_view(int layer) const {
            dtype_.value_scales},
           layout_.block_size,
           layout_.n_kv_heads,
-          layout_.head_dim};
+          layout_.head_dim,
+          keys_before_rope_};
 }
 
 void QuantizedPagedKVCache::store(int layer, std::int64_t slot, int position, const float* k,
@@ -133,6 +139,11 @@ void QuantizedPagedKVCache::store(int layer, std::int64_t slot, int position, co
   const int heads = layout_.n_kv_heads;
   const int head_dim = layout_.head_dim;
   const std::size_t kv_dim = layout_.kv_dim();
+  if (keys_before_rope_) {  // every key kept below (codes, window, sinks) is unrotated
+    unrotated_k_.assign(k, k + kv_dim);
+    cpu::rope_heads(unrotated_k_.data(), heads, head_dim, position, /*inverse=*/true);
+    k = unrotated_k_.data();
+  }
   if (position < sink_tokens_) {  // position < block_size: this is the sequence's first block
     std::vector<float>& sinks = sink_rows_[block];
     if ((position == 0 && layer == 0) || sinks.empty()) {
@@ -260,8 +271,9 @@ void check_device_runs(Device device, const KvDtype& kv_dtype, const QuantOption
   KVC_CHECK(format == KvFormat::fp32 || format == KvFormat::int8 || format == KvFormat::fp8_e4m3,
             "--kv-dtype ", kv_dtype.name(),
             " runs on the CPU only: on --device cuda the KV pool is fp32, int8 or fp8");
-  KVC_CHECK(options.sink_tokens == 0 && !options.hadamard,
-            "--kv-sinks and --kv-hadamard run on the CPU only (use --device cpu)");
+  KVC_CHECK(options.sink_tokens == 0 && !options.hadamard && !options.keys_before_rope,
+            "--kv-sinks, --kv-hadamard and --kv-keys-before-rope run on the CPU only (use "
+            "--device cpu)");
 }
 
 namespace {
