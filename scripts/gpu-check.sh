@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On a machine with an NVIDIA GPU: build with CUDA, run every CUDA test against the
 # CPU reference (ctest -L cuda), then the paged attention benchmark rows (chapter 04's
-# paged decode, chapter 05's split-K and paged prefill), printing everything.
+# paged decode, chapter 05's split-K and paged prefill, chapter 07's int8/fp8 pools vs
+# fp16), printing everything.
 #
 #   scripts/gpu-check.sh              # tests, then the benchmark rows
 #   scripts/gpu-check.sh --tests-only # tests only (a few minutes)
@@ -28,7 +29,7 @@ command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DKVC_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES="$archs" "${launcher[@]}" || exit 1
 cmake --build "$build_dir" -j"$(nproc)" --target kvc_cuda_tests kvc_cuda_ch07_tests \
-  bench_cuda_attention || exit 1
+  bench_cuda_attention bench_cuda_quant || exit 1
 
 echo "== ctest -L cuda"
 ctest_log="$build_dir/gpu-check-ctest.log"
@@ -49,4 +50,6 @@ echo "== bench_cuda_attention: split-K (paged/v3) vs paged v1/v2, one sequence (
   --benchmark_filter='paged/v[123]/block:16/kv_heads:(1|8|32)/batch:1/'
 echo "== bench_cuda_attention: contiguous decode beside them, one sequence"
 "$build_dir/bin/bench_cuda_attention" --benchmark_filter='^decode/v[23]/kv_heads:8/batch:1/'
+echo "== bench_cuda_quant: int8 and fp8 paged decode vs fp16 (chapter 07), 8 x 16K and 1 x 32K"
+"$build_dir/bin/bench_cuda_quant"
 exit "$test_status"

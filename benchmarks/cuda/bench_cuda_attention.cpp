@@ -19,12 +19,6 @@
 // v2 has one block per KV head. paged read_GBps / decode read_GBps of one shape is
 // the price of paging.
 //
-// Quantized paged decode (chapter 07): the same pool and tables, K and V as int8 or
-// fp8 codes (the first half of the fp16 bytes) with one fp32 scale per (token, KV
-// head), at block size 16 on the GQA shapes: paged_quant/<format>/v1..v3. read_GBps
-// counts codes plus scales; the time against paged/v2 (fp16) of one shape is the
-// speed-up the halved bytes buy.
-//
 // Paged prefill from an offset (chapter 05: the suffix after a prefix-cache hit):
 // one sequence, `cached` positions already in the pool, a chunk of `suffix` new
 // tokens at positions cached.. (GQA 32/8, block size 16). paged_prefill/v1 is the
@@ -41,9 +35,6 @@
 //   build/bin/bench_cuda_attention --benchmark_filter='paged_prefill'  # chapter 05's rows
 //   build/bin/bench_cuda_attention --benchmark_filter='paged/v[23]/block:16/kv_heads:8/batch:1/'
 //                                                  # split-K against v2, one sequence
-//   build/bin/bench_cuda_attention
-//   --benchmark_filter='paged(_quant/[a-z0-9]+)?/v2/block:16/kv_heads:8/batch:16/'
-//                                                  # fp16 against int8 and fp8, one shape
 //   build/bin/bench_cuda_attention --benchmark_out=decode.json  # for pytorch_sdpa.py
 #include <benchmark/benchmark.h>
 
@@ -57,13 +48,12 @@
 #include <utility>
 #include <vector>
 
+#include "benchmarks/cuda/cuda_timing.hpp"
 #include "common/check.hpp"
 #include "common/cuda/cuda_check.hpp"
 #include "common/cuda/device.hpp"
 #include "common/cuda/device_buffer.hpp"
-#include "common/kv_dtype.hpp"
 #include "kernels/cuda/attention.hpp"
-#include "kernels/cuda/attention_paged_quant.hpp"
 
 namespace kvc::cuda {
 namespace {
@@ -72,43 +62,6 @@ constexpr int kHeads = 32;
 constexpr int kHeadDim = 128;
 constexpr NumberFormat kCacheDtype = NumberFormat::fp16;
 constexpr long long kMaxTokens = 2LL << 20;  // batch x context cap: 32 GB of K+V at 32 KV heads
-
-// Times `work` on the stream with CUDA events; milliseconds.
-template <typename Work>
-float time_on_stream(cudaStream_t stream, Work&& work) {
-  cudaEvent_t start;
-  cudaEvent_t stop;
-  KVC_CUDA_CHECK(cudaEventCreate(&start));
-  KVC_CUDA_CHECK(cudaEventCreate(&stop));
-  KVC_CUDA_CHECK(cudaEventRecord(start, stream));
-  work();
-  KVC_CUDA_CHECK(cudaEventRecord(stop, stream));
-  KVC_CUDA_CHECK(cudaEventSynchronize(stop));
-  float ms = 0.0f;
-  KVC_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-  KVC_CUDA_CHECK(cudaEventDestroy(start));
-  KVC_CUDA_CHECK(cudaEventDestroy(stop));
-  return ms;
-}
-
-// Device-to-device copy bandwidth in GB/s, counting bytes read plus bytes written
-// (as CUDA's bandwidthTest does): the practical ceiling for a kernel that streams memory.
-double measure_copy_bandwidth_gbps(cudaStream_t stream) {
-  const std::size_t bytes = std::size_t(1) << 30;
-  DeviceBuffer<std::byte> from(bytes);
-  DeviceBuffer<std::byte> to(bytes);
-  KVC_CUDA_CHECK(cudaMemsetAsync(from.data(), 1, bytes, stream));
-  constexpr int kCopies = 20;
-  auto copy = [&] {
-    KVC_CUDA_CHECK(
-        cudaMemcpyAsync(to.data(), from.data(), bytes, cudaMemcpyDeviceToDevice, stream));
-  };
-  copy();  // warm up
-  const float ms = time_on_stream(stream, [&] {
-    for (int i = 0; i < kCopies; ++i) copy();
-  });
-  return 2.0 * bytes * kCopies / (ms * 1e-3) / 1e9;
-}
 
 // Buffers sized for the largest shape, shared by every benchmark of the run.
 struct Workbench {
@@ -123,8 +76,6 @@ struct Workbench {
   // Paged decode: the cache above as a pool of blocks.
   DeviceBuffer<int> block_tables;  // [batch][context / block_size]
   DeviceBuffer<int> table_rows;    // [batch]: sequence b reads row b
-  // Quantized paged decode: one scale per (token, KV head) row, for K and for V.
-  DeviceBuffer<float> k_scales, v_scales;
 };
 
 Workbench& workbench() {
@@ -233,41 +184,6 @@ void bench_paged_decode(benchmark::State& state, int variant, int block_size, in
   state.SetLabel("best=v" + std::to_string(attention_decode_paged_best_variant(shape)));
 }
 
-// bench_paged_decode over 8-bit codes and their scales: the first half of the fp16 cache
-// read as codes (0x3C: int8 60, fp8 1.5).
-void bench_paged_quant_decode(benchmark::State& state, const std::string& format, int variant,
-                              int n_kv_heads, int batch, int context) {
-  constexpr int kBlockSize = 16;
-  Workbench& wb = workbench();
-  const KvDtype dtype = parse_kv_dtype(format, kHeadDim);
-  const int blocks_per_seq = context / kBlockSize;
-  const PagedDecodeShape shape{.n_tokens = batch,
-                               .block_size = kBlockSize,
-                               .max_blocks_per_seq = blocks_per_seq,
-                               .n_heads = kHeads,
-                               .n_kv_heads = n_kv_heads,
-                               .head_dim = kHeadDim};
-  prepare(wb, n_kv_heads, batch, context);
-  prepare_tables(wb, batch, blocks_per_seq);
-  const std::size_t rows = std::size_t(batch) * context * n_kv_heads;
-  if (wb.k_scales.size() < rows) {
-    wb.k_scales = DeviceBuffer<float>(rows);
-    wb.v_scales = DeviceBuffer<float>(rows);
-    KVC_CUDA_CHECK(cudaMemsetAsync(wb.k_scales.data(), 0x3C, wb.k_scales.bytes(), wb.stream));
-    KVC_CUDA_CHECK(cudaMemsetAsync(wb.v_scales.data(), 0x3C, wb.v_scales.bytes(), wb.stream));
-  }
-  reserve_workspace(wb, attention_decode_paged_quant_workspace_bytes(variant, shape));
-  const auto* k_codes = reinterpret_cast<const unsigned char*>(wb.k_cache.data());
-  const auto* v_codes = reinterpret_cast<const unsigned char*>(wb.v_cache.data());
-  time_decode(state, rows * (kHeadDim + sizeof(float)), batch, context, [&] {
-    attention_decode_paged_quant(variant, dtype, wb.out.data(), wb.q.data(), k_codes,
-                                 wb.k_scales.data(), v_codes, wb.v_scales.data(),
-                                 wb.block_tables.data(), wb.table_rows.data(), wb.lengths.data(),
-                                 shape, wb.workspace.data(), wb.stream);
-  });
-  state.SetLabel("best=v" + std::to_string(attention_decode_paged_quant_best_variant(shape)));
-}
-
 // A chunk of `suffix` tokens after `cached` positions of one sequence, all in the pool.
 // variant 0: the chunk as `suffix` paged decode queries (context lengths cached + 1 ..
 // cached + suffix), chapter 04's fallback; else attention_prefill_paged's variant.
@@ -354,14 +270,6 @@ void register_benchmarks() {
                          bench_paged_decode, paged.variant, paged.block_size, n_kv_heads, batch,
                          context);
         }
-        if (n_kv_heads != 8) continue;
-        for (const std::string format : {"int8", "fp8"})
-          for (int variant = 1; variant <= kPagedQuantDecodeVariants; ++variant) {
-            if (variant == 3 && batch != 1) continue;
-            register_timed(
-                "paged_quant/" + format + "/v" + std::to_string(variant) + "/block:16" + shape,
-                bench_paged_quant_decode, format, variant, n_kv_heads, batch, context);
-          }
       }
   for (int cached : {0, 4096, 32768})
     for (int suffix : {16, 128, 1024})
@@ -389,11 +297,7 @@ int main(int argc, char** argv) {
     }
     Workbench& wb = workbench();
     KVC_CUDA_CHECK(cudaStreamCreate(&wb.stream));
-    wb.copy_gbps = measure_copy_bandwidth_gbps(wb.stream);
-    benchmark::AddCustomContext("device", cuda_device_description());
-    benchmark::AddCustomContext("copy_GBps", std::to_string(wb.copy_gbps));
-    std::printf("%s: device-to-device copy %.0f GB/s (read + write)\n",
-                cuda_device_description().c_str(), wb.copy_gbps);
+    wb.copy_gbps = report_copy_bandwidth(wb.stream);
     register_benchmarks();
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();

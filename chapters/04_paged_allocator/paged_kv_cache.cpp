@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <string>
 
 #include "common/checked_math.hpp"
@@ -95,6 +96,24 @@ void PagedKVCache::attend(int layer, const Batch& batch, const float* q, const f
                                   scratch.data(), pool_);
     }
   });
+}
+
+BatchBlockTables batch_block_tables(const Batch& batch, const BlockManager& blocks) {
+  BatchBlockTables t;
+  std::map<int, int> row_of;  // sequence id -> its row
+  t.rows.resize(batch.size());
+  for (int i = 0; i < batch.size(); ++i) {
+    t.rows[i] = row_of.try_emplace(batch.seq_ids[i], static_cast<int>(row_of.size())).first->second;
+  }
+  for (const auto& [seq, row] : row_of) {
+    t.max_blocks = std::max(t.max_blocks, static_cast<int>(blocks.table(seq)->blocks.size()));
+  }
+  t.tables.assign(row_of.size() * t.max_blocks, 0);
+  for (const auto& [seq, row] : row_of) {
+    const std::vector<int>& held = blocks.table(seq)->blocks;
+    std::copy(held.begin(), held.end(), t.tables.begin() + std::size_t(row) * t.max_blocks);
+  }
+  return t;
 }
 
 std::unique_ptr<PagedKVStrategy> make_paged_cache(const ModelConfig& config,

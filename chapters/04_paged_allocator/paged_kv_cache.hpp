@@ -152,6 +152,16 @@ class PagedKVCache final : public PagedKVStrategy {
   std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, from reserve()
 };
 
+// The batch's block tables as a GPU paged kernel reads them: one row per
+// sequence of the batch, as wide as the longest table (chapter 04's and
+// chapter 07's CUDA caches upload them once per forward).
+struct BatchBlockTables {
+  std::vector<int> tables;  // [sequences][max_blocks]; entries past a table's end: 0, unread
+  std::vector<int> rows;    // [n] each token's row of tables
+  int max_blocks = 1;
+};
+BatchBlockTables batch_block_tables(const Batch& batch, const BlockManager& blocks);
+
 // The most blocks a pool may have, as the programs' --kv-blocks allow.
 inline constexpr int kMaxPoolBlocks = 1 << 30;
 

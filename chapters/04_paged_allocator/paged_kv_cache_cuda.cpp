@@ -1,26 +1,12 @@
 #include "chapters/04_paged_allocator/paged_kv_cache_cuda.hpp"
 
 #include <algorithm>
-#include <map>
 
 #include "common/check.hpp"
 #include "common/cuda/cuda_check.hpp"
 
 namespace kvc::ch04 {
 namespace {
-
-// Grows `buffer` to at least `count` elements; the old contents are not kept.
-template <typename T>
-void grow(cuda::DeviceBuffer<T>& buffer, std::size_t count) {
-  if (buffer.size() < count) buffer = cuda::DeviceBuffer<T>(count);
-}
-
-// Asynchronous upload of `host` into `device`, grown to fit.
-template <typename T>
-void upload(cuda::DeviceBuffer<T>& device, const std::vector<T>& host, cudaStream_t stream) {
-  grow(device, host.size());
-  cuda::copy_to_device(device.data(), host.data(), host.size(), stream);
-}
 
 // Bytes of one value of the pages: a float format's (chapter 07's pool keeps scaled codes).
 std::size_t page_value_bytes(NumberFormat format) {
@@ -78,29 +64,15 @@ void PagedKVCacheCuda::prepare(const Batch& batch, std::vector<std::int64_t> slo
       later_chunks.push_back(span);
   }
 
-  // One block table row per sequence of the batch, as wide as the longest table.
-  std::map<int, int> row_of;  // sequence id -> its row
-  table_rows_.resize(n);
-  for (int i = 0; i < n; ++i) {
-    table_rows_[i] =
-        row_of.try_emplace(batch.seq_ids[i], static_cast<int>(row_of.size())).first->second;
-  }
-  int max_blocks = 1;
-  for (const auto& [seq, row] : row_of) {
-    max_blocks = std::max(max_blocks, static_cast<int>(blocks_->table(seq)->blocks.size()));
-  }
-  block_tables_.assign(row_of.size() * max_blocks, 0);  // entries past a table's end: unread
-  for (const auto& [seq, row] : row_of) {
-    const std::vector<int>& blocks = blocks_->table(seq)->blocks;
-    std::copy(blocks.begin(), blocks.end(), block_tables_.begin() + std::size_t(row) * max_blocks);
-  }
+  tables_ = batch_block_tables(batch, *blocks_);
+  const int max_blocks = tables_.max_blocks;
 
   // NEW (ch05): a later chunk (the suffix after a prefix-cache hit, or the next chunk of a
   // long prompt) runs the paged prefill kernel over its own table row, so the cached
   // context is read once per tile of queries instead of once per token.
   chunks_.clear();
   for (const SequenceSpan& span : later_chunks) {
-    const std::size_t row = table_rows_[span.begin];
+    const std::size_t row = tables_.rows[span.begin];
     chunks_.push_back({.first_token = span.begin,
                        .table_offset = row * max_blocks,
                        .shape = {.n_tokens = span.end - span.begin,
@@ -125,12 +97,12 @@ void PagedKVCacheCuda::prepare(const Batch& batch, std::vector<std::int64_t> slo
       std::count_if(context_lengths_.begin(), context_lengths_.end(), [](int l) { return l > 0; }));
   has_decode_tokens_ = decode_tokens > 0;
 
-  upload(d_slots_, slots_, stream);
+  cuda::upload(d_slots_, slots_, stream);
   if (!has_decode_tokens_ && chunks_.empty()) return;
-  upload(d_block_tables_, block_tables_, stream);
+  cuda::upload(d_block_tables_, tables_.tables, stream);
   if (!has_decode_tokens_) return;
-  upload(d_table_rows_, table_rows_, stream);
-  upload(d_context_lengths_, context_lengths_, stream);
+  cuda::upload(d_table_rows_, tables_.rows, stream);
+  cuda::upload(d_context_lengths_, context_lengths_, stream);
   decode_shape_ = {.n_tokens = n,
                    .block_size = layout_.block_size,
                    .max_blocks_per_seq = max_blocks,
@@ -140,8 +112,8 @@ void PagedKVCacheCuda::prepare(const Batch& batch, std::vector<std::int64_t> slo
                    .cache_dtype = layout_.dtype.format,
                    // NEW (ch05): v1's score rows for the decode tokens only, not the chunks'.
                    .attending_tokens = decode_tokens};
-  grow(decode_workspace_,
-       cuda::attention_decode_paged_workspace_bytes(cuda::kBestVariant, decode_shape_));
+  cuda::grow(decode_workspace_,
+             cuda::attention_decode_paged_workspace_bytes(cuda::kBestVariant, decode_shape_));
 }
 
 void PagedKVCacheCuda::attend(int layer, const Batch& batch, const float* q, const float* k,

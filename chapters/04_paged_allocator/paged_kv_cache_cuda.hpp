@@ -66,8 +66,7 @@ class PagedKVCacheCuda final : public PagedKVStrategy {
   cuda::PagedDecodeShape decode_shape_;
   // Host copies of the metadata, then the device copies every layer reads.
   std::vector<std::int64_t> slots_;   // [n] pool row of each token
-  std::vector<int> block_tables_;     // [batch's sequences][max_blocks_per_seq]
-  std::vector<int> table_rows_;       // [n] each token's row of block_tables_
+  BatchBlockTables tables_;           // the batch's block tables, one row per sequence
   std::vector<int> context_lengths_;  // [n] pos + 1, or 0 for a token of a prefill or chunk
   cuda::DeviceBuffer<std::int64_t> d_slots_;
   cuda::DeviceBuffer<int> d_block_tables_, d_table_rows_, d_context_lengths_;

@@ -111,7 +111,9 @@ int serve_main(const ServeOptions& o) {
             "--kv-dtype fp32 (a quantized cache changes them on purpose)");
   const Tokenizer tokenizer(o.tokenizer, model.config.vocab_size);
   ThreadPool pool(o.threads);
-  auto engine = make_engine(model, parse_device(o.device), &pool);
+  const Device device = parse_device(o.device);
+  ch07::check_device_runs(device, kv_dtype);  // before a GPU is started for nothing
+  auto engine = make_engine(model, device, &pool);
 
   std::vector<std::string> prompts = o.prompts;
   if (!o.prompts_file.empty()) {

@@ -4,7 +4,7 @@
 //   Quant/<format>/variant:V/context:N/threads:T -
 //       cpu::attention_decode_paged_quant variant V on T threads: 2 = the
 //       bit-exact tile kernel (one thread), 3 = the split-context kernel that
-//       reads int8 codes inside its dot products.
+//       reads every format's codes (packed int4 too) inside its dot products.
 // Each case also times chapter 04's two fast fp32 kernels on the same step and
 // the same T threads (cpu::attention_decode_paged 3, bit-exact, and 4,
 // split-context), interleaved with it so all three see the same machine state:

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "chapters/07_quantization/quant_flags.hpp"
 #include "chapters/07_quantization/quantized_paged_cache.hpp"
 #include "engine/run_cli.hpp"
 
@@ -23,11 +24,7 @@ int main(int argc, char** argv) {
             ->capture_default_str();
         app.add_option("--kv-group-size", group_size,
                        "int4 channels per scale (default 32, or head_dim when smaller)");
-        app.add_flag("--kv-hadamard", options.hadamard,
-                     "rotate K and V per head by a Hadamard matrix before quantizing");
-        app.add_option("--kv-sinks", options.sink_tokens,
-                       "first positions kept in fp32 (attention sinks; at most the block size)")
-            ->capture_default_str();
+        kvc::ch07::add_quant_option_flags(app, options);
         app.add_option("--block-size", block_size, "tokens per KV block (1-256)")
             ->check(CLI::Range(1, 256))
             ->capture_default_str();

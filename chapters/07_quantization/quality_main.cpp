@@ -1,8 +1,8 @@
 // ch07_quality: what each KV format costs on a real model, one table row per format.
 //
 //   ch07_quality <checkpoint.bin> -z <tokenizer.bin> [--text FILE ...] [--kv-dtype NAME ...]
-//                [--kv-group-size N] [--block-size N] [--kv-sinks N] [--kv-hadamard] [--threads N]
-//                [--json FILE]
+//                [--kv-group-size N] [--block-size N] [--kv-sinks N] [--kv-hadamard]
+//                [--kv-keys-before-rope] [--threads N] [--json FILE]
 //
 // Columns: KV bytes per token (kv_bytes_per_token) and the fraction of fp32's;
 // teacher-forced perplexity on the texts (default: llama2.c's reference
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "chapters/07_quantization/quality.hpp"
+#include "chapters/07_quantization/quant_flags.hpp"
 #include "chapters/07_quantization/quantized_paged_cache.hpp"
 #include "common/checkpoint.hpp"
 #include "common/cli.hpp"
@@ -110,7 +111,8 @@ int evaluate(const Options& o) {
       .add("tokens_scored", baseline.nll.num_scored)
       .add("block_size", o.block_size)
       .add("sink_tokens", o.quant.sink_tokens)
-      .add("hadamard", o.quant.hadamard);
+      .add("hadamard", o.quant.hadamard)
+      .add("keys_before_rope", o.quant.keys_before_rope);
   for (const KvDtype& dtype : dtypes) {
     const ch07::FormatQuality q =
         ch07::evaluate_format(engine, dtype, o.block_size, texts, reference_logits, o.quant);
@@ -132,8 +134,9 @@ int evaluate(const Options& o) {
         .add(key + "attention_error_real", err_real);
   }
   table.print(std::cout);
-  std::printf("teacher-forced on %zu text(s), %d tokens scored; blocks of %d tokens, %d sinks\n",
-              texts.size(), baseline.nll.num_scored, o.block_size, o.quant.sink_tokens);
+  std::printf("teacher-forced on %zu text(s), %d tokens scored; blocks of %d tokens, %d sinks%s\n",
+              texts.size(), baseline.nll.num_scored, o.block_size, o.quant.sink_tokens,
+              o.quant.keys_before_rope ? "; keys quantized before RoPE" : "");
   if (!o.json_path.empty()) json.save(o.json_path);
   return 0;
 }
@@ -153,10 +156,7 @@ int main(int argc, char** argv) {
   app.add_option("--block-size", o.block_size, "tokens per KV block (1-256)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  app.add_flag("--kv-hadamard", o.quant.hadamard,
-               "rotate K and V per head by a Hadamard matrix before quantizing");
-  app.add_option("--kv-sinks", o.quant.sink_tokens,
-                 "first positions kept in fp32 (attention sinks; at most the block size)");
+  kvc::ch07::add_quant_option_flags(app, o.quant);
   app.add_option("--threads", o.threads, "CPU threads; 0 = all cores");
   app.add_option("--json", o.json_path, "also write the numbers as JSON to this file");
   return kvc::run_program(app, argc, argv, [&] { return evaluate(o); });

@@ -6,6 +6,11 @@
 #include "chapters/07_quantization/quantize_ops.hpp"
 #include "common/thread_pool.hpp"
 #include "kernels/cpu/kv_quant.hpp"
+#include "kernels/cpu/ops.hpp"
+
+#ifdef KVC_HAVE_CUDA
+#include "chapters/07_quantization/quantized_paged_cache_cuda.hpp"
+#endif
 
 namespace kvc::ch07 {
 
@@ -59,8 +64,12 @@ QuantizedPagedKVCache::QuantizedPagedKVCache(const ModelConfig& config, const Kv
       k_scales_per_block_(kv_scale_floats_per_block(dtype.key_scales, dtype, shape())),
       v_scales_per_block_(kv_scale_floats_per_block(dtype.value_scales, dtype, shape())),
       sink_tokens_(options.sink_tokens),
-      hadamard_(options.hadamard) {
+      hadamard_(options.hadamard),
+      keys_before_rope_(options.keys_before_rope) {
   const int head_dim = layout_.head_dim;
+  KVC_CHECK(!(hadamard_ && keys_before_rope_),
+            "--kv-hadamard and --kv-keys-before-rope cannot be combined (the Hadamard rotation "
+            "does not commute with RoPE's)");
   KVC_CHECK(!hadamard_ || (head_dim & (head_dim - 1)) == 0, "--kv-hadamard needs a power-of-two ",
             "head_dim, got ", head_dim);
   KVC_CHECK(sink_tokens_ >= 0 && sink_tokens_ <= block_size, "--kv-sinks ", sink_tokens_,
@@ -119,7 +128,8 @@ cpu::QuantPagedLayer QuantizedPagedKVCache::layer_view(int layer) const {
            dtype_.value_scales},
           layout_.block_size,
           layout_.n_kv_heads,
-          layout_.head_dim};
+          layout_.head_dim,
+          keys_before_rope_};
 }
 
 void QuantizedPagedKVCache::store(int layer, std::int64_t slot, int position, const float* k,
@@ -129,6 +139,11 @@ void QuantizedPagedKVCache::store(int layer, std::int64_t slot, int position, co
   const int heads = layout_.n_kv_heads;
   const int head_dim = layout_.head_dim;
   const std::size_t kv_dim = layout_.kv_dim();
+  if (keys_before_rope_) {  // every key kept below (codes, window, sinks) is unrotated
+    unrotated_k_.assign(k, k + kv_dim);
+    cpu::rope_heads(unrotated_k_.data(), heads, head_dim, position, /*inverse=*/true);
+    k = unrotated_k_.data();
+  }
   if (position < sink_tokens_) {  // position < block_size: this is the sequence's first block
     std::vector<float>& sinks = sink_rows_[block];
     if ((position == 0 && layer == 0) || sinks.empty()) {
@@ -250,6 +265,40 @@ void QuantizedPagedKVCache::attend(int layer, const Batch& batch, const float* q
   });
 }
 
+void check_device_runs(Device device, const KvDtype& kv_dtype, const QuantOptions& options) {
+  if (device != Device::kCuda) return;
+  const KvFormat format = kv_dtype.format;
+  KVC_CHECK(format == KvFormat::fp32 || format == KvFormat::int8 || format == KvFormat::fp8_e4m3,
+            "--kv-dtype ", kv_dtype.name(),
+            " runs on the CPU only: on --device cuda the KV pool is fp32, int8 or fp8");
+  KVC_CHECK(options.sink_tokens == 0 && !options.hadamard && !options.keys_before_rope,
+            "--kv-sinks, --kv-hadamard and --kv-keys-before-rope run on the CPU only (use "
+            "--device cpu)");
+}
+
+namespace {
+
+// fp32 goes to chapter 04's GPU pool; int8 and fp8 to the quantized one. The
+// rest is refused before the device is touched, so every build says the same.
+std::unique_ptr<ch04::PagedKVStrategy> make_cuda_pool(const ModelConfig& config,
+                                                      const DeviceContext& device,
+                                                      const KvDtype& kv_dtype, int num_blocks,
+                                                      int block_size, const QuantOptions& options) {
+  check_device_runs(device.device, kv_dtype, options);
+  if (kv_dtype.format == KvFormat::fp32)
+    return ch04::make_paged_cache(config, device, num_blocks, block_size);
+#ifdef KVC_HAVE_CUDA
+  KVC_CHECK(device.cuda != nullptr, "--device cuda: no CUDA context");
+  return std::make_unique<QuantizedPagedKVCacheCuda>(config, kv_dtype, num_blocks, block_size,
+                                                     *device.cuda);
+#else
+  throw Error("--kv-dtype " + kv_dtype.name() +
+              " on --device cuda: this build has no CUDA support");
+#endif
+}
+
+}  // namespace
+
 std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
                                           const KvDtype& kv_dtype, int block_size, int max_seqs,
                                           const QuantOptions& options) {
@@ -264,8 +313,8 @@ std::unique_ptr<ch04::PagedKVStrategy> make_paged_pool(const ModelConfig& config
                                                        const KvDtype& kv_dtype, int num_blocks,
                                                        int block_size,
                                                        const QuantOptions& options) {
-  KVC_CHECK(device.device == Device::kCpu, "--kv-dtype ", kv_dtype.name(),
-            ": the quantized KV cache runs on the CPU only in this build (use --device cpu)");
+  if (device.device == Device::kCuda)
+    return make_cuda_pool(config, device, kv_dtype, num_blocks, block_size, options);
   return std::make_unique<QuantizedPagedKVCache>(config, kv_dtype, num_blocks, block_size,
                                                  device.pool, options);
 }

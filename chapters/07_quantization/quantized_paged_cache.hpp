@@ -15,6 +15,19 @@
 // every sequence are also kept in fp32 (sink_rows_, keyed like the window by
 // the sequence's first block, so forks share them and copy-on-write copies
 // them), and attention reads those instead of their codes.
+//
+// Keys before RoPE (KVQuant, Hooper et al. 2024): RoPE turns each channel
+// pair (2i, 2i+1) by an angle that grows with the position, so a channel that
+// is large in every token is smeared over its pair, differently at each
+// position, and per-channel scales fit the keys worse. With keys_before_rope
+// the cache stores every key unrotated (codes, KIVI's fp32 window and the sink
+// rows alike) and attention turns each key row back by its position after
+// dequantizing it (QuantPagedLayer::keys_before_rope). The seam hands
+// attend() keys already turned by the forward pass, so store() turns them back
+// (rope_heads inverse, at the token's position): the transpose of the same
+// rotation, which adds two roundings per channel (about 1e-7 relative), far
+// below any format's step. Getting the pre-RoPE keys through the seam instead
+// would change the forward pass every chapter shares for one option.
 #pragma once
 
 #include <cstdint>
@@ -32,13 +45,14 @@ namespace kvc::ch07 {
 struct QuantOptions {
   int sink_tokens = 0;    // first positions of each sequence also kept in fp32
   bool hadamard = false;  // rotate K, V (and q, and back the output) per head by a Hadamard matrix
+  bool keys_before_rope = false;  // store keys unrotated; attention turns them by RoPE (KVQuant)
 };
 
 class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
  public:
   // Throws kvc::Error for a block size outside [1, 256], fewer than one
-  // block, sink_tokens outside [0, block_size], or a Hadamard rotation of a
-  // head_dim that is not a power of two.
+  // block, sink_tokens outside [0, block_size], a Hadamard rotation of a
+  // head_dim that is not a power of two, or hadamard with keys_before_rope.
   QuantizedPagedKVCache(const ModelConfig& config, const KvDtype& dtype, int num_blocks,
                         int block_size, ThreadPool* pool, const QuantOptions& options = {});
 
@@ -56,7 +70,8 @@ class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
 
   // Quantizes the K, V rows ([n_kv_heads * head_dim] each) of the token at
   // `position` into pool row `slot` of `layer`, as attend() does after placing
-  // it. A block's rows must arrive in order (KIVI requantizes rows 0..slot's row).
+  // it; k as attention sees it (after RoPE). A block's rows must arrive in
+  // order (KIVI requantizes rows 0..slot's row).
   void store(int layer, std::int64_t slot, int position, const float* k, const float* v);
   // The fp32 sink rows of `layer` for the sequence whose first block is `first_block`.
   cpu::FullPrecisionRows sink_rows(int layer, int first_block) const;
@@ -80,15 +95,23 @@ class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
   std::map<int, std::vector<float>> key_staging_;
   int sink_tokens_;
   bool hadamard_;
-  std::vector<float> rotated_;  // hadamard: the batch's rotated q, k, v
+  bool keys_before_rope_;
+  std::vector<float> unrotated_k_;  // keys_before_rope: one token's keys, RoPE undone
+  std::vector<float> rotated_;      // hadamard: the batch's rotated q, k, v
   // first block -> [n_layers][K, V][sink_tokens][n_kv_heads * head_dim] in fp32
   std::map<int, std::vector<float>> sink_rows_;
   std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, from reserve()
 };
 
+// Throws kvc::Error (one line) when a pool on `device` cannot hold `kv_dtype`
+// with `options`: on the GPU only fp32, int8 and fp8, without sinks or a
+// Hadamard rotation. Needs no device, so a program can ask before it starts one.
+void check_device_runs(Device device, const KvDtype& kv_dtype, const QuantOptions& options = {});
+
 // The chapter's strategy: a pool for `max_seqs` sequences of the model's full
-// context. Throws kvc::Error on a device other than the CPU (the quantized
-// pool has no CUDA kernel in this build).
+// context. On --device cuda: fp32 is chapter 04's GPU pool, int8 and fp8 the
+// GPU quantized pool (quantized_paged_cache_cuda.hpp); any other format, sinks
+// or a Hadamard rotation throw kvc::Error before the device is touched.
 std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
                                           const KvDtype& kv_dtype, int block_size = 16,
                                           int max_seqs = 1, const QuantOptions& options = {});

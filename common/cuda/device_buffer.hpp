@@ -63,6 +63,19 @@ void copy_to_host(T* host_dst, const T* device_src, std::size_t count, cudaStrea
       cudaMemcpyAsync(host_dst, device_src, count * sizeof(T), cudaMemcpyDeviceToHost, stream));
 }
 
+// Grows `buffer` to at least `count` elements; the old contents are not kept.
+template <typename T>
+void grow(DeviceBuffer<T>& buffer, std::size_t count) {
+  if (buffer.size() < count) buffer = DeviceBuffer<T>(count);
+}
+
+// Asynchronous upload of `host` into `device`, grown to fit (metadata a kernel reads).
+template <typename T>
+void upload(DeviceBuffer<T>& device, const std::vector<T>& host, cudaStream_t stream) {
+  grow(device, host.size());
+  copy_to_device(device.data(), host.data(), host.size(), stream);
+}
+
 // Blocking conveniences: a new buffer holding `host`, and a buffer's contents on the host.
 template <typename T>
 DeviceBuffer<T> to_device(std::span<const T> host) {

@@ -158,6 +158,12 @@ void dequantize_block_rows(float* tile, const QuantPagedLayer& layer, const Quan
   }
 }
 
+void rope_key_tile(float* tile, const QuantPagedLayer& layer, int first, int n_rows) {
+  for (int r = 0; r < n_rows; ++r) {
+    rope_heads(tile + std::size_t(r) * layer.head_dim, 1, layer.head_dim, first + r);
+  }
+}
+
 std::size_t attention_decode_paged_quant_scratch_floats(int variant, int n_ctx, int n_heads,
                                                         const QuantPagedLayer& layer) {
   check_variant(variant);
@@ -189,7 +195,8 @@ void attention_decode_paged_quant(int variant, float* out, const float* q,
   float* scores = scratch;  // [group][n_ctx]
   float* tile = scratch + std::size_t(group) * n_ctx;
   float* tile_t = tile + std::size_t(layer.block_size) * head_dim;
-  // Logical block b's rows of one KV head as floats, the fp32 sink rows in place of their codes.
+  // Logical block b's rows of one KV head as floats, the fp32 sink rows in
+  // place of their codes; keys stored before RoPE get it here, sinks included.
   const auto load_tile = [&](const QuantPages& side, const float* sink_rows, int b, int kv_head) {
     dequantize_block_rows(tile, layer, side, block_table[b], kv_head, rows_in(b));
     const int first = b * layer.block_size;
@@ -198,6 +205,7 @@ void attention_decode_paged_quant(int variant, float* out, const float* q,
                   sink_rows + (std::size_t(t) * layer.n_kv_heads + kv_head) * head_dim,
                   head_dim * sizeof(float));
     }
+    if (layer.keys_before_rope && &side == &layer.k) rope_key_tile(tile, layer, first, rows_in(b));
   };
 
   for (int kv_head = 0; kv_head < layer.n_kv_heads; ++kv_head) {

@@ -32,6 +32,9 @@ struct QuantPagedLayer {
   int block_size = 0;
   int n_kv_heads = 0;
   int head_dim = 0;
+  // Keys stored before RoPE (KVQuant): every key row read (codes or sink row)
+  // is turned by rope_heads at its position in the sequence before it is scored.
+  bool keys_before_rope = false;
 };
 
 // Rows 0..n_rows-1 of physical block `block`, KV head `kv_head`, as floats:
@@ -39,6 +42,10 @@ struct QuantPagedLayer {
 // dequantize a whole pool with.
 void dequantize_block_rows(float* tile, const QuantPagedLayer& layer, const QuantPages& side,
                            int block, int kv_head, int n_rows);
+
+// keys_before_rope: turns the n_rows key rows of a tile ([n_rows][head_dim]),
+// the sequence's positions first.., by RoPE at their positions.
+void rope_key_tile(float* tile, const QuantPagedLayer& layer, int first, int n_rows);
 
 // The first n_rows positions of a sequence kept in fp32 (attention sinks),
 // read instead of the pool's rows for those positions:
@@ -63,8 +70,11 @@ struct FullPrecisionRows {
 //      online softmax; int8, fp8, fp16, bf16 (and fp32) rows are read as codes
 //      inside the AVX2 dot products, eight widened to floats per register and
 //      shared by the group's query heads, the row's scale applied once per
-//      row; packed int4 goes through variant 1's tile. Rounds differently (FMA, vector
-//      exp): tested against the reference by tolerance. The fast one.
+//      row; packed int4 likewise, its group scales applied to the widened
+//      codes and KIVI's per-channel key scales to q once per block. Every
+//      format goes through variant 1's tile when keys_before_rope (the rows
+//      must be turned by RoPE before they are scored). Rounds differently (FMA, vector exp): tested
+//      against the reference by tolerance. The fast one.
 // Variant 0 picks 2, so a cache that calls it keeps variant 1's bits. Only
 // variant 3 uses `pool`. Throws kvc::Error for an unknown variant.
 //   q, out:      [n_heads][head_dim]; the token attends to positions 0..n_ctx-1

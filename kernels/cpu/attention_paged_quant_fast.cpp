@@ -10,16 +10,22 @@
 // finished score (keys) or folded into the softmax weight (values):
 //   score_j(t)  = (q_j . k_codes_t) * k_scale_t / sqrt(head_dim)
 //   o_j        += (p_j(t) * v_scale_t) * v_codes_t
+// Packed int4 has its own loops (below): eight nibbles widened by a shift in
+// each lane, a row's group scales applied to its codes in the register, and
+// KIVI's per-channel key scales folded into q once per block.
 // So the pool's bytes are read once, as codes, and no float copy of a row is
-// written anywhere. int4 (packed, with group or per-channel scales) and a
-// chunk holding attention-sink rows are dequantized into an L1 tile by
-// dequantize_block_rows first, and the same loops read the tile. Rounds differently from variants
-// 1-2 (FMA, the scale applied after the sum, a vector exp): tested by tolerance.
+// written anywhere. A chunk holding attention-sink rows, and every row of a
+// pool whose keys are stored before RoPE (they are turned after
+// dequantizing), are dequantized into an L1 tile by dequantize_block_rows
+// first, and the same loops read the tile.
+// Rounds differently from variants 1-2 (FMA, the scale applied after the sum,
+// a vector exp): tested by tolerance.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/attention_paged_quant.hpp"
@@ -45,6 +51,11 @@ struct Bfloat {
 struct Fp8 {
   std::uint8_t bits;
   explicit operator float() const { return fp8_e4m3_to_float_finite(bits); }
+};
+// Two int4 codes: value 2i of a row in the low nibble of its byte i, so a
+// row of head_dim codes is head_dim / 2 of these, and code d is in byte d / 2.
+struct PackedInt4 {
+  std::uint8_t pair;
 };
 
 // Query heads scored or summed together: 4 heads x 2 accumulators = 8
@@ -94,6 +105,29 @@ inline __m256 load8(const Fp8* p) {
   return _mm256_or_ps(magnitude, _mm256_castsi256_ps(sign));
 }
 
+// One step of scoring ROWS rows against HEADS query heads: acc[r][j] +=
+// q_j[d .. d+7] * key[r], each query vector loaded once for the ROWS rows.
+template <int HEADS, int ROWS>
+inline void fma_keys(__m256 (&acc)[ROWS][HEADS], const __m256 (&key)[ROWS], const float* group_q,
+                     int head_dim, int d) {
+#pragma GCC unroll 4
+  for (int j = 0; j < HEADS; ++j) {
+    const __m256 q = _mm256_loadu_ps(group_q + std::size_t(j) * head_dim + d);
+#pragma GCC unroll 4
+    for (int r = 0; r < ROWS; ++r) acc[r][j] = _mm256_fmadd_ps(q, key[r], acc[r][j]);
+  }
+}
+
+// scores[j * kChunk + r] = (the sum of acc[r][j]'s lanes) * factors[r].
+template <int HEADS, int ROWS>
+inline void store_scores(float* scores, const __m256 (&acc)[ROWS][HEADS], const float* factors) {
+#pragma GCC unroll 4
+  for (int r = 0; r < ROWS; ++r) {
+#pragma GCC unroll 4
+    for (int j = 0; j < HEADS; ++j) scores[j * kChunk + r] = horizontal_sum(acc[r][j]) * factors[r];
+  }
+}
+
 // ROWS rows (2 at most: 8 accumulators) against HEADS query heads, eight
 // dimensions a step: each query vector is loaded once for the ROWS rows,
 // each row's codes once for the HEADS heads.
@@ -103,28 +137,14 @@ void score_rows_heads(float* scores, const float* group_q, const Code* const* ro
   const Code* row[ROWS];
 #pragma GCC unroll 4
   for (int r = 0; r < ROWS; ++r) row[r] = rows[r] + offset;
-  __m256 acc[ROWS][HEADS];
-#pragma GCC unroll 4
-  for (int r = 0; r < ROWS; ++r) {
-#pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) acc[r][j] = _mm256_setzero_ps();
-  }
+  __m256 acc[ROWS][HEADS] = {};
   for (int d = 0; d < head_dim; d += 8) {
     __m256 key[ROWS];
 #pragma GCC unroll 4
     for (int r = 0; r < ROWS; ++r) key[r] = load8(row[r] + d);
-#pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) {
-      const __m256 q = _mm256_loadu_ps(group_q + std::size_t(j) * head_dim + d);
-#pragma GCC unroll 4
-      for (int r = 0; r < ROWS; ++r) acc[r][j] = _mm256_fmadd_ps(q, key[r], acc[r][j]);
-    }
+    fma_keys<HEADS, ROWS>(acc, key, group_q, head_dim, d);
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < ROWS; ++r) {
-#pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) scores[j * kChunk + r] = horizontal_sum(acc[r][j]) * factors[r];
-  }
+  store_scores<HEADS, ROWS>(scores, acc, factors);
 }
 
 template <typename Code>
@@ -162,6 +182,204 @@ void score_rows(float* scores, const float* group_q, int group, const Code* cons
 
 #endif
 
+// ---- packed int4 ----------------------------------------------------------------------------
+// A row's codes are nibbles with a scale per group of group_size channels
+// (int4-token keys, and the values of both int4 formats): the codes are
+// widened to floats and multiplied by their group's scale in a register,
+// once per row, before the group's query heads use them. KIVI's keys have
+// one scale per (block, KV head, channel) instead: q_j . (s * c) = (q_j * s)
+// . c, so the caller multiplies the group's q by the block's channel scales
+// once per block and passes no scales (group_scales null), and the codes go
+// into the dot products unscaled.
+//   rows[r] + offset: row r's first byte; group_scales[r]: its head_dim / group_size scales
+
+// scores[j * kChunk + r] = sum_d q_j[d] * (code_r[d] * scale_r(d)) * factor.
+void score_int4_rows_scalar(float* scores, const float* group_q, int group,
+                            const PackedInt4* const* rows, std::size_t offset,
+                            const float* const* group_scales, int group_size, int n_rows,
+                            float factor, int head_dim) {
+  for (int r = 0; r < n_rows; ++r) {
+    const auto* row = reinterpret_cast<const std::uint8_t*>(rows[r] + offset);
+    for (int j = 0; j < group; ++j) {
+      const float* head_q = group_q + std::size_t(j) * head_dim;
+      float sum = 0.0f;
+      for (int d = 0; d < head_dim; ++d) {
+        const float scale = group_scales == nullptr ? 1.0f : group_scales[r][d / group_size];
+        sum += head_q[d] * (float(int4_at(row, d)) * scale);
+      }
+      scores[j * kChunk + r] = sum * factor;
+    }
+  }
+}
+
+// o_j = o_j * rescale[j] + sum_r weights[j * kChunk + r] * code_r * scale_r.
+void accumulate_int4_rows_scalar(float* o, int group, const float* rescale, const float* weights,
+                                 const PackedInt4* const* rows, std::size_t offset,
+                                 const float* const* group_scales, int group_size, int n_rows,
+                                 int head_dim) {
+  for (int j = 0; j < group; ++j) {
+    float* head_o = o + std::size_t(j) * head_dim;
+    for (int d = 0; d < head_dim; ++d) {
+      float sum = head_o[d] * rescale[j];
+      for (int r = 0; r < n_rows; ++r) {
+        const auto* row = reinterpret_cast<const std::uint8_t*>(rows[r] + offset);
+        sum += weights[j * kChunk + r] * (float(int4_at(row, d)) * group_scales[r][d / group_size]);
+      }
+      head_o[d] = sum;
+    }
+  }
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+
+// Eight codes (four bytes) as floats: the four bytes in every lane, lane i
+// shifts its nibble (bits 4i..4i+3) to the top and arithmetically back down,
+// which sign-extends it; then converted (exact).
+inline __m256 load8(const PackedInt4* p) {
+  std::int32_t word;
+  std::memcpy(&word, p, sizeof(word));
+  const __m256i top =
+      _mm256_sllv_epi32(_mm256_set1_epi32(word), _mm256_setr_epi32(28, 24, 20, 16, 12, 8, 4, 0));
+  return _mm256_cvtepi32_ps(_mm256_srai_epi32(top, 28));
+}
+
+// score_rows_heads for packed int4: ROWS rows against HEADS heads, a group
+// of channels at a time, the codes scaled by the group's scale (SCALED) once
+// for all heads.
+template <int HEADS, int ROWS, bool SCALED>
+void score_int4_heads(float* scores, const float* group_q, const PackedInt4* const* rows,
+                      std::size_t offset, const float* const* group_scales, int group_size,
+                      float factor, int head_dim) {
+  __m256 acc[ROWS][HEADS] = {};
+  for (int d0 = 0, g = 0; d0 < head_dim; d0 += group_size, ++g) {
+    __m256 scale[ROWS];
+#pragma GCC unroll 4
+    for (int r = 0; r < ROWS; ++r) {
+      scale[r] = SCALED ? _mm256_broadcast_ss(group_scales[r] + g) : _mm256_set1_ps(1.0f);
+    }
+    for (int d = d0; d < d0 + group_size; d += 8) {
+      __m256 key[ROWS];
+#pragma GCC unroll 4
+      for (int r = 0; r < ROWS; ++r) {
+        key[r] = load8(rows[r] + offset + d / 2);
+        if (SCALED) key[r] = _mm256_mul_ps(key[r], scale[r]);
+      }
+      fma_keys<HEADS, ROWS>(acc, key, group_q, head_dim, d);
+    }
+  }
+  float factors[ROWS];
+  std::fill_n(factors, ROWS, factor);
+  store_scores<HEADS, ROWS>(scores, acc, factors);
+}
+
+void score_int4_rows(float* scores, const float* group_q, int group, const PackedInt4* const* rows,
+                     std::size_t offset, const float* const* group_scales, int group_size,
+                     int n_rows, float factor, int head_dim) {
+  if (head_dim % 16 != 0 || (group_scales != nullptr && group_size % 8 != 0)) {
+    score_int4_rows_scalar(scores, group_q, group, rows, offset, group_scales, group_size, n_rows,
+                           factor, head_dim);
+    return;
+  }
+  using ScoreFn = void (*)(float*, const float*, const PackedInt4* const*, std::size_t,
+                           const float* const*, int, float, int);
+  // [scaled][rows - 1][heads - 1]
+  constexpr ScoreFn kFns[2][2][kHeadsAtOnce] = {
+      {{score_int4_heads<1, 1, false>, score_int4_heads<2, 1, false>, score_int4_heads<3, 1, false>,
+        score_int4_heads<4, 1, false>},
+       {score_int4_heads<1, 2, false>, score_int4_heads<2, 2, false>, score_int4_heads<3, 2, false>,
+        score_int4_heads<4, 2, false>}},
+      {{score_int4_heads<1, 1, true>, score_int4_heads<2, 1, true>, score_int4_heads<3, 1, true>,
+        score_int4_heads<4, 1, true>},
+       {score_int4_heads<1, 2, true>, score_int4_heads<2, 2, true>, score_int4_heads<3, 2, true>,
+        score_int4_heads<4, 2, true>}}};
+  const bool scaled = group_scales != nullptr;
+  for (int r = 0; r < n_rows; r += 2) {
+    const int pair = std::min(2, n_rows - r);
+    for (int j = 0; j < group; j += kHeadsAtOnce) {
+      kFns[scaled][pair - 1][std::min(kHeadsAtOnce, group - j) - 1](
+          scores + j * kChunk + r, group_q + std::size_t(j) * head_dim, rows + r, offset,
+          scaled ? group_scales + r : nullptr, scaled ? group_size : head_dim, factor, head_dim);
+    }
+  }
+}
+
+// accumulate_rows_heads for packed int4: sixteen output dimensions a step,
+// each row's codes widened and multiplied by their group's scale once for
+// all HEADS heads.
+template <int HEADS>
+void accumulate_int4_heads(float* o, int head_dim, const float* rescale, const float* weights,
+                           const PackedInt4* const* rows, std::size_t offset,
+                           const float* const* group_scales, int group_size, int n_rows) {
+  for (int d0 = 0, g = 0; d0 < head_dim; d0 += group_size, ++g) {
+    for (int d = d0; d < d0 + group_size; d += 16) {
+      __m256 a[HEADS], b[HEADS];
+#pragma GCC unroll 4
+      for (int j = 0; j < HEADS; ++j) {
+        const __m256 scale = _mm256_set1_ps(rescale[j]);
+        a[j] = _mm256_mul_ps(_mm256_loadu_ps(o + std::size_t(j) * head_dim + d), scale);
+        b[j] = _mm256_mul_ps(_mm256_loadu_ps(o + std::size_t(j) * head_dim + d + 8), scale);
+      }
+      for (int r = 0; r < n_rows; ++r) {
+        const PackedInt4* value = rows[r] + offset + d / 2;
+        const __m256 scale = _mm256_broadcast_ss(group_scales[r] + g);
+        const __m256 v0 = _mm256_mul_ps(load8(value), scale);
+        const __m256 v1 = _mm256_mul_ps(load8(value + 4), scale);
+#pragma GCC unroll 4
+        for (int j = 0; j < HEADS; ++j) {
+          const __m256 w = _mm256_broadcast_ss(weights + j * kChunk + r);
+          a[j] = _mm256_fmadd_ps(w, v0, a[j]);
+          b[j] = _mm256_fmadd_ps(w, v1, b[j]);
+        }
+      }
+#pragma GCC unroll 4
+      for (int j = 0; j < HEADS; ++j) {
+        _mm256_storeu_ps(o + std::size_t(j) * head_dim + d, a[j]);
+        _mm256_storeu_ps(o + std::size_t(j) * head_dim + d + 8, b[j]);
+      }
+    }
+  }
+}
+
+void accumulate_int4_rows(float* o, int group, const float* rescale, const float* weights,
+                          const PackedInt4* const* rows, std::size_t offset,
+                          const float* const* group_scales, int group_size, int n_rows,
+                          int head_dim) {
+  if (head_dim % 16 != 0 || group_size % 16 != 0) {
+    accumulate_int4_rows_scalar(o, group, rescale, weights, rows, offset, group_scales, group_size,
+                                n_rows, head_dim);
+    return;
+  }
+  using AccumulateFn = void (*)(float*, int, const float*, const float*, const PackedInt4* const*,
+                                std::size_t, const float* const*, int, int);
+  constexpr AccumulateFn kByHeads[kHeadsAtOnce] = {
+      accumulate_int4_heads<1>, accumulate_int4_heads<2>, accumulate_int4_heads<3>,
+      accumulate_int4_heads<4>};
+  for (int j = 0; j < group; j += kHeadsAtOnce) {
+    kByHeads[std::min(kHeadsAtOnce, group - j) - 1](o + std::size_t(j) * head_dim, head_dim,
+                                                    rescale + j, weights + j * kChunk, rows, offset,
+                                                    group_scales, group_size, n_rows);
+  }
+}
+
+#else  // no AVX2: the scalar loops
+
+void score_int4_rows(float* scores, const float* group_q, int group, const PackedInt4* const* rows,
+                     std::size_t offset, const float* const* group_scales, int group_size,
+                     int n_rows, float factor, int head_dim) {
+  score_int4_rows_scalar(scores, group_q, group, rows, offset, group_scales, group_size, n_rows,
+                         factor, head_dim);
+}
+
+void accumulate_int4_rows(float* o, int group, const float* rescale, const float* weights,
+                          const PackedInt4* const* rows, std::size_t offset,
+                          const float* const* group_scales, int group_size, int n_rows,
+                          int head_dim) {
+  accumulate_int4_rows_scalar(o, group, rescale, weights, rows, offset, group_scales, group_size,
+                              n_rows, head_dim);
+}
+
+#endif
+
 // ---- one slice of the context ---------------------------------------------------------------
 
 struct Step {
@@ -182,13 +400,31 @@ void prefetch_bytes(const void* first, std::size_t bytes) {
 // every chunk goes through the tile.
 template <typename Code>
 void attend_slice(const SlicePartial& partial, const Step& s, bool read_codes, int begin, int end) {
+  constexpr bool kInt4 = std::is_same_v<Code, PackedInt4>;
   const QuantPagedLayer& layer = s.layer;
   const int head_dim = layer.head_dim, n_kv_heads = layer.n_kv_heads, bs = layer.block_size;
   const int group = s.n_heads / n_kv_heads;
   const float inv_sqrt_dim = 1.0f / std::sqrt(float(head_dim));
   // One pool row: every KV head's codes of one position, one side.
   const std::size_t pool_row_bytes = std::size_t(n_kv_heads) * kv_row_bytes(layer.dtype, head_dim);
+  // One KV head's codes, in Code elements: head_dim, or head_dim / 2 packed int4.
+  const std::size_t head_codes = kv_row_bytes(layer.dtype, head_dim) / sizeof(Code);
   const bool scaled = layer.k.layout != ScaleLayout::none;
+  // Scales of one pool row for a per-token layout (0 for none and per-channel).
+  const auto scales_per_row = [&](ScaleLayout scales) -> std::size_t {
+    if (scales != ScaleLayout::per_token_head && scales != ScaleLayout::per_token_group) return 0;
+    const KvPoolShape shape{1, n_kv_heads, head_dim, bs};
+    return kv_scale_floats_per_block(scales, layer.dtype, shape) / bs;
+  };
+  const std::size_t k_scales_per_row = scales_per_row(layer.k.layout);
+  const std::size_t v_scales_per_row = scales_per_row(layer.v.layout);
+  // int4: channels per scale, and the scales of one (row, KV head).
+  const int group_size = layer.dtype.group_size;
+  const int groups_per_head = kInt4 ? head_dim / group_size : 0;
+  std::vector<float> q_scaled(kInt4 ? std::size_t(group) * head_dim
+                                    : 0);  // KIVI: q * channel scales
+  const float* k_group_scales[kChunk];
+  const float* v_group_scales[kChunk];
   std::vector<float> scores(std::size_t(s.n_heads) * kChunk);  // [n_heads][kChunk]
   std::vector<float> weights(std::size_t(group) * kChunk);     // [group][kChunk]
   std::vector<float> rescale(s.n_heads);
@@ -216,6 +452,7 @@ void attend_slice(const SlicePartial& partial, const Step& s, bool read_codes, i
                   sink_rows + (std::size_t(t + r) * n_kv_heads + kv_head) * head_dim,
                   head_dim * sizeof(float));
     }
+    if (layer.keys_before_rope && &side == &layer.k) rope_key_tile(tile.data(), layer, t, rows);
   };
 
   for (int t = begin; t < end;) {
@@ -232,17 +469,52 @@ void attend_slice(const SlicePartial& partial, const Step& s, bool read_codes, i
         // This row's V, and the next chunk's K, while this chunk's K is
         // scored; their scales too (they live apart from the codes).
         prefetch_bytes(v_rows[r], pool_row_bytes);
-        if (scaled) __builtin_prefetch(layer.v.scales + slots[r] * n_kv_heads, 0, 2);
+        if (v_scales_per_row > 0) {
+          __builtin_prefetch(layer.v.scales + slots[r] * v_scales_per_row, 0, 2);
+        }
         if (t + rows + r < end) {
           const std::int64_t next = slot_of(t + rows + r);
           prefetch_bytes(layer.k.codes + next * pool_row_bytes, pool_row_bytes);
-          if (scaled) __builtin_prefetch(layer.k.scales + next * n_kv_heads, 0, 2);
+          if (k_scales_per_row > 0) {
+            __builtin_prefetch(layer.k.scales + next * k_scales_per_row, 0, 2);
+          }
         }
       }
     }
 
     // 1. Scores: through memory two rows at a time, every KV head of the two.
-    if (direct) {
+    if constexpr (kInt4) {
+      for (int kv_head = 0; direct && kv_head < n_kv_heads; ++kv_head) {
+        float* head_scores = scores.data() + std::size_t(kv_head) * group * kChunk;
+        const float* group_q = s.q + std::size_t(kv_head) * group * head_dim;
+        const std::size_t offset = kv_head * head_codes;
+        if (layer.k.layout != ScaleLayout::per_channel) {
+          for (int r = 0; r < rows; ++r) {
+            k_group_scales[r] = layer.k.scales + slots[r] * k_scales_per_row +
+                                std::size_t(kv_head) * groups_per_head;
+          }
+          score_int4_rows(head_scores, group_q, group, k_rows, offset, k_group_scales, group_size,
+                          rows, inv_sqrt_dim, head_dim);
+          continue;
+        }
+        // KIVI: the channel scales are the block's, so q takes them once per
+        // block of the chunk, and the codes are scored unscaled.
+        for (int r0 = 0; r0 < rows;) {
+          const int r1 = r0 + std::min(rows - r0, bs - (t + r0) % bs);
+          const float* channel_scales =
+              layer.k.scales + (std::size_t(slots[r0] / bs) * n_kv_heads + kv_head) * head_dim;
+          for (int j = 0; j < group; ++j) {
+            for (int d = 0; d < head_dim; ++d) {
+              q_scaled[std::size_t(j) * head_dim + d] =
+                  group_q[std::size_t(j) * head_dim + d] * channel_scales[d];
+            }
+          }
+          score_int4_rows(head_scores + r0, q_scaled.data(), group, k_rows + r0, offset, nullptr,
+                          group_size, r1 - r0, inv_sqrt_dim, head_dim);
+          r0 = r1;
+        }
+      }
+    } else if (direct) {
       for (int r = 0; r < rows; r += 2) {
         const int pair = std::min(2, rows - r);
         for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
@@ -255,7 +527,8 @@ void attend_slice(const SlicePartial& partial, const Step& s, bool read_codes, i
                      std::size_t(kv_head) * head_dim, pair, factors.data() + r, head_dim);
         }
       }
-    } else {
+    }
+    if (!direct) {
       std::fill(factors.begin(), factors.end(), inv_sqrt_dim);
       for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
         load_tile(layer.k, s.sinks.k, t, rows, kv_head);
@@ -279,17 +552,26 @@ void attend_slice(const SlicePartial& partial, const Step& s, bool read_codes, i
                         head_dim);
         continue;
       }
-      if (scaled) {
+      if constexpr (kInt4) {
         for (int r = 0; r < rows; ++r) {
-          const float v_scale = layer.v.scales[slots[r] * n_kv_heads + kv_head];
-          for (int j = 0; j < group; ++j) {
-            weights[j * kChunk + r] = head_weights[j * kChunk + r] * v_scale;
-          }
+          v_group_scales[r] =
+              layer.v.scales + slots[r] * v_scales_per_row + std::size_t(kv_head) * groups_per_head;
         }
-        head_weights = weights.data();
+        accumulate_int4_rows(o, group, rescale.data() + first_head, head_weights, v_rows,
+                             kv_head * head_codes, v_group_scales, group_size, rows, head_dim);
+      } else {
+        if (scaled) {
+          for (int r = 0; r < rows; ++r) {
+            const float v_scale = layer.v.scales[slots[r] * n_kv_heads + kv_head];
+            for (int j = 0; j < group; ++j) {
+              weights[j * kChunk + r] = head_weights[j * kChunk + r] * v_scale;
+            }
+          }
+          head_weights = weights.data();
+        }
+        accumulate_rows(o, group, rescale.data() + first_head, head_weights, v_rows,
+                        std::size_t(kv_head) * head_dim, rows, head_dim);
       }
-      accumulate_rows(o, group, rescale.data() + first_head, head_weights, v_rows,
-                      std::size_t(kv_head) * head_dim, rows, head_dim);
     }
     t += rows;
   }
@@ -307,6 +589,10 @@ void decode_split_quant(float* out, const float* q, const QuantPagedLayer& layer
   const KvFormat format = layer.dtype.format;
   split_context(out, n_ctx, n_heads, layer.head_dim, pool_bytes, pool,
                 [&](const SlicePartial& partial, int begin, int end) {
+                  // Keys stored before RoPE are turned in the tile before they are scored.
+                  if (layer.keys_before_rope) {
+                    return attend_slice<float>(partial, step, false, begin, end);
+                  }
                   switch (format) {
                     case KvFormat::fp32:
                       return attend_slice<float>(partial, step, true, begin, end);
@@ -318,8 +604,8 @@ void decode_split_quant(float* out, const float* q, const QuantPagedLayer& layer
                       return attend_slice<std::int8_t>(partial, step, true, begin, end);
                     case KvFormat::fp8_e4m3:
                       return attend_slice<Fp8>(partial, step, true, begin, end);
-                    case KvFormat::int4:  // packed two a byte: through the tile
-                      return attend_slice<float>(partial, step, false, begin, end);
+                    case KvFormat::int4:
+                      return attend_slice<PackedInt4>(partial, step, true, begin, end);
                   }
                 });
 }

@@ -37,6 +37,11 @@ void rmsnorm(float* out, const float* x, const float* weight, int n, int dim);
 void rope(float* q, float* k, const int* positions, int n, int n_heads, int n_kv_heads,
           int head_dim);
 
+// One token's heads at `position`, x: [n_heads][head_dim], turned by rope()'s
+// angles (the same rounding), or back by them (inverse: the transpose, so
+// rope_heads(inverse) after rope() gives x again up to float rounding).
+void rope_heads(float* x, int n_heads, int head_dim, int position, bool inverse = false);
+
 // gate[i] = silu(gate[i]) * up[i] for i < size.
 void swiglu(float* gate, const float* up, std::size_t size);
 

@@ -11,6 +11,20 @@
 
 namespace kvc::cpu {
 
+namespace {
+
+// The angle of pair (pair, pair + 1) at `pos`, as run.c computes it.
+struct PairAngle {
+  float cos, sin;
+};
+PairAngle pair_angle(int pair, int head_dim, int pos) {
+  const float freq = 1.0f / powf(10000.0f, pair / float(head_dim));
+  const float val = pos * freq;
+  return {cosf(val), sinf(val)};
+}
+
+}  // namespace
+
 // run.c loops over i in [0, dim) step 2 and recomputes the angle from
 // i % head_size for every head; the angle depends only on the pair index
 // within the head, so it is computed once per pair and applied to every head.
@@ -25,10 +39,9 @@ void rope(float* q, float* k, const int* positions, int n, int n_heads, int n_kv
     float* k_row = k + i * kv_dim;
     const int pos = positions[i];
     for (int pair = 0; pair < head_dim; pair += 2) {
-      const float freq = 1.0f / powf(10000.0f, pair / float(head_dim));
-      const float val = pos * freq;
-      const float fcr = cosf(val);
-      const float fci = sinf(val);
+      const PairAngle angle = pair_angle(pair, head_dim, pos);
+      const float fcr = angle.cos;
+      const float fci = angle.sin;
       const auto rotate = [&](float* vec) {
         const float v0 = vec[pair];
         const float v1 = vec[pair + 1];
@@ -37,6 +50,21 @@ void rope(float* q, float* k, const int* positions, int n, int n_heads, int n_kv
       };
       for (int h = 0; h < n_heads; ++h) rotate(q_row + std::size_t(h) * head_dim);
       for (int h = 0; h < n_kv_heads; ++h) rotate(k_row + std::size_t(h) * head_dim);
+    }
+  }
+}
+
+void rope_heads(float* x, int n_heads, int head_dim, int position, bool inverse) {
+  for (int pair = 0; pair < head_dim; pair += 2) {
+    const PairAngle angle = pair_angle(pair, head_dim, position);
+    const float fcr = angle.cos;
+    const float fci = inverse ? -angle.sin : angle.sin;  // the transpose turns back
+    for (int h = 0; h < n_heads; ++h) {
+      float* vec = x + std::size_t(h) * head_dim;
+      const float v0 = vec[pair];
+      const float v1 = vec[pair + 1];
+      vec[pair] = v0 * fcr - v1 * fci;
+      vec[pair + 1] = v0 * fci + v1 * fcr;
     }
   }
 }

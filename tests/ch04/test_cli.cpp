@@ -66,6 +66,9 @@ TEST_F(Ch04Cli, BadRequestsAndPoolsAreOneLineErrors) {
   expect_one_line_error(run("ch04_serve", "--block-size 0"), "--block-size");
   expect_one_line_error(run("ch04_serve", "--prompts-file /nonexistent/prompts.txt"),
                         "/nonexistent/prompts.txt");
+  // Checked before a GPU is started, so every machine says the same.
+  expect_one_line_error(run("ch04_serve", "--kv-dtype int4 --device cuda"),
+                        "--kv-dtype int4 runs on the CPU only");
   expect_one_line_error(run("ch04_paged_allocator", "--kv-blocks 4 -n 100"),
                         "--kv-blocks 4 holds 64 positions, but this run needs up to 100");
   expect_one_line_error(run("ch04_paged_allocator", "--block-size 0"), "--block-size");

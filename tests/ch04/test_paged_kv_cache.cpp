@@ -398,5 +398,22 @@ TEST(PagedKVCache, AbsurdPoolFailsUpFrontNamingTheCause) {
   EXPECT_THROW(make_strategy(c, cpu, 1, 1 << 20), Error);
 }
 
+// What the GPU caches upload: one table row per sequence, in order of first
+// appearance in the batch, as wide as the longest table, zeros past a table's end.
+TEST(Ch04BlockManager, BatchBlockTablesHaveOneRowPerSequence) {
+  BlockManager blocks(/*num_blocks=*/16, /*block_size=*/4);
+  Batch batch;
+  for (int pos = 0; pos < 9; ++pos) batch.add(1, 7, pos, false);  // 3 blocks
+  for (int pos = 0; pos < 2; ++pos) batch.add(1, 3, pos, false);  // 1 block
+  batch.add(1, 7, 9, false);                                      // back to sequence 7
+  ASSERT_TRUE(blocks.try_reserve(batch).has_value());
+  const BatchBlockTables t = batch_block_tables(batch, blocks);
+  EXPECT_EQ(t.max_blocks, 3);
+  EXPECT_EQ(t.rows, (std::vector<int>{0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0}));
+  const std::vector<int>& seven = blocks.table(7)->blocks;
+  const std::vector<int>& three = blocks.table(3)->blocks;
+  EXPECT_EQ(t.tables, (std::vector<int>{seven[0], seven[1], seven[2], three[0], 0, 0}));
+}
+
 }  // namespace
 }  // namespace kvc::ch04

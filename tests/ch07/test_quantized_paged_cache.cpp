@@ -54,8 +54,8 @@ std::vector<float> attend_tokens(KVStrategy& kv, const ModelConfig& c, const Tok
 }
 
 // The reference: dequantize the whole pool to fp32 pages, then chapter 04's
-// kernel v1. With `sinks`, positions 0..n_sinks-1 of `seq` read its original
-// fp32 k, v instead.
+// kernel v1. Keys stored before RoPE are turned at their positions. With
+// `sinks`, positions 0..n_sinks-1 of `seq` read its original fp32 k, v instead.
 std::vector<float> reference_attention(const QuantizedPagedKVCache& kv, const ModelConfig& c,
                                        const float* q, const std::vector<int>& table, int n_ctx,
                                        const Tokens* sinks = nullptr, int n_sinks = 0) {
@@ -75,6 +75,10 @@ std::vector<float> reference_attention(const QuantizedPagedKVCache& kv, const Mo
         }
       }
     }
+  }
+  for (int t = 0; layer.keys_before_rope && t < n_ctx; ++t) {
+    const std::size_t row = (std::size_t(table[t / bs]) * bs + t % bs) * c.kv_dim();
+    cpu::rope_heads(&k_pages[row], c.n_kv_heads, head_dim, t);
   }
   for (int t = 0; t < n_sinks; ++t) {
     const std::size_t row = (std::size_t(table[0]) * bs + t) * c.kv_dim();
@@ -179,33 +183,87 @@ TEST_P(Ch07EveryFormat, SinksAreReadInFullPrecision) {
 // sinks, on 1 and 2 threads (2 threads split the context and merge), against
 // dequantize-then-reference. 2048 positions of head_dim 64: every format's
 // pool is over the 256 KiB below which the kernel stays on one thread.
+void expect_fast_variant_like_the_reference(const char* format, int head_dim, int block_size,
+                                            int group_size = 0) {
+  ModelConfig c = one_layer_config();
+  c.dim = c.n_heads * head_dim;
+  c.seq_len = 2048;
+  const int n_ctx = c.seq_len, num_blocks = n_ctx / block_size, sinks = 4;
+  const KvDtype dtype = parse_kv_dtype(format, c.head_dim(), group_size);
+  QuantizedPagedKVCache kv(c, dtype, num_blocks, block_size, nullptr, {.sink_tokens = sinks});
+  const Tokens t = random_tokens(c, n_ctx, 17);
+  std::vector<int> table(num_blocks);
+  std::iota(table.begin(), table.end(), 0);
+  std::shuffle(table.begin(), table.end(), std::mt19937(5));
+  for (int p = 0; p < n_ctx; ++p) {
+    kv.store(0, std::int64_t(table[p / block_size]) * block_size + p % block_size, p,
+             &t.k[std::size_t(p) * c.kv_dim()], &t.v[std::size_t(p) * c.kv_dim()]);
+  }
+  const float* q = &t.q[std::size_t(n_ctx - 1) * c.dim];
+  const std::vector<float> want = reference_attention(kv, c, q, table, n_ctx, &t, sinks);
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    std::vector<float> out(c.dim);
+    cpu::attention_decode_paged_quant(cpu::kFastPagedQuantDecode, out.data(), q, kv.layer_view(0),
+                                      table.data(), n_ctx, c.n_heads, nullptr,
+                                      kv.sink_rows(0, table[0]), &pool);
+    expect_close(out, want.data(), 1e-5f, threads == 1 ? "1 thread" : "2 threads");
+  }
+}
+
 TEST_P(Ch07EveryFormat, FastVariantSplitsALongContextLikeTheReference) {
   // head_dim 64 (the vector loops), and 8 like stories260K (the scalar ones).
   for (int head_dim : {64, 8}) {
     SCOPED_TRACE("head_dim " + std::to_string(head_dim));
-    ModelConfig c = one_layer_config();
-    c.dim = c.n_heads * head_dim;
-    c.seq_len = 2048;
-    const int n_ctx = c.seq_len, block_size = 16, num_blocks = n_ctx / block_size, sinks = 4;
-    const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
-    QuantizedPagedKVCache kv(c, dtype, num_blocks, block_size, nullptr, {.sink_tokens = sinks});
-    const Tokens t = random_tokens(c, n_ctx, 17);
-    std::vector<int> table(num_blocks);
-    std::iota(table.begin(), table.end(), 0);
-    std::shuffle(table.begin(), table.end(), std::mt19937(5));
-    for (int p = 0; p < n_ctx; ++p) {
-      kv.store(0, std::int64_t(table[p / block_size]) * block_size + p % block_size, p,
-               &t.k[std::size_t(p) * c.kv_dim()], &t.v[std::size_t(p) * c.kv_dim()]);
+    expect_fast_variant_like_the_reference(GetParam(), head_dim, 16);
+  }
+}
+
+// v3's own int4 loops (nibbles widened in the dot products; group scales on
+// the codes, KIVI's channel scales on q once per block) at the block and
+// group sizes that move where a scale or a block begins inside a chunk.
+TEST(Ch07QuantizedPagedCache, FastInt4LoopsAtEveryBlockAndGroupSize) {
+  for (const char* format : {"int4-token", "int4"}) {
+    for (int block_size : {16, 32}) {
+      for (int group_size : {32, 64}) {
+        SCOPED_TRACE(std::string(format) + ", blocks of " + std::to_string(block_size) +
+                     ", groups of " + std::to_string(group_size));
+        expect_fast_variant_like_the_reference(format, 64, block_size, group_size);
+      }
     }
-    const float* q = &t.q[std::size_t(n_ctx - 1) * c.dim];
-    const std::vector<float> want = reference_attention(kv, c, q, table, n_ctx, &t, sinks);
+  }
+}
+
+// Keys stored before RoPE, with sinks and (int4) KIVI's fp32 window: every
+// variant turns the dequantized keys like the reference, on 1 and 2 threads.
+TEST_P(Ch07EveryFormat, KeysBeforeRopeAreTurnedWhenRead) {
+  ModelConfig c = one_layer_config();
+  c.seq_len = 1024;
+  const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
+  const int n_ctx = 1000, sinks = 4;  // the last block is partial: KIVI's window is live
+  QuantizedPagedKVCache kv(c, dtype, 64, 16, nullptr,
+                           {.sink_tokens = sinks, .keys_before_rope = true});
+  const Tokens t = random_tokens(c, n_ctx, 19);
+  attend_tokens(kv, c, t, 0, 0, 37, 0);
+  std::vector<float> last;
+  for (int i = 37; i < n_ctx; ++i) last = attend_tokens(kv, c, t, 0, i, i + 1, i);
+  const float* q = &t.q[std::size_t(n_ctx - 1) * c.dim];
+  const std::vector<float> want = reference_attention(kv, c, q, 0, n_ctx, &t, sinks);
+  expect_close(last, want.data(), 1e-5f, "cache");
+  const cpu::QuantPagedLayer layer = kv.layer_view(0);
+  ASSERT_TRUE(layer.keys_before_rope);
+  for (int variant = 1; variant <= cpu::kPagedQuantDecodeVariants; ++variant) {
     for (int threads : {1, 2}) {
       ThreadPool pool(threads);
       std::vector<float> out(c.dim);
-      cpu::attention_decode_paged_quant(cpu::kFastPagedQuantDecode, out.data(), q, kv.layer_view(0),
-                                        table.data(), n_ctx, c.n_heads, nullptr,
-                                        kv.sink_rows(0, table[0]), &pool);
-      expect_close(out, want.data(), 1e-5f, threads == 1 ? "1 thread" : "2 threads");
+      std::vector<float> scratch(
+          cpu::attention_decode_paged_quant_scratch_floats(variant, n_ctx, c.n_heads, layer));
+      cpu::attention_decode_paged_quant(
+          variant, out.data(), q, layer, kv.blocks().table(0)->blocks.data(), n_ctx, c.n_heads,
+          scratch.data(), kv.sink_rows(0, kv.blocks().table(0)->blocks[0]), &pool);
+      expect_close(
+          out, want.data(), 1e-5f,
+          ("variant " + std::to_string(variant) + ", threads " + std::to_string(threads)).c_str());
     }
   }
 }
@@ -329,6 +387,25 @@ TEST(Ch07QuantizedPagedCache, HadamardRotationKeepsFp32AndHelpsPerTokenInt4) {
       Error);
 }
 
+// In fp32 the keys come back as they went in, up to the rounding of turning
+// them back and forth; the Hadamard rotation does not commute with RoPE's.
+TEST(Ch07QuantizedPagedCache, KeysBeforeRopeChangeNothingInFp32ButRounding) {
+  const ModelConfig c = one_layer_config();
+  const Tokens t = random_tokens(c, 200, 29);
+  const KvDtype fp32 = parse_kv_dtype("fp32", c.head_dim());
+  const auto run = [&](bool keys_before_rope) {
+    QuantizedPagedKVCache kv(c, fp32, 16, 16, nullptr,
+                             {.sink_tokens = 2, .keys_before_rope = keys_before_rope});
+    return attend_tokens(kv, c, t, 0, 0, 200, 0);
+  };
+  const std::vector<float> post = run(false), pre = run(true);
+  expect_close(pre, post.data(), 1e-5f, "fp32 keys before RoPE");
+  EXPECT_NE(pre, post) << "the keys went through two extra roundings";
+  EXPECT_THROW(QuantizedPagedKVCache(c, parse_kv_dtype("int8", c.head_dim()), 4, 16, nullptr,
+                                     {.hadamard = true, .keys_before_rope = true}),
+               Error);
+}
+
 TEST(Ch07QuantizedPagedCache, Fp32GivesChapter04sTokensOnTheRealModel) {
   const auto real = testing::load_real_model();
   ThreadPool pool(2);
@@ -341,14 +418,37 @@ TEST(Ch07QuantizedPagedCache, Fp32GivesChapter04sTokensOnTheRealModel) {
             generate(engine, real.tokenizer, *paged, options).tokens);
 }
 
-TEST(Ch07QuantizedPagedCache, CudaIsRefusedInOneLine) {
+// What the GPU pool cannot hold is refused before the device is touched (here
+// a null CUDA context), so every build, with a GPU or without, says the same.
+TEST(Ch07QuantizedPagedCache, WhatTheGpuPoolCannotHoldIsRefusedInOneLine) {
   const ModelConfig c = one_layer_config();
-  try {
-    make_strategy(c, DeviceContext{Device::kCuda, nullptr, nullptr}, parse_kv_dtype("int8", 64));
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("CPU only"), std::string::npos) << e.what();
+  const DeviceContext cuda{Device::kCuda, nullptr, nullptr};
+  const auto refusal = [&](const char* name, const QuantOptions& options) -> std::string {
+    try {
+      make_strategy(c, cuda, parse_kv_dtype(name, c.head_dim()), 16, 1, options);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(not refused)";
+  };
+  for (const char* name : {"fp16", "bf16", "int4-token", "int4"}) {
+    const std::string why = refusal(name, {});
+    EXPECT_NE(why.find("CPU only"), std::string::npos) << name << ": " << why;
+    EXPECT_EQ(why.find('\n'), std::string::npos) << why;
   }
+  QuantOptions sinks;
+  sinks.sink_tokens = 4;
+  QuantOptions hadamard;
+  hadamard.hadamard = true;
+  EXPECT_NE(refusal("int8", sinks).find("--kv-sinks"), std::string::npos);
+  EXPECT_NE(refusal("fp8", hadamard).find("--kv-hadamard"), std::string::npos);
+  EXPECT_NE(refusal("int8", {.keys_before_rope = true}).find("--kv-keys-before-rope"),
+            std::string::npos);
+#ifdef KVC_HAVE_CUDA
+  EXPECT_NE(refusal("int8", {}).find("no CUDA context"), std::string::npos);
+#else
+  EXPECT_NE(refusal("int8", {}).find("no CUDA support"), std::string::npos);
+#endif
 }
 
 }  // namespace

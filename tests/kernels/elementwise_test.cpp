@@ -158,6 +158,17 @@ TEST(Rope, MatchesDoubleReferenceAndRunC) {
     }
     expect_bit_identical(k.data(), run_c_k.data(), k.size());
     expect_bit_identical(q.data(), run_c_q.data(), q.size());
+
+    // One token's heads at a time (chapter 07's keys before RoPE): the same
+    // bits as rope(), and the inverse turns them back up to rounding.
+    std::vector<float> heads = k_in, back = k;
+    for (int i = 0; i < n; ++i) {
+      rope_heads(heads.data() + std::size_t(i) * kv_dim, c.n_kv_heads, c.head_dim, positions[i]);
+      rope_heads(back.data() + std::size_t(i) * kv_dim, c.n_kv_heads, c.head_dim, positions[i],
+                 /*inverse=*/true);
+    }
+    expect_bit_identical(heads.data(), k.data(), k.size());
+    expect_all_close(back, std::vector<double>(k_in.begin(), k_in.end()), 1e-6, 1e-6);
   }
 }
 
