@@ -2,8 +2,10 @@
 # The CPU against its memory roof (issue 11), in one go: the commands the
 # lessons' and benchmarks/README.md's decode-attention and matmul tables come
 # from, printed as fractions of the read bandwidth each program measured at
-# start-up (of_read_bw; of_fma_peak for batched GEMM). Run it on a quiet
-# machine: every number moves with other jobs on the cores.
+# start-up: of_read_bw against the probe on 4 KiB pages, of_huge_read_bw
+# against the probe on 2 MiB pages, which is what the KV caches are on (so the
+# one decode attention is held to); of_fma_peak for batched GEMM. Run it on a
+# quiet machine: every number moves with other jobs on the cores.
 #
 #   scripts/measure-roof.sh [BUILD_DIR]          (default: build)
 #
@@ -78,27 +80,34 @@ def fmt(x):
 
 programs = {"kernels": "bench_cpu_kernels", "gqa": "ch03_bench_gqa", "paged": "ch04_bench_paged"}
 loaded = {name: rows(name) for name in programs}
-print("\nprogram             read GB/s 1 / 2 threads   FMA GFLOP/s 1 / 2   load (1, 5, 15 min)")
+print("\nprogram             read GB/s, 1 / 2 threads, on      FMA GFLOP/s   load (1, 5, 15 min)")
+print("                    4 KiB pages    2 MiB pages        1 / 2")
 for name, program in programs.items():
     ctx = loaded[name][0]
     load = ", ".join(f"{x:.2f}" for x in ctx.get("load_avg", []))
-    print(f"{program:20}{float(ctx['read_GB/s_1_threads']):8.1f} / {float(ctx['read_GB/s_2_threads']):<14.1f}"
-          f"{float(ctx['fma_GFLOP/s_1_threads']):6.0f} / {float(ctx['fma_GFLOP/s_2_threads']):<8.0f}{load}")
+    probe = lambda key: "/".join(f"{float(ctx[f'{key}_{t}_threads']):5.1f}" for t in (1, 2))
+    print(f"{program:20}{probe('read_GB/s'):15}{probe('huge_read_GB/s'):19}"
+          f"{probe('fma_GFLOP/s'):14}{load}")
 
 attention = [
-    ("contiguous v4 fast exact", "kernels", "of_read_bw", dict(name="BM_AttentionDecode", variant=4), "n_ctx"),
-    ("contiguous v5 split", "kernels", "of_read_bw", dict(name="BM_AttentionDecode", variant=5), "n_ctx"),
-    ("paged v3 fast exact, block 16", "paged", "of_read_bw", dict(case="v3", block=16), "context"),
-    ("paged v4 split, block 16", "paged", "of_read_bw", dict(case="v4", block=16), "context"),
-    ("  paged v4 time / v5 time", "paged", "x_contiguous", dict(case="v4", block=16), "context"),
-    ("grouped split (ch03, GQA-8)", "gqa", "of_read_bw", dict(case="Split", kv_heads=8), "context"),
+    ("contiguous v4 fast exact", "kernels", dict(name="BM_AttentionDecode", variant=4), "n_ctx"),
+    ("contiguous v5 split", "kernels", dict(name="BM_AttentionDecode", variant=5), "n_ctx"),
+    ("paged v3 fast exact, block 16", "paged", dict(case="v3", block=16), "context"),
+    ("paged v4 split, block 16", "paged", dict(case="v4", block=16), "context"),
+    ("grouped split (ch03, GQA-8)", "gqa", dict(case="Split", kv_heads=8), "context"),
 ]
-print("\ndecode attention, of_read_bw (32 query heads, 8 KV heads, head_dim 128, fp32)")
-print(f"{'':32}{'1 thread: 4K    8K   16K   32K':32}2 threads: 4K    8K   16K   32K")
-for label, name, counter, want, context_key in attention:
-    cells = [fmt(pick(loaded[name][1], counter, threads=t, **{context_key: c}, **want))
-             for t in (1, 2) for c in contexts]
-    print(f"{label:32}         {' '.join(cells[:4])}            {' '.join(cells[4:])}")
+def attention_table(counter, title, rows):
+    print(f"\ndecode attention, {title}")
+    print(f"{'':32}{'1 thread: 4K    8K   16K   32K':32}2 threads: 4K    8K   16K   32K")
+    for label, name, want, context_key in rows:
+        cells = [fmt(pick(loaded[name][1], counter, threads=t, **{context_key: c}, **want))
+                 for t in (1, 2) for c in contexts]
+        print(f"{label:32}         {' '.join(cells[:4])}            {' '.join(cells[4:])}")
+shape = "32 query heads, 8 KV heads, head_dim 128, fp32 cache on 2 MiB pages"
+attention_table("of_huge_read_bw", f"of_huge_read_bw ({shape})", attention)
+attention_table("of_read_bw", "of_read_bw (the same runs against the 4 KiB-page probe)", attention)
+attention_table("x_contiguous", "paged time / contiguous time (x_contiguous, same run)",
+                [(label, name, want, key) for label, name, want, key in attention if name == "paged"])
 
 print("\nmatmul (bench_cpu_kernels)            1 thread   2 threads")
 for n, counter in (("1", "of_read_bw"), ("64", "of_fma_peak")):
