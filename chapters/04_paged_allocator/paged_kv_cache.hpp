@@ -16,6 +16,7 @@
 #include "chapters/02_contiguous_kv_cache/attention_kernel.hpp"
 #include "chapters/04_paged_allocator/block_manager.hpp"
 #include "common/config.hpp"
+#include "common/kv_memory.hpp"
 #include "engine/kv_strategy.hpp"
 
 namespace kvc::ch04 {
@@ -140,8 +141,8 @@ class PagedKVCache final : public PagedKVStrategy {
   ModelConfig config_;
   ThreadPool* pool_;
   ch02::AttentionKernel kernel_;
-  std::vector<float> k_pages_;       // [n_layers][num_blocks][block_size][n_kv_heads][head_dim]
-  std::vector<float> v_pages_;       // same
+  KvFloats k_pages_;                 // [n_layers][num_blocks][block_size][n_kv_heads][head_dim]
+  KvFloats v_pages_;                 // same
   std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, from reserve()
 };
 
