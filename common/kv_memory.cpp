@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include <limits>
@@ -49,19 +50,24 @@ std::size_t checked_host_kv_floats(const ModelConfig& config, std::int64_t posit
   return checked_kv_floats(config, positions, host_memory_bytes(), what, positions_cause);
 }
 
-std::vector<float> zeroed_kv_floats(std::size_t count) {
-  std::vector<float> floats;
-  floats.reserve(count);  // a large reservation is fresh, untouched memory
-  // The whole 2 MiB pages inside the buffer; the advice must come before the
-  // first write, which is when the pages are chosen.
-  constexpr std::uintptr_t kHugePage = std::uintptr_t{1} << 21;
-  const auto first =
-      (reinterpret_cast<std::uintptr_t>(floats.data()) + kHugePage - 1) & ~(kHugePage - 1);
-  const auto last = reinterpret_cast<std::uintptr_t>(floats.data() + count) & ~(kHugePage - 1);
-  // A hint: where huge pages are off the call fails and the cache keeps 4 KiB pages.
-  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
-  floats.resize(count, 0.0f);
-  return floats;
+void* allocate_kv_bytes(std::size_t bytes) {
+  constexpr std::size_t kPage = std::size_t{1} << 12;
+  constexpr std::size_t kHugePage = std::size_t{1} << 21;
+  const std::size_t alignment = bytes >= kHugePage ? kHugePage : kPage;
+  // aligned_alloc wants a multiple of the alignment; the rounding stays untouched.
+  if (bytes > SIZE_MAX - alignment) throw std::bad_alloc();
+  const std::size_t rounded =
+      std::max<std::size_t>(1, (bytes + alignment - 1) / alignment) * alignment;
+  void* memory = std::aligned_alloc(alignment, rounded);
+  if (memory == nullptr) throw std::bad_alloc();
+  // The advice must come before the first write, which is when the pages are
+  // chosen; where huge pages are off the call fails and the cache keeps 4 KiB pages.
+  if (alignment == kHugePage) madvise(memory, rounded, MADV_HUGEPAGE);
+  return memory;
+}
+
+KvFloats zeroed_kv_floats(std::size_t count) {
+  return KvFloats(count, 0.0f);
 }
 
 }  // namespace kvc

@@ -17,6 +17,10 @@ int main(int argc, char** argv) {
     const std::string suffix = std::to_string(threads) + "_threads";
     benchmark::AddCustomContext(std::string("read_GB/s_").append(suffix),
                                 std::to_string(kvc::bench::startup_read_bandwidth(threads) / 1e9));
+    benchmark::AddCustomContext(
+        std::string("huge_read_GB/s_").append(suffix),
+        std::to_string(kvc::bench::startup_read_bandwidth(threads, kvc::bench::ProbePages::kHuge) /
+                       1e9));
     benchmark::AddCustomContext(std::string("fma_GFLOP/s_").append(suffix),
                                 std::to_string(kvc::bench::startup_fma_peak(threads) / 1e9));
   }

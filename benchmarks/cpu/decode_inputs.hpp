@@ -6,11 +6,13 @@
 #include <cstddef>
 #include <vector>
 
+#include "common/kv_memory.hpp"
+
 namespace kvc::bench {
 
 struct DecodeInputs {
-  std::vector<float> q;                 // [n_heads][head_dim]
-  std::vector<float> k_cache, v_cache;  // cache_floats each; callers choose the layout
+  std::vector<float> q;       // [n_heads][head_dim]
+  KvFloats k_cache, v_cache;  // cache_floats each; callers choose the layout
 };
 
 DecodeInputs make_decode_inputs(int n_heads, int head_dim, std::size_t cache_floats);

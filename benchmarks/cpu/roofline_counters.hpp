@@ -31,13 +31,18 @@ class LoopTimer {
   std::chrono::steady_clock::time_point start_;
 };
 
-// GB_per_s and of_read_bw for a kernel that reads bytes_per_iteration from memory.
+// GB_per_s, of_read_bw and of_huge_read_bw for a kernel that reads
+// bytes_per_iteration from memory: of_read_bw against the probe on 4 KiB
+// pages (what a plain std::vector gets, e.g. GEMV's weights), of_huge_read_bw
+// against the probe on 2 MiB pages (what the KV caches get).
 inline void report_read_roof(benchmark::State& state, double bytes_per_iteration,
                              double seconds_per_iteration, int threads) {
   const double bytes_per_second = bytes_per_iteration / seconds_per_iteration;
   state.counters["GB_per_s"] = benchmark::Counter(bytes_per_second / 1e9);
   state.counters["of_read_bw"] =
       benchmark::Counter(bytes_per_second / startup_read_bandwidth(threads));
+  state.counters["of_huge_read_bw"] =
+      benchmark::Counter(bytes_per_second / startup_read_bandwidth(threads, ProbePages::kHuge));
 }
 
 // GFLOP_per_s and of_fma_peak for a kernel that does flops_per_iteration.

@@ -27,4 +27,13 @@ std::vector<std::string> attention_kernel_names() {
   return {"loop", "fast", "split"};
 }
 
+CLI::Option* add_attention_kernel_option(CLI::App& app, std::string& kernel) {
+  return app
+      .add_option("--kernel", kernel,
+                  "decode attention: loop (this chapter's), fast (same bits, vectorized, "
+                  "threaded) or split (split-context, rounds differently)")
+      ->check(CLI::IsMember(attention_kernel_names()))
+      ->capture_default_str();
+}
+
 }  // namespace kvc::ch02

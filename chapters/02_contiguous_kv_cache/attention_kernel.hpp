@@ -4,6 +4,7 @@
 // cache read both ways. Chapter 03 has its own list (reread, repeat, grouped, fast).
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
 
@@ -21,5 +22,9 @@ AttentionKernel parse_attention_kernel(const std::string& name);
 std::string to_string(AttentionKernel kernel);
 // Every name parse_attention_kernel accepts, for a command line's check.
 std::vector<std::string> attention_kernel_names();
+
+// The demos' --kernel flag (chapters 02 and 04, ch04_serve), parsed into
+// `kernel` ("loop" unless given) and checked against attention_kernel_names().
+CLI::Option* add_attention_kernel_option(CLI::App& app, std::string& kernel);
 
 }  // namespace kvc::ch02

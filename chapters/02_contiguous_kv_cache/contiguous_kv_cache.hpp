@@ -13,6 +13,7 @@
 
 #include "chapters/02_contiguous_kv_cache/attention_kernel.hpp"
 #include "common/config.hpp"
+#include "common/kv_memory.hpp"
 #include "engine/kv_strategy.hpp"
 
 namespace kvc {
@@ -105,8 +106,8 @@ class ContiguousKVCache final : public KVStrategy {
   CacheLayout layout_;
   ThreadPool* pool_;
   AttentionKernel kernel_;
-  std::vector<float> k_cache_;  // [max_seqs][n_layers][max_seq_len][n_kv_heads][head_dim]
-  std::vector<float> v_cache_;  // same shape
+  KvFloats k_cache_;  // [max_seqs][n_layers][max_seq_len][n_kv_heads][head_dim]
+  KvFloats v_cache_;  // same shape
   SequenceLengths lengths_;
 };
 

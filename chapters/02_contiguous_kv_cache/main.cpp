@@ -14,11 +14,5 @@ int main(int argc, char** argv) {
         return kvc::ch02::make_strategy(config, device, 1,
                                         kvc::ch02::parse_attention_kernel(kernel));
       },
-      [&](CLI::App& app) {
-        app.add_option("--kernel", kernel,
-                       "decode attention: loop (this chapter's), fast (same bits, vectorized, "
-                       "threaded) or split (split-context, rounds differently)")
-            ->check(CLI::IsMember(kvc::ch02::attention_kernel_names()))
-            ->capture_default_str();
-      });
+      [&](CLI::App& app) { kvc::ch02::add_attention_kernel_option(app, kernel); });
 }

@@ -10,8 +10,9 @@ namespace kvc::ch04 {
 AloneRun generate_each_alone(Engine& engine, const Tokenizer& tokenizer,
                              const std::vector<std::string>& prompts,
                              const std::vector<Request>& requests,
-                             const std::vector<Completion>& completions) {
-  auto contiguous = ch02::make_strategy(engine.config(), engine.context(), 1);
+                             const std::vector<Completion>& completions,
+                             ch02::AttentionKernel kernel) {
+  auto contiguous = ch02::make_strategy(engine.config(), engine.context(), 1, kernel);
   AloneRun run;
   const auto start = std::chrono::steady_clock::now();
   for (const Completion& c : completions) {

@@ -1,10 +1,12 @@
 // The scheduler's reference: each served completion run again by itself,
-// through generate() on chapter 02's contiguous cache, with its own seed.
+// through generate() on chapter 02's contiguous cache, with its own seed and
+// the decode attention kernel the pool ran.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "chapters/02_contiguous_kv_cache/attention_kernel.hpp"
 #include "chapters/04_paged_allocator/scheduler.hpp"
 #include "common/tokenizer.hpp"
 #include "engine/generate.hpp"
@@ -21,7 +23,8 @@ struct AloneRun {
 AloneRun generate_each_alone(Engine& engine, const Tokenizer& tokenizer,
                              const std::vector<std::string>& prompts,
                              const std::vector<Request>& requests,
-                             const std::vector<Completion>& completions);
+                             const std::vector<Completion>& completions,
+                             ch02::AttentionKernel kernel = ch02::AttentionKernel::kLoop);
 
 // Indices of the completions whose tokens differ from their run alone.
 std::vector<int> differing_completions(const AloneRun& alone,

@@ -60,7 +60,7 @@ const DecodeInputs& decode_inputs() {
 // into a pool of exactly the blocks they need, in a random order.
 //   k_pages, v_pages: [num_blocks][block_size][kKvHeads][kHeadDim]
 struct PagedInputs {
-  std::vector<float> k_pages, v_pages;
+  kvc::KvFloats k_pages, v_pages;
   std::vector<int> block_table;  // [num_blocks]
 };
 

@@ -39,11 +39,6 @@ int main(int argc, char** argv) {
             .add_option("--kv-blocks", num_blocks,
                         "blocks in the pool (default: enough for one whole context)")
             ->check(kvc::integer_in(1, kvc::ch04::kMaxPoolBlocks));
-        chapter_app
-            .add_option("--kernel", kernel,
-                        "decode attention: loop (this chapter's), fast (same bits, vectorized, "
-                        "threaded) or split (split-context, rounds differently)")
-            ->check(CLI::IsMember(kvc::ch02::attention_kernel_names()))
-            ->capture_default_str();
+        kvc::ch02::add_attention_kernel_option(chapter_app, kernel);
       });
 }

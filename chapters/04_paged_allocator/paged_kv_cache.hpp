@@ -17,6 +17,7 @@
 #include "chapters/04_paged_allocator/block_manager.hpp"
 #include "common/config.hpp"
 #include "common/kv_dtype.hpp"
+#include "common/kv_memory.hpp"
 #include "engine/kv_strategy.hpp"
 
 namespace kvc::ch04 {
@@ -147,8 +148,8 @@ class PagedKVCache final : public PagedKVStrategy {
   ModelConfig config_;
   ThreadPool* pool_;
   ch02::AttentionKernel kernel_;
-  std::vector<float> k_pages_;       // [n_layers][num_blocks][block_size][n_kv_heads][head_dim]
-  std::vector<float> v_pages_;       // same
+  KvFloats k_pages_;                 // [n_layers][num_blocks][block_size][n_kv_heads][head_dim]
+  KvFloats v_pages_;                 // same
   std::vector<std::int64_t> slots_;  // [n] the batch's pool rows, from reserve()
 };
 

@@ -2,11 +2,15 @@
 //
 //   ch04_serve model.bin -z tokenizer.bin [-i prompt]... [--prompts-file F]
 //              [--max-new-tokens N] [--completions N] [--kv-blocks N] [--block-size N]
-//              [--max-running N] [--arrival-every K] [--kv-dtype F] [--trace] [--compare]
+//              [--max-running N] [--arrival-every K] [--kv-dtype F] [--kernel K]
+//              [--trace] [--compare]
 //
 // Prints every completion, then what the scheduler did. --compare also runs
 // each completion alone on chapter 02's cache: the tokens must be identical,
 // and the two throughputs are printed side by side.
+//
+// NEW (issue 11): --kernel loop|fast|split picks the fp32 pool's decode
+// attention, as in ch04_paged_allocator; --compare runs the same kernel alone.
 //
 // NEW (ch07): --kv-dtype stores the pool in one of chapter 07's formats
 // (fp16, bf16, int8, fp8, int4-token, int4) through ch07::make_paged_pool, a
@@ -50,6 +54,7 @@ struct ServeOptions {
   int max_running = 64;
   int arrival_every = 0;
   std::string kv_dtype = "fp32";
+  std::string kernel = "loop";
   std::string device = "cpu";
   int threads = 0;
   bool trace = false;
@@ -92,12 +97,13 @@ int default_pool_blocks(const std::vector<Request>& requests, int block_size) {
   return static_cast<int>(blocks);
 }
 
-// fp32: chapter 04's own pool (the default, unchanged); any other format:
-// chapter 07's quantized pool with the same blocks.
+// fp32: chapter 04's own pool (the default, unchanged) with the chosen
+// kernel; any other format: chapter 07's quantized pool with the same blocks.
 std::unique_ptr<PagedKVStrategy> make_pool(const ModelConfig& config, const DeviceContext& device,
-                                           const KvDtype& dtype, int kv_blocks, int block_size) {
+                                           const KvDtype& dtype, int kv_blocks, int block_size,
+                                           ch02::AttentionKernel kernel) {
   if (dtype.format == KvFormat::fp32) {
-    return make_paged_cache(config, device, kv_blocks, block_size);
+    return make_paged_cache(config, device, kv_blocks, block_size, kernel);
   }
   return ch07::make_paged_pool(config, device, dtype, kv_blocks, block_size);
 }
@@ -106,6 +112,10 @@ int serve_main(const ServeOptions& o) {
   check_outputs({o.json_path}, {o.checkpoint, o.tokenizer, o.prompts_file});
   const Model model = load_checkpoint(o.checkpoint);
   const KvDtype kv_dtype = parse_kv_dtype(o.kv_dtype, model.config.head_dim());
+  const auto kernel = ch02::parse_attention_kernel(o.kernel);
+  KVC_CHECK(kernel == ch02::AttentionKernel::kLoop || kv_dtype.format == KvFormat::fp32,
+            "--kernel ", o.kernel, " runs over the fp32 pool; chapter 07's --kv-dtype ",
+            kv_dtype.name(), " pool has its own kernel");
   KVC_CHECK(!o.compare || kv_dtype.format == KvFormat::fp32,
             "--compare checks the tokens against chapter 02's fp32 cache, so it needs "
             "--kv-dtype fp32 (a quantized cache changes them on purpose)");
@@ -133,7 +143,7 @@ int serve_main(const ServeOptions& o) {
   // Checked before the pool is sized from them.
   validate_requests(requests, model.config, o.max_running);
   const int kv_blocks = o.kv_blocks > 0 ? o.kv_blocks : default_pool_blocks(requests, o.block_size);
-  auto kv = make_pool(model.config, engine->context(), kv_dtype, kv_blocks, o.block_size);
+  auto kv = make_pool(model.config, engine->context(), kv_dtype, kv_blocks, o.block_size, kernel);
   const KvPoolShape pool_shape{model.config.n_layers, model.config.n_kv_heads,
                                model.config.head_dim(), o.block_size};
   SchedulerOptions options;
@@ -162,6 +172,7 @@ int serve_main(const ServeOptions& o) {
   JsonObject json;
   json.add("device", o.device)
       .add("kv_dtype", kv_dtype.name())
+      .add("kernel", o.kernel)
       .add("kv_bytes_per_block", static_cast<long long>(kv_bytes_per_block(kv_dtype, pool_shape)))
       .add("requests", requests.size())
       .add("completions", served.completions.size())
@@ -179,7 +190,7 @@ int serve_main(const ServeOptions& o) {
   bool same = true;
   if (o.compare) {
     const AloneRun alone =
-        generate_each_alone(*engine, tokenizer, prompts, requests, served.completions);
+        generate_each_alone(*engine, tokenizer, prompts, requests, served.completions, kernel);
     for (int i : differing_completions(alone, served.completions)) {
       std::fprintf(stderr, "request %d completion %d: tokens differ from chapter 02 alone\n",
                    served.completions[i].request, served.completions[i].index);
@@ -245,6 +256,7 @@ int main(int argc, char** argv) {
                  "KV pool format: fp32 (chapter 04's pool), or chapter 07's fp16 bf16 int8 fp8 "
                  "int4-token int4 (CPU only)")
       ->capture_default_str();
+  kvc::ch02::add_attention_kernel_option(app, o.kernel);
   app.add_option("--device", o.device, "where the model runs")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();

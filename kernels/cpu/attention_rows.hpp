@@ -47,6 +47,11 @@ struct BlockRows {
   const int* block_table;
   int block_size;
   std::size_t row_stride;  // floats per row: n_kv_heads * head_dim
+
+  // Offset of position t's row from k_rows (and from v_rows), in floats.
+  std::size_t row_offset(int t) const {
+    return (std::size_t(block_table[t / block_size]) * block_size + t % block_size) * row_stride;
+  }
 };
 
 // Asks for part `part` of `parts` of n_rows rows to be brought into L2: the

@@ -4,10 +4,15 @@
 // reference, and the bit-exact kernels stay the default:
 //
 //   - the context is cut into one slice per thread; each slice walks its
-//     positions in chunks, in position order, every KV head at each chunk,
-//     and reads K and V in address order, a few rows at a time: the hardware
-//     prefetcher streams each 4 KiB row once it is read from its start, and
-//     the first line of the next step's rows is asked for ahead of time;
+//     positions in chunks of 32, in position order, every KV head at each
+//     chunk (a chunk's rows are found through the block table one by one, so
+//     it may span blocks: 16-row blocks cost no more softmax folds than a
+//     contiguous cache), and reads K and V in address order, a few rows at a
+//     time: the hardware prefetcher streams each 4 KiB row once it is read
+//     from its start, and the first line of the next step's rows is asked
+//     for ahead of time. (On 2 MiB pages this walk, 6-8 rows side by side,
+//     is what holds one core near 20 GB/s: the same bytes read row after
+//     row stream at ~32; see benchmarks/README.md);
 //   - scores are FMA dot products over head_dim (eight dims per lane, then a
 //     horizontal sum), three K rows by up to four query heads at once, each K
 //     row read once for the group's query heads;
@@ -40,13 +45,14 @@ constexpr int kChunk = kSplitChunk;
 constexpr int kKeyRowsPerStep = 6;
 constexpr int kValueRowsPerStep = 8;
 
-// scores[j * kChunk + r] = (q_j . k_r) / scale, one sum per d in order.
-void score_rows_scalar(float* scores, const float* group_q, int group, const float* keys,
-                       int n_rows, int head_dim, std::size_t kv_stride, float scale) {
+// scores[j * kChunk + r] = (q_j . k_r) / scale, one sum per d in order, where
+// k_r's head_dim channels are rows[r] + offset ...
+void score_rows_scalar(float* scores, const float* group_q, int group, const float* const* rows,
+                       std::size_t offset, int n_rows, int head_dim, float scale) {
   for (int r = 0; r < n_rows; ++r) {
     for (int j = 0; j < group; ++j) {
       float sum = 0.0f;
-      for (int d = 0; d < head_dim; ++d) sum += group_q[j * head_dim + d] * keys[r * kv_stride + d];
+      for (int d = 0; d < head_dim; ++d) sum += group_q[j * head_dim + d] * rows[r][offset + d];
       scores[j * kChunk + r] = sum / scale;
     }
   }
@@ -68,10 +74,13 @@ __m128 horizontal_sums(__m256 a, __m256 b, __m256 c, __m256 d) {
 }
 
 // scores[j * kChunk + r] = (q_j . k_r) / scale for HEADS query heads and
-// ROWS key rows (row r at keys + r * kv_stride); head_dim % 8 == 0.
+// ROWS key rows (k_r at rows[r] + offset); head_dim % 8 == 0.
 template <int HEADS, int ROWS>
-void score_rows(float* scores, const float* group_q, const float* keys, int head_dim,
-                std::size_t kv_stride, __m128 scale) {
+void score_rows(float* scores, const float* group_q, const float* const* rows, std::size_t offset,
+                int head_dim, __m128 scale) {
+  const float* keys[ROWS];
+#pragma GCC unroll 4
+  for (int r = 0; r < ROWS; ++r) keys[r] = rows[r] + offset;
   __m256 sums[ROWS][kHeadsAtOnce];
 #pragma GCC unroll 4
   for (int r = 0; r < ROWS; ++r) {
@@ -81,7 +90,7 @@ void score_rows(float* scores, const float* group_q, const float* keys, int head
   for (int d = 0; d < head_dim; d += 8) {
     __m256 key[ROWS];
 #pragma GCC unroll 4
-    for (int r = 0; r < ROWS; ++r) key[r] = _mm256_loadu_ps(keys + r * kv_stride + d);
+    for (int r = 0; r < ROWS; ++r) key[r] = _mm256_loadu_ps(keys[r] + d);
 #pragma GCC unroll 4
     for (int j = 0; j < HEADS; ++j) {
       const __m256 q = _mm256_loadu_ps(group_q + std::size_t(j) * head_dim + d);
@@ -100,17 +109,17 @@ void score_rows(float* scores, const float* group_q, const float* keys, int head
   }
 }
 
-using ScoreRowsFn = void (*)(float*, const float*, const float*, int, std::size_t, __m128);
+using ScoreRowsFn = void (*)(float*, const float*, const float* const*, std::size_t, int, __m128);
 template <int ROWS>
 constexpr ScoreRowsFn kScoreRows[kHeadsAtOnce] = {score_rows<1, ROWS>, score_rows<2, ROWS>,
                                                   score_rows<3, ROWS>, score_rows<4, ROWS>};
 
 // scores[j * kChunk + r] = (q_j . k_r) / scale for the group's query heads j
-// and n_rows key rows.
-void score_chunk(float* scores, const float* group_q, int group, const float* keys, int n_rows,
-                 int head_dim, std::size_t kv_stride, float scale) {
+// and n_rows key rows (k_r at rows[r] + offset).
+void score_chunk(float* scores, const float* group_q, int group, const float* const* rows,
+                 std::size_t offset, int n_rows, int head_dim, float scale) {
   if (head_dim % 8 != 0) {
-    score_rows_scalar(scores, group_q, group, keys, n_rows, head_dim, kv_stride, scale);
+    score_rows_scalar(scores, group_q, group, rows, offset, n_rows, head_dim, scale);
     return;
   }
   const __m128 scale_lanes = _mm_set1_ps(scale);
@@ -119,21 +128,21 @@ void score_chunk(float* scores, const float* group_q, int group, const float* ke
     const float* heads_q = group_q + std::size_t(j) * head_dim;
     int r = 0;
     for (; r + kRowsAtOnce <= n_rows; r += kRowsAtOnce) {
-      kScoreRows<kRowsAtOnce>[heads - 1](scores + j * kChunk + r, heads_q, keys + r * kv_stride,
-                                         head_dim, kv_stride, scale_lanes);
+      kScoreRows<kRowsAtOnce>[heads - 1](scores + j * kChunk + r, heads_q, rows + r, offset,
+                                         head_dim, scale_lanes);
     }
     for (; r < n_rows; ++r) {
-      kScoreRows<1>[heads - 1](scores + j * kChunk + r, heads_q, keys + r * kv_stride, head_dim,
-                               kv_stride, scale_lanes);
+      kScoreRows<1>[heads - 1](scores + j * kChunk + r, heads_q, rows + r, offset, head_dim,
+                               scale_lanes);
     }
   }
 }
 
 #else  // portable version of the same step
 
-void score_chunk(float* scores, const float* group_q, int group, const float* keys, int n_rows,
-                 int head_dim, std::size_t kv_stride, float scale) {
-  score_rows_scalar(scores, group_q, group, keys, n_rows, head_dim, kv_stride, scale);
+void score_chunk(float* scores, const float* group_q, int group, const float* const* rows,
+                 std::size_t offset, int n_rows, int head_dim, float scale) {
+  score_rows_scalar(scores, group_q, group, rows, offset, n_rows, head_dim, scale);
 }
 
 #endif
@@ -152,29 +161,28 @@ void attend_slice(const SlicePartial& partial, const float* q, const BlockRows& 
   // next step's rows hides the one miss per 4 KiB row it cannot foresee.
   const auto touch_rows = [&](const float* rows, int first, int count) {
     for (int p = first; p < std::min(end, first + count); ++p) {
-      const std::size_t slot =
-          std::size_t(cache.block_table[p / cache.block_size]) * cache.block_size +
-          p % cache.block_size;
-      __builtin_prefetch(rows + slot * cache.row_stride, 0, 3);
+      __builtin_prefetch(rows + cache.row_offset(p), 0, 3);
     }
   };
   for (int t = begin; t < end;) {
-    // The chunk of positions starting at t: its rows, consecutive within one block.
-    const int block = t / cache.block_size;
-    const int rows = std::min({end, (block + 1) * cache.block_size, t + kChunk}) - t;
-    const std::size_t row_offset =
-        (std::size_t(cache.block_table[block]) * cache.block_size + t % cache.block_size) *
-        cache.row_stride;
+    // The chunk of positions starting at t, its rows found through the block
+    // table: a chunk spans blocks, so small blocks cost no more folds.
+    const int rows = std::min(end - t, kChunk);
+    const float* key_rows[kChunk];
+    const float* value_rows[kChunk];
+    for (int r = 0; r < rows; ++r) {
+      const std::size_t offset = cache.row_offset(t + r);
+      key_rows[r] = cache.k_rows + offset;
+      value_rows[r] = cache.v_rows + offset;
+    }
     // 1. Scores, a few K rows at a time, each KV head's part of them once for its group.
     for (int r = 0; r < rows; r += kKeyRowsPerStep) {
       const int step_rows = std::min(kKeyRowsPerStep, rows - r);
-      const std::size_t row = row_offset + r * cache.row_stride;
       touch_rows(cache.k_rows, t + r + kKeyRowsPerStep, kKeyRowsPerStep);
       for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
         score_chunk(scores.data() + std::size_t(kv_head) * group * kChunk + r,
-                    q + std::size_t(kv_head) * group * head_dim, group,
-                    cache.k_rows + row + std::size_t(kv_head) * head_dim, step_rows, head_dim,
-                    cache.row_stride, scale);
+                    q + std::size_t(kv_head) * group * head_dim, group, key_rows + r,
+                    std::size_t(kv_head) * head_dim, step_rows, head_dim, scale);
       }
     }
     // 2. The online softmax: fold the chunk into each head's running max and sum.
@@ -182,8 +190,6 @@ void attend_slice(const SlicePartial& partial, const float* q, const BlockRows& 
     // 3. Values, a few rows at a time through memory, each KV head's part of
     // them once for its group; the outputs are rescaled to the new max with
     // the first rows.
-    const float* value_rows[kChunk];
-    for (int r = 0; r < rows; ++r) value_rows[r] = cache.v_rows + row_offset + r * cache.row_stride;
     for (int r = 0; r < rows; r += kValueRowsPerStep) {
       const int step_rows = std::min(kValueRowsPerStep, rows - r);
       touch_rows(cache.v_rows, t + r + kValueRowsPerStep, kValueRowsPerStep);

@@ -46,6 +46,28 @@ TEST_F(Ch04Cli, ServeMatchesEachCompletionAloneEvenWhenPreempting) {
   std::filesystem::remove(json);
 }
 
+// --kernel picks the fp32 pool's decode attention as in ch04_paged_allocator;
+// --compare runs the same kernel alone, so even split's own rounding gives
+// each completion's sampled tokens exactly.
+TEST_F(Ch04Cli, ServeKernelsMatchTheSameKernelAlone) {
+  for (const std::string kernel : {"fast", "split"}) {
+    const std::string json = temp_path("serve-" + kernel + ".json");
+    const auto r = run("ch04_serve", "--kernel " + kernel +
+                                         " --completions 2 --max-new-tokens 60 --block-size 8 "
+                                         "--kv-blocks 40 --threads 2 --compare --json " +
+                                         json);
+    ASSERT_EQ(r.exit_code, 0) << kernel << ": " << r.err;
+    EXPECT_NE(r.out.find("tokens identical to each completion alone: yes"), std::string::npos)
+        << kernel << ": " << r.out;
+    const std::string report = read_file(json);
+    EXPECT_NE(report.find("\"kernel\": \"" + kernel + "\""), std::string::npos) << report;
+    std::filesystem::remove(json);
+  }
+  expect_one_line_error(run("ch04_serve", "--kernel split --kv-dtype int8"),
+                        "--kernel split runs over the fp32 pool");
+  expect_one_line_error(run("ch04_serve", "--kernel bogus"), "--kernel");
+}
+
 TEST_F(Ch04Cli, PromptsComeFromFlagsAndFiles) {
   const std::string prompts = temp_path("prompts.txt");
   std::ofstream(prompts) << "Once upon a time\n\nThe cat\n";

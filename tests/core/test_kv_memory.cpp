@@ -63,10 +63,27 @@ TEST(KvMemory, HostCheckRejectsWhatNoMachineHolds) {
 TEST(KvMemory, ZeroedKvFloatsAreZeroAndSized) {
   EXPECT_TRUE(zeroed_kv_floats(0).empty());
   for (std::size_t count : {std::size_t{1}, std::size_t{1000}, std::size_t{3} << 20}) {
-    const std::vector<float> floats = zeroed_kv_floats(count);
+    const KvFloats floats = zeroed_kv_floats(count);
     ASSERT_EQ(floats.size(), count);
     EXPECT_EQ(std::count(floats.begin(), floats.end(), 0.0f), std::ptrdiff_t(count));
   }
+}
+
+// A 4 KiB row must start a 4 KiB page (decode attention reads rows that
+// straddle two pages slower), and a large cache a 2 MiB page.
+TEST(KvMemory, ZeroedKvFloatsStartOnAPageAndLargeOnesOnAHugePage) {
+  for (std::size_t count : {std::size_t{1}, std::size_t{1000}, std::size_t{3} << 20}) {
+    const KvFloats floats = zeroed_kv_floats(count);
+    const auto address = reinterpret_cast<std::uintptr_t>(floats.data());
+    EXPECT_EQ(address % 4096, 0u) << count;
+    if (count * sizeof(float) >= (std::size_t{2} << 20)) {
+      EXPECT_EQ(address % (2u << 20), 0u) << count;
+    }
+  }
+  // A vector grown past 2 MiB is moved to a huge page too: the alignment is the allocator's.
+  KvFloats grown = zeroed_kv_floats(1000);
+  grown.resize(1u << 20);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(grown.data()) % (2u << 20), 0u);
 }
 
 }  // namespace
