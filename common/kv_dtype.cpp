@@ -29,38 +29,9 @@ void check_shape(const KvPoolShape& s) {
 
 }  // namespace
 
-int KvDtype::bits() const {
-  switch (format) {
-    case KvFormat::fp32:
-      return 32;
-    case KvFormat::fp16:
-    case KvFormat::bf16:
-      return 16;
-    case KvFormat::int8:
-    case KvFormat::fp8_e4m3:
-      return 8;
-    case KvFormat::int4:
-      return 4;
-  }
-  KVC_FAIL("unknown KvFormat ", static_cast<int>(format));
-}
-
 std::string KvDtype::name() const {
-  switch (format) {
-    case KvFormat::fp32:
-      return "fp32";
-    case KvFormat::fp16:
-      return "fp16";
-    case KvFormat::bf16:
-      return "bf16";
-    case KvFormat::int8:
-      return "int8";
-    case KvFormat::fp8_e4m3:
-      return "fp8";
-    case KvFormat::int4:
-      return key_scales == ScaleLayout::per_channel ? "int4" : "int4-token";
-  }
-  KVC_FAIL("unknown KvFormat ", static_cast<int>(format));
+  if (format == KvFormat::int4 && key_scales != ScaleLayout::per_channel) return "int4-token";
+  return format_name(format);
 }
 
 std::span<const char* const> kv_dtype_names() {

@@ -1,6 +1,7 @@
 // How a KV cache stores its numbers: one host-side description every part of
 // the course can read (no CUDA headers), so a 4-bit format and its scales can
-// be expressed and their bytes counted exactly.
+// be expressed and their bytes counted exactly. The number format itself is
+// common/number_format.hpp's, shared with the weights; this adds the scales.
 //
 //   name         bits  key scales                 value scales
 //   fp32         32    none                       none
@@ -18,9 +19,12 @@
 #include <span>
 #include <string>
 
+#include "common/number_format.hpp"
+
 namespace kvc {
 
-enum class KvFormat { fp32, fp16, bf16, int8, fp8_e4m3, int4 };
+// The formats a KV cache stores: every NumberFormat.
+using KvFormat = NumberFormat;
 
 enum class ScaleLayout {
   none,             // the values are the numbers themselves
@@ -35,8 +39,8 @@ struct KvDtype {
   ScaleLayout value_scales = ScaleLayout::none;
   int group_size = 0;  // channels per scale for per_token_group, else 0
 
-  int bits() const;          // per stored value: 32, 16, 8 or 4
-  std::string name() const;  // the --kv-dtype spelling, e.g. "int4"
+  int bits() const { return format_bits(format); }  // per stored value: 32, 16, 8 or 4
+  std::string name() const;                         // the --kv-dtype spelling, e.g. "int4"
   bool is_float() const { return key_scales == ScaleLayout::none; }
 };
 

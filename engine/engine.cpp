@@ -1,6 +1,7 @@
 #include "engine/engine.hpp"
 
 #include "common/check.hpp"
+#include "common/number_format.hpp"
 
 #ifdef KVC_HAVE_CUDA
 #include "engine/cuda/cuda_engine.hpp"
@@ -16,13 +17,14 @@ Device parse_device(const std::string& name) {
 
 std::unique_ptr<Engine> make_engine(const Model& model, Device device, ThreadPool* pool,
                                     const std::string& weights_dtype) {
+  const NumberFormat weights_format = parse_float_format(weights_dtype, "--weights-dtype");
   if (device == Device::kCpu) {
-    KVC_CHECK(weights_dtype == "fp32", "--weights-dtype ", weights_dtype,
+    KVC_CHECK(weights_format == NumberFormat::fp32, "--weights-dtype ", weights_dtype,
               ": the CPU engine computes in fp32 only (fp16/bf16 weights are for --device cuda)");
     return std::make_unique<CpuEngine>(model, pool);
   }
 #ifdef KVC_HAVE_CUDA
-  return std::make_unique<cuda::CudaEngine>(model, cuda::parse_dtype(weights_dtype));
+  return std::make_unique<cuda::CudaEngine>(model, weights_format);
 #else
   KVC_FAIL(
       "--device cuda: this build has no CUDA support (configure with -DKVC_CUDA=ON where nvcc "

@@ -60,7 +60,7 @@ namespace {
 
 constexpr int kHeads = 32;
 constexpr int kHeadDim = 128;
-constexpr Dtype kCacheDtype = Dtype::f16;
+constexpr NumberFormat kCacheDtype = NumberFormat::fp16;
 constexpr long long kMaxTokens = 2LL << 20;  // batch x context cap: 32 GB of K+V at 32 KV heads
 
 // Buffers sized for the largest shape, shared by every benchmark of the run.
@@ -97,7 +97,7 @@ void reserve_queries(Workbench& wb, int rows) {
 // (and of V) that one decode step reads.
 std::size_t prepare(Workbench& wb, int n_kv_heads, int batch, int context) {
   const std::size_t cache_bytes =
-      std::size_t(batch) * context * n_kv_heads * kHeadDim * dtype_size(kCacheDtype);
+      std::size_t(batch) * context * n_kv_heads * kHeadDim * float_format_bytes(kCacheDtype);
   if (wb.k_cache.size() < cache_bytes) {
     wb.k_cache = {};  // free before allocating the larger one
     wb.v_cache = {};

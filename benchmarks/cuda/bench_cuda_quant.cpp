@@ -3,10 +3,10 @@
 //
 // Shape: 32 query heads x 128, 8 KV heads (Llama-3-8B's attention), blocks of
 // 16 handed out in a random order; 8 sequences of 16K positions, and 1 of 32K.
-// Each quantized case times its kernel (cuda::attention_decode_paged_quant)
-// and, interleaved with it on the same shape, chapter 04's paged decode over
-// fp16 pages at its best variant for the shape (what an fp16 engine runs).
-// Counters:
+// Each quantized case times its kernel (cuda::attention_decode_paged_quant,
+// the best variant, and v1, v2, v3 by number: paged_quant/int8/v2/...) and, interleaved with it on
+// the same shape, chapter 04's paged decode over fp16 pages at its best variant for the shape (what
+// an fp16 engine runs). Counters:
 //   x_fp16:     fp16 time / this time (2.0 = twice as fast)
 //   pool_GBps:  the format's pool bytes for the context (codes and scales,
 //               K and V) read once, per second
@@ -16,6 +16,7 @@
 //
 //   build/bin/bench_cuda_quant
 //   build/bin/bench_cuda_quant --benchmark_filter='int8'
+//   build/bin/bench_cuda_quant --benchmark_filter='/(fp16|int8/v[0-9])/batch:1/'  # variants
 // Without a GPU it prints why and exits 0 (nothing to time).
 #include <benchmark/benchmark.h>
 
@@ -97,10 +98,11 @@ Pools make_pools(int batch, int context) {
              .n_heads = kHeads,
              .n_kv_heads = kKvHeads,
              .head_dim = kHeadDim,
-             .cache_dtype = Dtype::f16};
-  p.workspace = DeviceBuffer<std::byte>(
-      std::max(attention_decode_paged_workspace_bytes(kBestVariant, p.shape),
-               attention_decode_paged_quant_workspace_bytes(p.shape)));
+             .cache_dtype = NumberFormat::fp16};
+  std::size_t workspace = attention_decode_paged_workspace_bytes(kBestVariant, p.shape);
+  for (int variant = kBestVariant; variant <= kPagedQuantDecodeVariants; ++variant)
+    workspace = std::max(workspace, attention_decode_paged_quant_workspace_bytes(variant, p.shape));
+  p.workspace = DeviceBuffer<std::byte>(workspace);
   return p;
 }
 
@@ -110,22 +112,23 @@ void run_fp16(Pools& p) {
                          p.workspace.data(), g_stream);
 }
 
-void run_quant(Pools& p, const KvDtype& dtype) {
-  attention_decode_paged_quant(dtype, p.out.data(), p.q.data(), p.k_codes.data(), p.k_scales.data(),
-                               p.v_codes.data(), p.v_scales.data(), p.block_tables.data(),
-                               p.table_rows.data(), p.lengths.data(), p.shape, p.workspace.data(),
-                               g_stream);
+void run_quant(Pools& p, const KvDtype& dtype, int variant) {
+  attention_decode_paged_quant(variant, dtype, p.out.data(), p.q.data(), p.k_codes.data(),
+                               p.k_scales.data(), p.v_codes.data(), p.v_scales.data(),
+                               p.block_tables.data(), p.table_rows.data(), p.lengths.data(),
+                               p.shape, p.workspace.data(), g_stream);
 }
 
-// `format`: "fp16", or a KvDtype name the quantized kernel runs.
-void bench_format(benchmark::State& state, const std::string& format, int batch, int context) {
+// `format`: "fp16", or a KvDtype name the quantized kernel runs at `variant` (0: best).
+void bench_format(benchmark::State& state, const std::string& format, int variant, int batch,
+                  int context) {
   Pools p = make_pools(batch, context);
   const bool fp16 = format == "fp16";
   const KvDtype dtype = parse_kv_dtype(fp16 ? "int8" : format, kHeadDim);  // int8: unused
   const std::size_t rows = std::size_t(batch) * context * kKvHeads;
   const double pool_bytes = fp16 ? 2.0 * rows * kHeadDim * 2  // K and V
                                  : 2.0 * rows * (kHeadDim + sizeof(float));
-  const auto run = [&] { fp16 ? run_fp16(p) : run_quant(p, dtype); };
+  const auto run = [&] { fp16 ? run_fp16(p) : run_quant(p, dtype, variant); };
   run();  // warm up (and surface a failure before timing)
   run_fp16(p);
   KVC_CUDA_CHECK(cudaStreamSynchronize(g_stream));
@@ -141,7 +144,9 @@ void bench_format(benchmark::State& state, const std::string& format, int batch,
   state.counters["x_fp16"] = fp16_seconds / seconds;
   state.counters["pool_GBps"] = gbps;
   state.counters["of_copy_bw"] = gbps / g_copy_gbps;
-  state.SetLabel("fp16 best=v" + std::to_string(attention_decode_paged_best_variant(p.shape)));
+  state.SetLabel("fp16 best=v" + std::to_string(attention_decode_paged_best_variant(p.shape)) +
+                 ", quantized best=v" +
+                 std::to_string(attention_decode_paged_quant_best_variant(p.shape)));
 }
 
 void register_benchmarks() {
@@ -149,16 +154,22 @@ void register_benchmarks() {
     int batch, context;
   };
   for (const Shape& s : {Shape{8, 16384}, Shape{1, 32768}})
-    for (const char* format : {"fp16", "int8", "fp8"}) {
-      const std::string name = std::string("paged_quant/") + format +
-                               "/batch:" + std::to_string(s.batch) +
-                               "/context:" + std::to_string(s.context);
-      benchmark::RegisterBenchmark(name.c_str(), bench_format, std::string(format), s.batch,
-                                   s.context)
-          ->UseManualTime()
-          ->Unit(benchmark::kMicrosecond)
-          ->MinTime(0.1);
-    }
+    for (const char* format : {"fp16", "int8", "fp8"})
+      for (int variant = kBestVariant; variant <= kPagedQuantDecodeVariants; ++variant) {
+        const bool fp16 = std::string(format) == "fp16";
+        if (fp16 && variant != kBestVariant)
+          continue;  // chapter 04's kernels: bench_cuda_attention
+        // The best variant keeps its old name (paged_quant/int8/batch:...); numbered ones add /vN.
+        const std::string name = std::string("paged_quant/") + format +
+                                 (variant == kBestVariant ? "" : "/v" + std::to_string(variant)) +
+                                 "/batch:" + std::to_string(s.batch) +
+                                 "/context:" + std::to_string(s.context);
+        benchmark::RegisterBenchmark(name.c_str(), bench_format, std::string(format), variant,
+                                     s.batch, s.context)
+            ->UseManualTime()
+            ->Unit(benchmark::kMicrosecond)
+            ->MinTime(0.1);
+      }
 }
 
 }  // namespace

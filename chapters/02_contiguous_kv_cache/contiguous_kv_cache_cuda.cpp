@@ -9,7 +9,7 @@ ContiguousKVCacheCuda::ContiguousKVCacheCuda(const ModelConfig& config, int max_
                                              cuda::CudaContext& context, int decode_variant)
     : config_(config), context_(context), lengths_(max_seqs), decode_variant_(decode_variant) {
   decode_shape_ = {/*batch=*/1,       config.seq_len,    config.n_heads,
-                   config.n_kv_heads, config.head_dim(), cuda::Dtype::f32};
+                   config.n_kv_heads, config.head_dim(), NumberFormat::fp32};
   const std::size_t floats_per_layer =
       static_cast<std::size_t>(max_seqs) * config.seq_len * config.kv_dim();
   for (int l = 0; l < config.n_layers; ++l) {
@@ -43,7 +43,7 @@ void ContiguousKVCacheCuda::attend(int layer, const Batch& batch, const float* q
 
   // Append every token first: a prefill chunk's token i attends to tokens < i of the same chunk.
   const int max_ctx = config_.seq_len;
-  cuda::kv_cache_store(k_cache_[layer].data(), v_cache_[layer].data(), cuda::Dtype::f32, k, v,
+  cuda::kv_cache_store(k_cache_[layer].data(), v_cache_[layer].data(), NumberFormat::fp32, k, v,
                        slots_.data(), positions_.data(), n, max_ctx, config_.n_kv_heads,
                        config_.head_dim(), stream);
 

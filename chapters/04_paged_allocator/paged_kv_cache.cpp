@@ -35,7 +35,7 @@ PagedKVCache::PagedKVCache(const ModelConfig& config, int num_blocks, int block_
 
 PagedKVCache::PagedKVCache(const ModelConfig& config, std::unique_ptr<BlockManager> blocks,
                            ThreadPool* pool, ch02::AttentionKernel kernel)
-    : PagedKVStrategy(config, std::move(blocks)),
+    : PagedKVStrategy(config, KvDtype{}, std::move(blocks)),
       config_(config),
       pool_(pool),
       kernel_(kernel),
@@ -54,7 +54,7 @@ void PagedKVCache::copy_block(const BlockCopy& copy) {
     for (auto* pages : {&k_pages_, &v_pages_}) {
       std::memcpy(&(*pages)[layout_.block_offset(l, copy.to)],
                   &(*pages)[layout_.block_offset(l, copy.from)],
-                  layout_.floats_per_block() * sizeof(float));
+                  layout_.values_per_block() * sizeof(float));
     }
   }
 }
@@ -64,8 +64,8 @@ void PagedKVCache::attend(int layer, const Batch& batch, const float* q, const f
   const int n = batch.size();
   // Write every token's K, V first: a prefill chunk's token i attends to tokens < i of its chunk.
   const std::size_t kv_dim = layout_.kv_dim();
-  float* layer_k = &k_pages_[layer * layout_.floats_per_layer()];
-  float* layer_v = &v_pages_[layer * layout_.floats_per_layer()];
+  float* layer_k = &k_pages_[layer * layout_.values_per_layer()];
+  float* layer_v = &v_pages_[layer * layout_.values_per_layer()];
   for (int i = 0; i < n; ++i) {
     std::memcpy(layer_k + slots_[i] * kv_dim, k + i * kv_dim, kv_dim * sizeof(float));
     std::memcpy(layer_v + slots_[i] * kv_dim, v + i * kv_dim, kv_dim * sizeof(float));

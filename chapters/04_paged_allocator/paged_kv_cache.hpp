@@ -16,29 +16,34 @@
 #include "chapters/02_contiguous_kv_cache/attention_kernel.hpp"
 #include "chapters/04_paged_allocator/block_manager.hpp"
 #include "common/config.hpp"
+#include "common/kv_dtype.hpp"
 #include "common/kv_memory.hpp"
 #include "engine/kv_strategy.hpp"
 
 namespace kvc::ch04 {
 
-// The shape of the pool.
+// The shape of the pool, and how its pages store numbers.
 struct PagedLayout {
   int n_layers = 0;
   int num_blocks = 0;
   int block_size = 0;  // tokens per block
   int n_kv_heads = 0;
   int head_dim = 0;
+  KvDtype dtype;  // NEW (ch07): the pages' format and scales; fp32 (no scales) by default
 
   int kv_dim() const { return n_kv_heads * head_dim; }
-  std::size_t floats_per_block() const { return static_cast<std::size_t>(block_size) * kv_dim(); }
-  std::size_t floats_per_layer() const { return floats_per_block() * num_blocks; }
-  // Where `block` of `layer` starts in the K (or V) pages.
+  // Values (not bytes) of one side (K or V) of one block of one layer.
+  std::size_t values_per_block() const { return static_cast<std::size_t>(block_size) * kv_dim(); }
+  std::size_t values_per_layer() const { return values_per_block() * num_blocks; }
+  // Where `block` of `layer` starts in the K (or V) pages, in values.
   std::size_t block_offset(int layer, int block) const {
-    return layer * floats_per_layer() + block * floats_per_block();
+    return layer * values_per_layer() + block * values_per_block();
   }
-  // One block's K and V in every layer, fp32: what a sequence pays per block it holds.
+  KvPoolShape shape() const { return {n_layers, n_kv_heads, head_dim, block_size}; }
+  // One block's K and V in every layer, scales included (common/kv_dtype.hpp counts
+  // them, as the calculator does): what a sequence pays per block it holds.
   std::size_t kv_bytes_per_block() const {
-    return 2 * floats_per_block() * n_layers * sizeof(float);
+    return static_cast<std::size_t>(kvc::kv_bytes_per_block(dtype, shape()));
   }
 };
 
@@ -100,10 +105,12 @@ class PagedKVStrategy : public KVStrategy {
 
  protected:
   // The pool's shape comes from `blocks` (chapter 04's BlockManager, or a
-  // chapter 05 one that caches prefixes).
-  PagedKVStrategy(const ModelConfig& config, std::unique_ptr<BlockManager> blocks)
-      : layout_{config.n_layers, blocks->allocator().num_blocks(), blocks->block_size(),
-                config.n_kv_heads, config.head_dim()},
+  // chapter 05 one that caches prefixes); its pages store `dtype`.
+  PagedKVStrategy(const ModelConfig& config, const KvDtype& dtype,
+                  std::unique_ptr<BlockManager> blocks)
+      : layout_{config.n_layers,      blocks->allocator().num_blocks(),
+                blocks->block_size(), config.n_kv_heads,
+                config.head_dim(),    dtype},
         blocks_(std::move(blocks)) {}
 
   // Copy-on-write: block copy.from's pages (every layer, K and V) into copy.to.

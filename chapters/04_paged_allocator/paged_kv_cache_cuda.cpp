@@ -6,27 +6,44 @@
 #include "common/cuda/cuda_check.hpp"
 
 namespace kvc::ch04 {
+namespace {
+
+// Bytes of one value of the pages: a float format's (chapter 07's pool keeps scaled codes).
+std::size_t page_value_bytes(NumberFormat format) {
+  KVC_CHECK(is_float_format(format), "the GPU paged pool stores fp32, fp16 or bf16, not ",
+            format_name(format), " (chapter 07's quantized pool keeps codes with scales)");
+  return float_format_bytes(format);
+}
+
+}  // namespace
 
 PagedKVCacheCuda::PagedKVCacheCuda(const ModelConfig& config, int num_blocks, int block_size,
-                                   cuda::CudaContext& context)
+                                   cuda::CudaContext& context, NumberFormat format)
     // BlockManager checks the sizes before anything is allocated.
-    : PagedKVCacheCuda(config, std::make_unique<BlockManager>(num_blocks, block_size), context) {}
+    : PagedKVCacheCuda(config, std::make_unique<BlockManager>(num_blocks, block_size), context,
+                       format) {}
 
 PagedKVCacheCuda::PagedKVCacheCuda(const ModelConfig& config, std::unique_ptr<BlockManager> blocks,
-                                   cuda::CudaContext& context)
-    : PagedKVStrategy(config, std::move(blocks)),
+                                   cuda::CudaContext& context, NumberFormat format)
+    : PagedKVStrategy(config, parse_kv_dtype(format_name(format), config.head_dim()),
+                      std::move(blocks)),
       config_(config),
       context_(context),
-      k_pages_(layout_.floats_per_layer() * layout_.n_layers),
+      value_bytes_(page_value_bytes(format)),  // checked before any allocation
+      k_pages_(layout_.values_per_layer() * layout_.n_layers * value_bytes_),
       v_pages_(k_pages_.size()) {}
+
+std::byte* PagedKVCacheCuda::layer_pages(cuda::DeviceBuffer<std::byte>& pages, int layer) const {
+  return pages.data() + layout_.block_offset(layer, 0) * value_bytes_;
+}
 
 void PagedKVCacheCuda::copy_block(const BlockCopy& copy) {
   for (int l = 0; l < layout_.n_layers; ++l) {
-    for (cuda::DeviceBuffer<float>* pages : {&k_pages_, &v_pages_}) {
-      KVC_CUDA_CHECK(cudaMemcpyAsync(pages->data() + layout_.block_offset(l, copy.to),
-                                     pages->data() + layout_.block_offset(l, copy.from),
-                                     layout_.floats_per_block() * sizeof(float),
-                                     cudaMemcpyDeviceToDevice, context_.stream()));
+    for (cuda::DeviceBuffer<std::byte>* pages : {&k_pages_, &v_pages_}) {
+      KVC_CUDA_CHECK(cudaMemcpyAsync(
+          pages->data() + layout_.block_offset(l, copy.to) * value_bytes_,
+          pages->data() + layout_.block_offset(l, copy.from) * value_bytes_,
+          layout_.values_per_block() * value_bytes_, cudaMemcpyDeviceToDevice, context_.stream()));
     }
   }
 }
@@ -64,7 +81,7 @@ void PagedKVCacheCuda::prepare(const Batch& batch, std::vector<std::int64_t> slo
                                  .n_heads = config_.n_heads,
                                  .n_kv_heads = config_.n_kv_heads,
                                  .head_dim = config_.head_dim(),
-                                 .cache_dtype = cuda::Dtype::f32}});
+                                 .cache_dtype = layout_.dtype.format}});
   }
 
   // Context lengths for paged decode: 0 skips the tokens the prefill kernels serve.
@@ -92,7 +109,7 @@ void PagedKVCacheCuda::prepare(const Batch& batch, std::vector<std::int64_t> slo
                    .n_heads = config_.n_heads,
                    .n_kv_heads = config_.n_kv_heads,
                    .head_dim = config_.head_dim(),
-                   .cache_dtype = cuda::Dtype::f32,
+                   .cache_dtype = layout_.dtype.format,
                    // NEW (ch05): v1's score rows for the decode tokens only, not the chunks'.
                    .attending_tokens = decode_tokens};
   cuda::grow(decode_workspace_,
@@ -105,9 +122,9 @@ void PagedKVCacheCuda::attend(int layer, const Batch& batch, const float* q, con
   const int head_dim = config_.head_dim();
 
   // Write every token's K, V first: a later chunk's token i attends to tokens < i of its chunk.
-  float* layer_k = k_pages_.data() + layer * layout_.floats_per_layer();
-  float* layer_v = v_pages_.data() + layer * layout_.floats_per_layer();
-  cuda::paged_kv_store(layer_k, layer_v, cuda::Dtype::f32, k, v, d_slots_.data(), batch.size(),
+  std::byte* layer_k = layer_pages(k_pages_, layer);
+  std::byte* layer_v = layer_pages(v_pages_, layer);
+  cuda::paged_kv_store(layer_k, layer_v, layout_.dtype.format, k, v, d_slots_.data(), batch.size(),
                        config_.n_kv_heads, head_dim, stream);
 
   // Prefill from the start: the batch itself holds the whole history, so the causal

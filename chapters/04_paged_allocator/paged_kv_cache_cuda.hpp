@@ -22,13 +22,14 @@ namespace kvc::ch04 {
 
 class PagedKVCacheCuda final : public PagedKVStrategy {
  public:
-  // A pool of num_blocks blocks of block_size tokens, fp32. Throws kvc::Error for a block
-  // size outside [1, 256] or fewer than one block.
+  // A pool of num_blocks blocks of block_size tokens, its pages stored in `format` (fp32,
+  // fp16 or bf16; the kernels read it and compute in fp32). Throws kvc::Error for a block
+  // size outside [1, 256], fewer than one block, or a format that is not a float format.
   PagedKVCacheCuda(const ModelConfig& config, int num_blocks, int block_size,
-                   cuda::CudaContext& context);
+                   cuda::CudaContext& context, NumberFormat format = NumberFormat::fp32);
   // The pool `blocks` describes, bookkept by it.
   PagedKVCacheCuda(const ModelConfig& config, std::unique_ptr<BlockManager> blocks,
-                   cuda::CudaContext& context);
+                   cuda::CudaContext& context, NumberFormat format = NumberFormat::fp32);
 
   std::string name() const override {
     return blocks_->shares_prefixes() ? "05 paged cache + prefix cache, cuda"
@@ -41,11 +42,15 @@ class PagedKVCacheCuda final : public PagedKVStrategy {
   // After reserve() placed the batch: upload the metadata every layer reads.
   void prepare(const Batch& batch, std::vector<std::int64_t> slots) override;
   void copy_block(const BlockCopy& copy) override;
+  // Where `layer` starts in `pages`.
+  std::byte* layer_pages(cuda::DeviceBuffer<std::byte>& pages, int layer) const;
 
   ModelConfig config_;
   cuda::CudaContext& context_;
-  cuda::DeviceBuffer<float> k_pages_;  // [n_layers][num_blocks][block_size][n_kv_heads][head_dim]
-  cuda::DeviceBuffer<float> v_pages_;  // same
+  std::size_t value_bytes_;  // of layout_.dtype: 4 or 2
+  // [n_layers][num_blocks][block_size][n_kv_heads][head_dim] in layout_.dtype
+  cuda::DeviceBuffer<std::byte> k_pages_;
+  cuda::DeviceBuffer<std::byte> v_pages_;  // same
 
   // The batch, as reserve() placed it. Spans of sequences starting at position 0 run the
   // causal prefill kernel on the batch's own k, v; later chunks of 2+ tokens the paged

@@ -56,7 +56,7 @@ std::size_t row_scale_offset(ScaleLayout layout, const KvDtype& dtype, int r, in
 QuantizedPagedKVCache::QuantizedPagedKVCache(const ModelConfig& config, const KvDtype& dtype,
                                              int num_blocks, int block_size, ThreadPool* pool,
                                              const QuantOptions& options)
-    : PagedKVStrategy(config, std::make_unique<ch04::BlockManager>(num_blocks, block_size)),
+    : PagedKVStrategy(config, dtype, std::make_unique<ch04::BlockManager>(num_blocks, block_size)),
       config_(config),
       dtype_(dtype),
       pool_(pool),
@@ -82,7 +82,7 @@ QuantizedPagedKVCache::QuantizedPagedKVCache(const ModelConfig& config, const Kv
 }
 
 KvPoolShape QuantizedPagedKVCache::shape() const {
-  return {layout_.n_layers, layout_.n_kv_heads, layout_.head_dim, layout_.block_size};
+  return layout_.shape();
 }
 
 std::size_t QuantizedPagedKVCache::kv_bytes_reserved() const {
@@ -90,7 +90,7 @@ std::size_t QuantizedPagedKVCache::kv_bytes_reserved() const {
   for (const auto* rows : {&key_staging_, &sink_rows_}) {
     for (const auto& [block, floats] : *rows) fp32_floats += floats.size();
   }
-  return blocks_->allocator().num_used() * kv_bytes_per_block(dtype_, shape()) +
+  return blocks_->allocator().num_used() * layout_.kv_bytes_per_block() +
          fp32_floats * sizeof(float);
 }
 
@@ -175,9 +175,9 @@ void QuantizedPagedKVCache::store(int layer, std::int64_t slot, int position, co
   // KIVI keys: the block's rows 0..r share per-channel scales, so requantize them all.
   std::vector<float>& staging = key_staging_[block];
   if ((r == 0 && layer == 0) || staging.empty()) {
-    staging.assign(layout_.n_layers * layout_.floats_per_block(), 0.0f);
+    staging.assign(layout_.n_layers * layout_.values_per_block(), 0.0f);
   }
-  float* layer_keys = staging.data() + layer * layout_.floats_per_block();
+  float* layer_keys = staging.data() + layer * layout_.values_per_block();
   std::memcpy(layer_keys + r * kv_dim, k, kv_dim * sizeof(float));
   for (int h = 0; h < heads; ++h) {
     quantize_int4_per_channel(k_block + h * row_bytes_, heads * row_bytes_,

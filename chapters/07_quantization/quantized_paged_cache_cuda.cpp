@@ -26,7 +26,7 @@ QuantizedPagedKVCacheCuda::QuantizedPagedKVCacheCuda(const ModelConfig& config,
                                                      const KvDtype& dtype, int num_blocks,
                                                      int block_size, cuda::CudaContext& context)
     // BlockManager checks the sizes before anything is allocated.
-    : PagedKVStrategy(config, std::make_unique<ch04::BlockManager>(num_blocks, block_size)),
+    : PagedKVStrategy(config, dtype, std::make_unique<ch04::BlockManager>(num_blocks, block_size)),
       dtype_(gpu_format(dtype)),
       n_heads_(config.n_heads),
       context_(context),
@@ -41,12 +41,6 @@ QuantizedPagedKVCacheCuda::QuantizedPagedKVCacheCuda(const ModelConfig& config,
   for (auto* scales : {&k_scales_, &v_scales_}) {
     KVC_CUDA_CHECK(cudaMemsetAsync(scales->data(), 0, scales->bytes(), context_.stream()));
   }
-}
-
-std::size_t QuantizedPagedKVCacheCuda::kv_bytes_reserved() const {
-  const KvPoolShape shape{layout_.n_layers, layout_.n_kv_heads, layout_.head_dim,
-                          layout_.block_size};
-  return blocks_->allocator().num_used() * kv_bytes_per_block(dtype_, shape);
 }
 
 QuantizedPagedKVCacheCuda::HostLayer QuantizedPagedKVCacheCuda::download_layer(int layer) const {
@@ -67,7 +61,7 @@ QuantizedPagedKVCacheCuda::HostLayer QuantizedPagedKVCacheCuda::download_layer(i
 }
 
 void QuantizedPagedKVCacheCuda::copy_block(const ch04::BlockCopy& copy) {
-  const std::size_t codes_per_block = layout_.floats_per_block();
+  const std::size_t codes_per_block = layout_.values_per_block();
   const std::size_t scales_per_block = codes_per_block / layout_.head_dim;
   const auto copy_on_device = [&](auto& buffer, std::size_t per_layer, std::size_t per_block) {
     for (int l = 0; l < layout_.n_layers; ++l) {

@@ -37,8 +37,6 @@ class QuantizedPagedKVCacheCuda final : public ch04::PagedKVStrategy {
   }
   void attend(int layer, const Batch& batch, const float* q, const float* k, const float* v,
               float* out) override;
-  // Held blocks at kv_bytes_per_block(dtype): codes and scales.
-  std::size_t kv_bytes_reserved() const override;
 
   const KvDtype& dtype() const { return dtype_; }
 
@@ -52,7 +50,7 @@ class QuantizedPagedKVCacheCuda final : public ch04::PagedKVStrategy {
  private:
   void prepare(const Batch& batch, std::vector<std::int64_t> slots) override;
   void copy_block(const ch04::BlockCopy& copy) override;
-  std::size_t codes_per_layer() const { return layout_.floats_per_layer(); }
+  std::size_t codes_per_layer() const { return layout_.values_per_layer(); }
   std::size_t scales_per_layer() const { return codes_per_layer() / layout_.head_dim; }
 
   KvDtype dtype_;

@@ -14,7 +14,7 @@ namespace {
 struct CudaOps {
   const ModelConfig& config;
   const CudaContext& context;
-  Dtype weights_dtype;
+  NumberFormat weights_dtype;
   const int* tokens;     // [n] device copy of batch.tokens
   const int* positions;  // [n] device copy of batch.positions
   void* matmul_scratch;
@@ -50,7 +50,7 @@ struct CudaOps {
 
 }  // namespace
 
-CudaModel upload_model(const Model& model, Dtype dtype) {
+CudaModel upload_model(const Model& model, NumberFormat dtype) {
   const ModelConfig& c = model.config;
   CudaModel gpu;
   gpu.dtype = dtype;
@@ -60,7 +60,7 @@ CudaModel upload_model(const Model& model, Dtype dtype) {
     return gpu.buffers.back().data();
   };
   auto vector = [&](const float* host, std::size_t count) {
-    gpu.buffers.push_back(upload_as(host, count, Dtype::f32));
+    gpu.buffers.push_back(upload_as(host, count, NumberFormat::fp32));
     return reinterpret_cast<const float*>(gpu.buffers.back().data());
   };
   const std::size_t d = c.dim, kv = c.kv_dim(), h = c.hidden_dim, vocab = c.vocab_size;
@@ -75,7 +75,7 @@ CudaModel upload_model(const Model& model, Dtype dtype) {
   return gpu;
 }
 
-CudaEngine::CudaEngine(const Model& model, Dtype weights_dtype)
+CudaEngine::CudaEngine(const Model& model, NumberFormat weights_dtype)
     : config_(model.config), weights_(upload_model(model, weights_dtype)) {}
 
 void CudaEngine::reserve(int n_tokens, int n_logit_rows) {

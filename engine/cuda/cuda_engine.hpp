@@ -29,7 +29,7 @@ struct CudaLayerWeights {
 // A Model's weights in GPU memory, with kvc::Model's field names so that
 // forward_pass reads either.
 struct CudaModel {
-  Dtype dtype = Dtype::f32;
+  NumberFormat dtype = NumberFormat::fp32;
   std::vector<DeviceBuffer<std::byte>> buffers;  // owns every tensor below
   const void* token_embedding{};                 // [vocab][dim]
   std::vector<CudaLayerWeights> layers;
@@ -37,11 +37,11 @@ struct CudaModel {
   const void* classifier{};  // [vocab][dim]; == token_embedding when shared
 };
 
-CudaModel upload_model(const Model& model, Dtype dtype);
+CudaModel upload_model(const Model& model, NumberFormat dtype);
 
 class CudaEngine final : public Engine {
  public:
-  CudaEngine(const Model& model, Dtype weights_dtype);
+  CudaEngine(const Model& model, NumberFormat weights_dtype);
 
   const ModelConfig& config() const override { return config_; }
   DeviceContext context() override { return {Device::kCuda, nullptr, &context_}; }

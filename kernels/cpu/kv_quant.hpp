@@ -1,7 +1,7 @@
-// Number formats of a quantized KV cache on the CPU: bit-exact software
-// conversions (fp16, bf16, FP8 E4M3) and the quantizers/dequantizers of one
-// head's row that the quantized paged cache (chapter 07) stores and its
-// attention kernels read. Layouts and scale rules are common/kv_dtype.hpp's.
+// Number formats of a quantized KV cache on the CPU: branch-free decoders
+// (the bit-exact conversions are common/number_format.hpp's) and the
+// quantizers/dequantizers of one head's row that the quantized paged cache (chapter 07) stores and
+// its attention kernels read. Layouts and scale rules are common/kv_dtype.hpp's.
 //
 // Scaled formats are symmetric: value = code * scale, scale = max|x| / qmax
 // (qmax: int8 127, FP8 448, int4 7); an all-zero row gets scale 0.
@@ -11,13 +11,20 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/number_format.hpp"
+
 namespace kvc::cpu {
 
-// ---- scalar conversions, round to nearest even ------------------------------------------
-// fp16 (IEEE binary16): overflow -> inf, NaN -> quiet NaN, like __float2half_rn.
-std::uint16_t fp16_from_float(float x);
-float fp16_to_float(std::uint16_t h);
-// The same for every finite code, without a branch (see fp8_e4m3_to_float_finite;
+// ---- scalar conversions ----------------------------------------------------------------
+// fp16, bf16 and FP8 E4M3, round to nearest even: common/number_format.hpp's.
+using kvc::bf16_from_float;
+using kvc::bf16_to_float;
+using kvc::fp16_from_float;
+using kvc::fp16_to_float;
+using kvc::fp8_e4m3_from_float;
+using kvc::fp8_e4m3_to_float;
+
+// fp16 to float for every finite code, without a branch (see fp8_e4m3_to_float_finite;
 // here the bias is 15, so the factor is 2^112). Infinities and NaNs read as large
 // finite numbers: the cache stores fp16 only where the values fit.
 inline float fp16_to_float_finite(std::uint16_t h) {
@@ -25,17 +32,7 @@ inline float fp16_to_float_finite(std::uint16_t h) {
   return std::bit_cast<float>(std::bit_cast<std::uint32_t>(magnitude) |
                               (std::uint32_t(h & 0x8000) << 16));
 }
-// bf16: the top 16 bits of a float, rounded, like __float2bfloat16_rn.
-std::uint16_t bf16_from_float(float x);
-inline float bf16_to_float(std::uint16_t h) {
-  return std::bit_cast<float>(std::uint32_t(h) << 16);
-}
-// FP8 E4M3 (OCP FP8, NVIDIA's __nv_fp8_e4m3): bias 7, no infinities, max 448,
-// NaN = S.1111.111. Saturating like __nv_cvt_float_to_fp8(x, __NV_SATFINITE,
-// __NV_E4M3): |x| beyond 448 (inf included) gives +-448, NaN gives 0x7F.
-std::uint8_t fp8_e4m3_from_float(float x);
-float fp8_e4m3_to_float(std::uint8_t code);
-// The same for any code but NaN (the quantizer never writes one), without a
+// FP8 E4M3 to float for any code but NaN (the quantizer never writes one), without a
 // branch, so a kernel's loop vectorizes: the code's exponent and mantissa bits
 // placed in a float's fields read as a float 2^120 times too small (bias 127
 // instead of 7), subnormals included; one multiplication fixes it.

@@ -13,7 +13,7 @@
 
 #include <cuda_runtime_api.h>
 
-#include "common/cuda/dtype.hpp"
+#include "common/number_format.hpp"
 
 namespace kvc::cuda {
 
@@ -41,7 +41,7 @@ struct DecodeShape {
   int n_heads = 0;     // query heads
   int n_kv_heads = 0;  // KV heads (divides n_heads; fewer = GQA/MQA)
   int head_dim = 0;
-  Dtype cache_dtype = Dtype::f32;
+  NumberFormat cache_dtype = NumberFormat::fp32;  // fp32, fp16 or bf16
 };
 
 // Variants (see attention_decode.cu for the details):
@@ -53,8 +53,8 @@ struct DecodeShape {
 //       block, so long contexts fill the GPU; a second kernel merges the slices.
 constexpr int kDecodeVariants = 3;
 
-// Whether `variant` supports `shape` (v2/v3 need head_dim * dtype bytes a multiple of 16
-// and head_dim/elements-per-16-bytes <= 32); the reason when not.
+// Whether `variant` supports `shape` (v2/v3 need head_dim * value bytes a multiple of 16,
+// head_dim/values-per-16-bytes <= 32 and head_dim <= 256); the reason when not.
 bool attention_decode_supports(int variant, const DecodeShape& shape, std::string* why);
 
 // The variant kBestVariant resolves to for this shape.
@@ -86,7 +86,9 @@ struct PagedDecodeShape {
   int n_heads = 0;             // query heads
   int n_kv_heads = 0;          // KV heads (divides n_heads)
   int head_dim = 0;
-  Dtype cache_dtype = Dtype::f32;
+  // fp32, fp16 or bf16; int8 or fp8 for attention_decode_paged_quant (attention_paged_quant.hpp),
+  // which reads the same kernels through its loader.
+  NumberFormat cache_dtype = NumberFormat::fp32;
   // NEW (ch05): how many tokens attend (context_lengths[i] > 0), at most n_tokens; -1 (the
   // default) means all of them. The workspace of v1 and v3 holds rows for this many
   // tokens only, so a batch of one decode token beside a long prefill chunk (whose tokens
@@ -102,13 +104,14 @@ struct PagedDecodeShape {
 //   v1: one block per (token, query head), llama2.c's loop through the block table,
 //       scores in a global workspace row (decode v1 over pages).
 //   v2: one block per (token, KV head) serving the whole GQA group: decode v2's tile loop
-//       with an online softmax and 16-byte loads, each row found through the table.
+//       with an online softmax and vector loads, each row found through the table.
 //   v3: split-K (flash-decoding) over pages: v2's loop over one slice of a token's
 //       context per block, then a merge kernel; for few tokens with long contexts.
 constexpr int kPagedDecodeVariants = 3;
 
-// Whether `variant` supports `shape` (v2, v3: the same head_dim rule as decode v2); the
-// reason when not.
+// Whether `variant` supports `shape` (v2, v3: decode v2's head_dim rule, in loads of 16
+// bytes of fp32/fp16/bf16 or 8 bytes of int8/fp8 codes; no variant reads packed int4);
+// the reason when not.
 bool attention_decode_paged_supports(int variant, const PagedDecodeShape& shape, std::string* why);
 
 // The variant kBestVariant resolves to for this shape: v1 where v2's head_dim rule fails;
@@ -132,6 +135,7 @@ std::size_t attention_decode_paged_workspace_bytes(int variant, const PagedDecod
 //                    0 skips the token: its out row is left as it is (a caller computes
 //                    those tokens another way, e.g. a prefill from position 0).
 //   workspace:       attention_decode_paged_workspace_bytes(variant, shape) bytes
+// Throws kvc::Error for pages with scales (int8, fp8: attention_decode_paged_quant).
 void attention_decode_paged(int variant, float* out, const float* q, const void* k_pages,
                             const void* v_pages, const int* block_tables, const int* table_rows,
                             const int* context_lengths, const PagedDecodeShape& shape,
@@ -149,7 +153,7 @@ struct PagedPrefillShape {
   int n_heads = 0;     // query heads
   int n_kv_heads = 0;  // KV heads (divides n_heads)
   int head_dim = 0;
-  Dtype cache_dtype = Dtype::f32;
+  NumberFormat cache_dtype = NumberFormat::fp32;  // fp32, fp16 or bf16
 };
 
 // Variants (see attention_paged_prefill.cu):
@@ -179,8 +183,8 @@ void attention_prefill_paged(int variant, float* out, const float* q, const void
 //   k, v:             [n][n_kv_heads][head_dim] (fp32)
 //   k_pages, v_pages: [num_blocks * block_size][n_kv_heads][head_dim] in `cache_dtype`
 //   slots:            [n] device int64s (a large pool has more than 2^31 rows)
-void paged_kv_store(void* k_pages, void* v_pages, Dtype cache_dtype, const float* k, const float* v,
-                    const std::int64_t* slots, int n, int n_kv_heads, int head_dim,
+void paged_kv_store(void* k_pages, void* v_pages, NumberFormat cache_dtype, const float* k,
+                    const float* v, const std::int64_t* slots, int n, int n_kv_heads, int head_dim,
                     cudaStream_t stream);
 
 }  // namespace kvc::cuda

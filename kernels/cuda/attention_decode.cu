@@ -41,12 +41,11 @@
 namespace kvc::cuda {
 namespace {
 
-// Where one sequence's rows start, and the row of key t of KV head kv_head.
-template <typename T>
-__device__ __forceinline__ const T* cache_row(const void* cache, int seq, int t, int kv_head,
-                                              int max_ctx, int n_kv_heads, int head_dim) {
-  const std::size_t row = (static_cast<std::size_t>(seq) * max_ctx + t) * n_kv_heads + kv_head;
-  return static_cast<const T*>(cache) + row * head_dim;
+// The row locator: the index of key t of KV head kv_head of sequence seq, the cache seen
+// as rows [batch * max_ctx * n_kv_heads][head_dim].
+__device__ __forceinline__ std::size_t cache_row(int seq, int t, int kv_head, int max_ctx,
+                                                 int n_kv_heads) {
+  return (static_cast<std::size_t>(seq) * max_ctx + t) * n_kv_heads + kv_head;
 }
 
 __device__ __forceinline__ int sequence_length(const int* lengths, int seq, int max_ctx) {
@@ -58,7 +57,7 @@ __device__ __forceinline__ int sequence_length(const int* lengths, int seq, int 
 constexpr int kV1Threads = 256;
 
 // grid (n_heads, batch). scores: [batch][n_heads][max_ctx].
-template <typename T>
+template <typename Rows>
 __global__ void decode_v1_kernel(float* out, const float* q, const void* k_cache,
                                  const void* v_cache, const int* lengths, float* scores,
                                  int max_ctx, int n_heads, int n_kv_heads, int head_dim) {
@@ -66,12 +65,10 @@ __global__ void decode_v1_kernel(float* out, const float* q, const void* k_cache
   const int seq = blockIdx.y;
   const int kv_head = head / (n_heads / n_kv_heads);
   const std::size_t head_row = static_cast<std::size_t>(seq) * n_heads + head;
-  attend_head_by_position<T>(out + head_row * head_dim, q + head_row * head_dim, k_cache, v_cache,
-                             sequence_length(lengths, seq, max_ctx), head_dim,
-                             scores + head_row * max_ctx, [&](const void* cache, int t) {
-                               return cache_row<T>(cache, seq, t, kv_head, max_ctx, n_kv_heads,
-                                                   head_dim);
-                             });
+  attend_head_by_position(out + head_row * head_dim, q + head_row * head_dim, Rows({k_cache}),
+                          Rows({v_cache}), sequence_length(lengths, seq, max_ctx), head_dim,
+                          scores + head_row * max_ctx,
+                          [&](int t) { return cache_row(seq, t, kv_head, max_ctx, n_kv_heads); });
 }
 
 // ---- v2 and v3 ----------------------------------------------------------------------
@@ -94,9 +91,9 @@ struct DecodeParams {
 
 // One block: sequence blockIdx.z, KV head and chunk of its query heads blockIdx.y,
 // context slice blockIdx.x; the loop itself is grouped::attend_tiles.
-template <typename T, int kLanesPerKey, int kHeadsPerBlock>
+template <typename Rows, int kLanesPerKey, int kHeadsPerBlock>
 __global__ void __launch_bounds__(grouped::kThreads) decode_split_kernel(DecodeParams p) {
-  __shared__ grouped::Shared<T, kLanesPerKey, kHeadsPerBlock> shared;
+  __shared__ grouped::Shared<Rows::kVec, kLanesPerKey, kHeadsPerBlock> shared;
   const int seq = blockIdx.z;
   const grouped::HeadChunk chunk = grouped::head_chunk<kHeadsPerBlock>(blockIdx.y, p.group_size);
   const int length = sequence_length(p.lengths, seq, p.max_ctx);
@@ -105,11 +102,10 @@ __global__ void __launch_bounds__(grouped::kThreads) decode_split_kernel(DecodeP
   if (begin >= end) return;  // a slice past this sequence's end: the merge skips it
 
   const std::size_t first_row = static_cast<std::size_t>(seq) * p.n_heads + chunk.first_head;
-  grouped::attend_tiles<T, kLanesPerKey, kHeadsPerBlock>(
-      shared, p.q + first_row * p.head_dim, chunk.heads_here, p.head_dim, p.k_cache, p.v_cache,
-      begin, end, [&](const void* cache, int t) {
-        return cache_row<T>(cache, seq, t, chunk.kv_head, p.max_ctx, p.n_kv_heads, p.head_dim);
-      });
+  grouped::attend_tiles<Rows, kLanesPerKey, kHeadsPerBlock>(
+      shared, p.q + first_row * p.head_dim, chunk.heads_here, p.head_dim, Rows({p.k_cache}),
+      Rows({p.v_cache}), begin, end,
+      [&](int t) { return cache_row(seq, t, chunk.kv_head, p.max_ctx, p.n_kv_heads); });
 
   if (p.slices.out == nullptr)  // v2: the whole context was ours
     grouped::store_heads(shared, chunk.heads_here, p.head_dim, p.out + first_row * p.head_dim);
@@ -143,6 +139,8 @@ grouped::SplitPlan plan_splits(const DecodeShape& shape) {
 }
 
 void check_shape(const DecodeShape& s) {
+  KVC_CHECK(is_float_format(s.cache_dtype), "cuda::attention_decode: a contiguous cache holds ",
+            "fp32, fp16 or bf16, not ", format_name(s.cache_dtype));
   KVC_CHECK(s.batch > 0 && s.max_ctx > 0 && s.n_heads > 0 && s.n_kv_heads > 0 && s.head_dim > 0 &&
                 s.n_heads % s.n_kv_heads == 0,
             "cuda::attention_decode: bad shape batch=", s.batch, " max_ctx=", s.max_ctx,
@@ -155,10 +153,10 @@ using SplitKernel = void (*)(DecodeParams);
 // The instantiation of decode_split_kernel that serves `shape` (v2 and v3 alike).
 SplitKernel split_kernel(const DecodeShape& shape) {
   SplitKernel kernel = nullptr;
-  grouped::dispatch(shape.cache_dtype, shape.head_dim, group_size(shape),
-                    [&]<typename T, int kLanesPerKey, int kHeadsPerBlock>() {
-                      kernel = decode_split_kernel<T, kLanesPerKey, kHeadsPerBlock>;
-                    });
+  grouped::dispatch<false>(shape.cache_dtype, shape.head_dim, group_size(shape),
+                           [&]<typename Rows, int kLanesPerKey, int kHeadsPerBlock>() {
+                             kernel = decode_split_kernel<Rows, kLanesPerKey, kHeadsPerBlock>;
+                           });
   return kernel;
 }
 
@@ -172,6 +170,10 @@ bool attention_decode_supports(int variant, const DecodeShape& shape, std::strin
   if (variant < 0 || variant > kDecodeVariants)
     return fail("no decode attention variant " + std::to_string(variant) + " (1.." +
                 std::to_string(kDecodeVariants) + ", 0 = best)");
+  if (!is_float_format(shape.cache_dtype))
+    return fail(std::string("decode attention over a contiguous cache reads fp32, fp16 or bf16, "
+                            "not ") +
+                format_name(shape.cache_dtype));
   if (variant == 1 || variant == kBestVariant) return true;
   if (!grouped::fits(shape.head_dim, shape.cache_dtype))
     return fail("decode attention v" + std::to_string(variant) + " " +
@@ -210,8 +212,8 @@ void attention_decode(int variant, float* out, const float* q, const void* k_cac
             attention_decode_workspace_bytes(variant, shape), " bytes");
 
   if (variant == 1) {
-    dispatch_dtype(shape.cache_dtype, [&]<typename T>() {
-      decode_v1_kernel<T><<<dim3(shape.n_heads, shape.batch), kV1Threads, 0, stream>>>(
+    dispatch_rows<false>(shape.cache_dtype, [&]<typename Rows>() {
+      decode_v1_kernel<Rows><<<dim3(shape.n_heads, shape.batch), kV1Threads, 0, stream>>>(
           out, q, k_cache, v_cache, lengths, static_cast<float*>(workspace), shape.max_ctx,
           shape.n_heads, shape.n_kv_heads, shape.head_dim);
     });

@@ -2,7 +2,8 @@
 // contract, but position t of a sequence lives in physical block
 // table[t / block_size], at row t % block_size of that block.
 //
-//   k_pages, v_pages: [num_blocks][block_size][n_kv_heads][head_dim]  (fp32, fp16 or bf16)
+//   k_pages, v_pages: [num_blocks][block_size][n_kv_heads][head_dim]  (fp32, fp16 or bf16;
+//                     int8 or fp8 codes with per-row scales for attention_paged_quant.cu)
 //   block_tables:     [n_seqs][max_blocks_per_seq]
 //   q, out:           [n_tokens][n_heads][head_dim]                   (fp32)
 //   token i reads table row table_rows[i] and attends to positions 0..context_lengths[i]-1
@@ -17,7 +18,7 @@
 //     dimension sums p_t * v_t, looking every row up again. A KV head is read
 //     once per query head of its group.
 // v2: decode v2 through the table. One block per (token, KV head) serves every
-//     query head of the group from one read of K and V, with 16-byte loads and
+//     query head of the group from one read of K and V, with vector loads and
 //     an online softmax over tiles of 256 positions. Only the row address
 //     changes: each position costs one table lookup (cached: a block's rows
 //     share one entry), and the rows of a block are consecutive, so a block
@@ -27,7 +28,9 @@
 //     cuts each token's context into slices, one block each, and a second
 //     kernel merges the slices' partial softmaxes (see decode_attention.cuh).
 // All run the loops of decode_attention.cuh, the same code as the contiguous
-// kernels, so paged and contiguous results agree to the last bit.
+// kernels, so paged and contiguous results agree to the last bit. The loops
+// read rows through a loader (kv_loaders.cuh): chapter 07's quantized pools
+// (attention_paged_quant.cu) run these same kernels with the int8/fp8 loader.
 //
 // v1 and v3 keep per-token results in the workspace. A batch may mix a long
 // prefill chunk (its tokens skipped: context length 0) with a few decode tokens,
@@ -50,6 +53,7 @@
 #include "common/check.hpp"
 #include "common/cuda/cuda_check.hpp"
 #include "kernels/cuda/attention.hpp"
+#include "kernels/cuda/attention_paged_launch.cuh"
 #include "kernels/cuda/decode_attention.cuh"
 
 namespace kvc::cuda {
@@ -58,8 +62,8 @@ namespace {
 struct PagedParams {
   float* out;                  // [n_tokens][n_heads][head_dim]
   const float* q;              // [n_tokens][n_heads][head_dim]
-  const void* k_pages;         // [num_blocks][block_size][n_kv_heads][head_dim]
-  const void* v_pages;         // same
+  CacheSide k;                 // [num_blocks][block_size][n_kv_heads][head_dim] (+ row scales)
+  CacheSide v;                 // same
   const int* block_tables;     // [n_seqs][max_blocks_per_seq]
   const int* table_rows;       // [n_tokens]
   const int* context_lengths;  // [n_tokens]
@@ -81,14 +85,14 @@ __device__ __forceinline__ const int* block_table(const PagedParams& p, int toke
   return p.block_tables + static_cast<std::size_t>(p.table_rows[token]) * p.max_blocks_per_seq;
 }
 
-// The row of position t of KV head kv_head: slot = table[t / block_size] * block_size +
-// t % block_size, and the pool seen as [slots][n_kv_heads][head_dim].
-template <typename T>
-__device__ __forceinline__ const T* paged_row(const void* pages, const int* table, int t,
-                                              int kv_head, const PagedParams& p) {
+// The row locator: the index of position t's row of KV head kv_head, slot =
+// table[t / block_size] * block_size + t % block_size and the pool seen as rows
+// [slots * n_kv_heads][head_dim] (a row's scale has the same index).
+__device__ __forceinline__ std::size_t paged_row(const int* table, int t, int kv_head,
+                                                 const PagedParams& p) {
   const std::size_t slot =
       static_cast<std::size_t>(table[t / p.block_size]) * p.block_size + t % p.block_size;
-  return static_cast<const T*>(pages) + (slot * p.n_kv_heads + kv_head) * p.head_dim;
+  return slot * p.n_kv_heads + kv_head;
 }
 
 // ---- workspace rows (v1, v3) ----------------------------------------------------------
@@ -120,7 +124,7 @@ __global__ void __launch_bounds__(kRowsThreads)
 constexpr int kV1Threads = 256;
 
 // grid (n_tokens, n_heads). scores: [workspace rows][n_heads][max_blocks_per_seq * block_size].
-template <typename T>
+template <typename Rows>
 __global__ void paged_decode_v1_kernel(PagedParams p, float* scores) {
   const int token = blockIdx.x;
   const int head = blockIdx.y;
@@ -132,19 +136,18 @@ __global__ void paged_decode_v1_kernel(PagedParams p, float* scores) {
   const std::size_t head_row = static_cast<std::size_t>(token) * p.n_heads + head;
   const std::size_t score_row = static_cast<std::size_t>(row) * p.n_heads + head;
   const std::size_t max_ctx = static_cast<std::size_t>(p.max_blocks_per_seq) * p.block_size;
-  attend_head_by_position<T>(
-      p.out + head_row * p.head_dim, p.q + head_row * p.head_dim, p.k_pages, p.v_pages, length,
-      p.head_dim, scores + score_row * max_ctx,
-      [&](const void* pages, int t) { return paged_row<T>(pages, table, t, kv_head, p); });
+  attend_head_by_position(p.out + head_row * p.head_dim, p.q + head_row * p.head_dim, Rows(p.k),
+                          Rows(p.v), length, p.head_dim, scores + score_row * max_ctx,
+                          [&](int t) { return paged_row(table, t, kv_head, p); });
 }
 
 // ---- v2 ---------------------------------------------------------------------------
 
 // grid (n_tokens, n_kv_heads * head chunks): token blockIdx.x, KV head and chunk of its query
 // heads blockIdx.y.
-template <typename T, int kLanesPerKey, int kHeadsPerBlock>
+template <typename Rows, int kLanesPerKey, int kHeadsPerBlock>
 __global__ void __launch_bounds__(grouped::kThreads) paged_decode_v2_kernel(PagedParams p) {
-  __shared__ grouped::Shared<T, kLanesPerKey, kHeadsPerBlock> shared;
+  __shared__ grouped::Shared<Rows::kVec, kLanesPerKey, kHeadsPerBlock> shared;
   const int token = blockIdx.x;
   const int length = context_length(p, token);
   if (length <= 0) return;  // a skipped token (the whole block leaves: no barrier is missed)
@@ -153,10 +156,9 @@ __global__ void __launch_bounds__(grouped::kThreads) paged_decode_v2_kernel(Page
   const int* table = block_table(p, token);
 
   const std::size_t first_row = static_cast<std::size_t>(token) * p.n_heads + chunk.first_head;
-  grouped::attend_tiles<T, kLanesPerKey, kHeadsPerBlock>(
-      shared, p.q + first_row * p.head_dim, chunk.heads_here, p.head_dim, p.k_pages, p.v_pages, 0,
-      length,
-      [&](const void* pages, int t) { return paged_row<T>(pages, table, t, chunk.kv_head, p); });
+  grouped::attend_tiles<Rows, kLanesPerKey, kHeadsPerBlock>(
+      shared, p.q + first_row * p.head_dim, chunk.heads_here, p.head_dim, Rows(p.k), Rows(p.v), 0,
+      length, [&](int t) { return paged_row(table, t, chunk.kv_head, p); });
 
   grouped::store_heads(shared, chunk.heads_here, p.head_dim, p.out + first_row * p.head_dim);
 }
@@ -165,10 +167,10 @@ __global__ void __launch_bounds__(grouped::kThreads) paged_decode_v2_kernel(Page
 
 // grid (n_tokens, n_kv_heads * head chunks, n_splits): slice blockIdx.z of token blockIdx.x's
 // context, split_len positions; the slices land in the token's workspace row.
-template <typename T, int kLanesPerKey, int kHeadsPerBlock>
+template <typename Rows, int kLanesPerKey, int kHeadsPerBlock>
 __global__ void __launch_bounds__(grouped::kThreads)
     paged_decode_v3_kernel(PagedParams p, int split_len, grouped::SliceResults slices) {
-  __shared__ grouped::Shared<T, kLanesPerKey, kHeadsPerBlock> shared;
+  __shared__ grouped::Shared<Rows::kVec, kLanesPerKey, kHeadsPerBlock> shared;
   const int token = blockIdx.x;
   const int row = p.workspace_rows[token];
   const int begin = blockIdx.z * split_len;
@@ -179,10 +181,9 @@ __global__ void __launch_bounds__(grouped::kThreads)
   const int* table = block_table(p, token);
 
   const std::size_t first_row = static_cast<std::size_t>(token) * p.n_heads + chunk.first_head;
-  grouped::attend_tiles<T, kLanesPerKey, kHeadsPerBlock>(
-      shared, p.q + first_row * p.head_dim, chunk.heads_here, p.head_dim, p.k_pages, p.v_pages,
-      begin, end,
-      [&](const void* pages, int t) { return paged_row<T>(pages, table, t, chunk.kv_head, p); });
+  grouped::attend_tiles<Rows, kLanesPerKey, kHeadsPerBlock>(
+      shared, p.q + first_row * p.head_dim, chunk.heads_here, p.head_dim, Rows(p.k), Rows(p.v),
+      begin, end, [&](int t) { return paged_row(table, t, chunk.kv_head, p); });
   grouped::store_slice(shared, chunk.heads_here, p.head_dim,
                        static_cast<std::size_t>(row) * p.n_heads + chunk.first_head, blockIdx.z,
                        slices);
@@ -250,10 +251,10 @@ grouped::SplitPlan plan_splits(const PagedDecodeShape& shape) {
 // The instantiation of paged_decode_v3_kernel that serves `shape`.
 auto v3_kernel(const PagedDecodeShape& shape) {
   void (*kernel)(PagedParams, int, grouped::SliceResults) = nullptr;
-  grouped::dispatch(shape.cache_dtype, shape.head_dim, group_size(shape),
-                    [&]<typename T, int kLanesPerKey, int kHeadsPerBlock>() {
-                      kernel = paged_decode_v3_kernel<T, kLanesPerKey, kHeadsPerBlock>;
-                    });
+  grouped::dispatch<true>(shape.cache_dtype, shape.head_dim, group_size(shape),
+                          [&]<typename Rows, int kLanesPerKey, int kHeadsPerBlock>() {
+                            kernel = paged_decode_v3_kernel<Rows, kLanesPerKey, kHeadsPerBlock>;
+                          });
   return kernel;
 }
 
@@ -278,6 +279,9 @@ bool attention_decode_paged_supports(int variant, const PagedDecodeShape& shape,
   if (variant < 0 || variant > kPagedDecodeVariants)
     return fail("no paged decode attention variant " + std::to_string(variant) + " (1.." +
                 std::to_string(kPagedDecodeVariants) + ", 0 = best)");
+  if (grouped::row_bytes(shape.head_dim, shape.cache_dtype) == 0)
+    return fail(std::string("paged decode attention reads no packed ") +
+                format_name(shape.cache_dtype) + " rows");
   if (variant == 1 || variant == kBestVariant) return true;
   if (!grouped::fits(shape.head_dim, shape.cache_dtype))
     return fail("paged decode attention v" + std::to_string(variant) + " " +
@@ -304,6 +308,16 @@ void attention_decode_paged(int variant, float* out, const float* q, const void*
                             const void* v_pages, const int* block_tables, const int* table_rows,
                             const int* context_lengths, const PagedDecodeShape& shape,
                             void* workspace, cudaStream_t stream) {
+  KVC_CHECK(is_float_format(shape.cache_dtype),
+            "cuda::attention_decode_paged: ", format_name(shape.cache_dtype),
+            " pages have scales: attention_decode_paged_quant reads them");
+  launch_decode_paged(variant, out, q, {k_pages}, {v_pages}, block_tables, table_rows,
+                      context_lengths, shape, workspace, stream);
+}
+
+void launch_decode_paged(int variant, float* out, const float* q, CacheSide k, CacheSide v,
+                         const int* block_tables, const int* table_rows, const int* context_lengths,
+                         const PagedDecodeShape& shape, void* workspace, cudaStream_t stream) {
   check_shape(shape);
   std::string why;
   KVC_CHECK(attention_decode_paged_supports(variant, shape, &why),
@@ -318,8 +332,8 @@ void attention_decode_paged(int variant, float* out, const float* q, const void*
                                                    (variant == 2 ? 0 : rows_bytes(shape)));
   const PagedParams params{.out = out,
                            .q = q,
-                           .k_pages = k_pages,
-                           .v_pages = v_pages,
+                           .k = k,
+                           .v = v,
                            .block_tables = block_tables,
                            .table_rows = table_rows,
                            .context_lengths = context_lengths,
@@ -335,8 +349,8 @@ void attention_decode_paged(int variant, float* out, const float* q, const void*
     KVC_CUDA_CHECK_LAUNCH();
   }
   if (variant == 1) {
-    dispatch_dtype(shape.cache_dtype, [&]<typename T>() {
-      paged_decode_v1_kernel<T>
+    dispatch_rows<true>(shape.cache_dtype, [&]<typename Rows>() {
+      paged_decode_v1_kernel<Rows>
           <<<dim3(shape.n_tokens, shape.n_heads), kV1Threads, 0, stream>>>(params, workspace_data);
     });
     KVC_CUDA_CHECK_LAUNCH();
@@ -344,16 +358,16 @@ void attention_decode_paged(int variant, float* out, const float* q, const void*
   }
 
   // 16-byte loads need 16-byte aligned rows: the row size is checked above, the bases here.
-  KVC_CHECK(reinterpret_cast<std::uintptr_t>(k_pages) % 16 == 0 &&
-                reinterpret_cast<std::uintptr_t>(v_pages) % 16 == 0,
+  KVC_CHECK(reinterpret_cast<std::uintptr_t>(k.values) % 16 == 0 &&
+                reinterpret_cast<std::uintptr_t>(v.values) % 16 == 0,
             "cuda::attention_decode_paged: v", variant,
             " needs 16-byte aligned k_pages and v_pages");
   const int chunks = shape.n_kv_heads * grouped::head_chunks(group_size(shape));
   if (variant == 2) {
-    grouped::dispatch(
+    grouped::dispatch<true>(
         shape.cache_dtype, shape.head_dim, group_size(shape),
-        [&]<typename T, int kLanesPerKey, int kHeadsPerBlock>() {
-          paged_decode_v2_kernel<T, kLanesPerKey, kHeadsPerBlock>
+        [&]<typename Rows, int kLanesPerKey, int kHeadsPerBlock>() {
+          paged_decode_v2_kernel<Rows, kLanesPerKey, kHeadsPerBlock>
               <<<dim3(shape.n_tokens, chunks), grouped::kThreads, 0, stream>>>(params);
         });
     KVC_CUDA_CHECK_LAUNCH();
@@ -377,14 +391,14 @@ void attention_decode_paged(int variant, float* out, const float* q, const void*
   KVC_CUDA_CHECK_LAUNCH();
 }
 
-void paged_kv_store(void* k_pages, void* v_pages, Dtype cache_dtype, const float* k, const float* v,
-                    const std::int64_t* slots, int n, int n_kv_heads, int head_dim,
+void paged_kv_store(void* k_pages, void* v_pages, NumberFormat cache_dtype, const float* k,
+                    const float* v, const std::int64_t* slots, int n, int n_kv_heads, int head_dim,
                     cudaStream_t stream) {
   KVC_CHECK(n >= 0 && n_kv_heads > 0 && head_dim > 0, "cuda::paged_kv_store: bad shape n=", n,
             " n_kv_heads=", n_kv_heads, " head_dim=", head_dim);
   if (n == 0) return;
   const int row_size = n_kv_heads * head_dim;
-  dispatch_dtype(cache_dtype, [&]<typename T>() {
+  dispatch_float_format(cache_dtype, [&]<typename T>() {
     paged_kv_store_kernel<T>
         <<<grid_for(std::size_t(n) * row_size, kStoreThreads), kStoreThreads, 0, stream>>>(
             static_cast<T*>(k_pages), static_cast<T*>(v_pages), k, v, slots, n, row_size);

@@ -210,7 +210,7 @@ void attention_prefill_paged(int variant, float* out, const float* q, const void
       .head_dim = shape.head_dim,
       .heads_per_block = grouped::heads_per_block(shape.n_heads / shape.n_kv_heads)};
   const int dims_per_lane = (shape.head_dim + kWarpSize - 1) / kWarpSize;
-  dispatch_dtype(shape.cache_dtype, [&]<typename T>() {
+  dispatch_float_format(shape.cache_dtype, [&]<typename T>() {
     if (dims_per_lane == 1)
       launch_v1<T, 1>(params, stream);
     else if (dims_per_lane == 2)

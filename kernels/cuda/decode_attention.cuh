@@ -1,12 +1,18 @@
 // The loops of decode attention, written once and shared by the kernels over a
-// contiguous cache (attention_decode.cu) and over a paged pool
-// (attention_paged.cu): they differ only in where position t's K and V rows live.
+// contiguous cache (attention_decode.cu), a paged pool (attention_paged.cu) and
+// a quantized paged pool (attention_paged_quant.cu): they differ only in where
+// position t's K and V rows live and how a row stores its numbers.
 //
-// So each loop takes a row locator: a device callable
-//   row_at(cache, t) -> const T*
-// returning the head_dim values of position t, for the block's KV head, in
-// `cache` (the K or the V cache). The loops call it only for positions inside
-// the range they attend to, so a locator may read a block table there.
+// So each loop is split in three pieces:
+//   load:       a loader per format (kv_loaders.cuh) reads row r of K or V as
+//               floats and its scale, and a row locator, a device callable
+//                 row_of(t) -> std::size_t
+//               gives the row index r of position t for the block's KV head. The
+//               loops call it only for positions inside the range they attend
+//               to, so a locator may read a block table there.
+//   score:      q . k_t (times the key row's scale and 1/sqrt(head_dim)), then
+//               the softmax (v1: over all scores; v2/v3: online, tile by tile).
+//   accumulate: sum_t p_t * v_t (the probability times the value row's scale).
 //
 // v3 (split-K) runs the v2 loop over a slice of the context; the pieces that
 // store and merge the slices, and the host side that plans them, are here too.
@@ -19,8 +25,9 @@
 #include <string>
 
 #include "common/cuda/cuda_check.hpp"
-#include "common/cuda/dtype.hpp"
+#include "common/number_format.hpp"
 #include "kernels/cuda/device_math.cuh"
+#include "kernels/cuda/kv_loaders.cuh"
 
 namespace kvc::cuda {
 
@@ -30,18 +37,18 @@ namespace kvc::cuda {
 // write scores[t], a block softmax, then one thread per output dimension sums p_t * v_t.
 // An empty context gives zeros. Contains barriers: call from every thread of the block.
 //   q_head, out_head: [head_dim] fp32; scores: [length] global scratch of this head
-template <typename T, typename RowAt>
+//   k, v: the loaders of the two sides (kv_loaders.cuh)
+template <typename Rows, typename RowOf>
 __device__ __forceinline__ void attend_head_by_position(float* out_head, const float* q_head,
-                                                        const void* k_cache, const void* v_cache,
-                                                        int length, int head_dim, float* scores,
-                                                        RowAt row_at) {
+                                                        const Rows& k, const Rows& v, int length,
+                                                        int head_dim, float* scores, RowOf row_of) {
   const float scale = 1.0f / sqrtf(static_cast<float>(head_dim));
   float max_score = -FLT_MAX;
   for (int t = threadIdx.x; t < length; t += blockDim.x) {
-    const T* key = row_at(k_cache, t);
+    const std::size_t row = row_of(t);
     float dot = 0.0f;
-    for (int d = 0; d < head_dim; ++d) dot += q_head[d] * to_float(key[d]);
-    scores[t] = dot * scale;
+    for (int d = 0; d < head_dim; ++d) dot += q_head[d] * k.value(row, d, head_dim);
+    scores[t] = dot * k.scale(row) * scale;
     max_score = fmaxf(max_score, scores[t]);
   }
   max_score = block_max(max_score);
@@ -54,7 +61,10 @@ __device__ __forceinline__ void attend_head_by_position(float* out_head, const f
   const float inv_sum = sum > 0.0f ? 1.0f / sum : 0.0f;
   for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
     float acc = 0.0f;
-    for (int t = 0; t < length; ++t) acc += scores[t] * to_float(row_at(v_cache, t)[d]);
+    for (int t = 0; t < length; ++t) {
+      const std::size_t row = row_of(t);
+      acc += scores[t] * v.scale(row) * v.value(row, d, head_dim);
+    }
     out_head[d] = acc * inv_sum;
   }
 }
@@ -62,10 +72,10 @@ __device__ __forceinline__ void attend_head_by_position(float* out_head, const f
 // ---- v2: one KV head's group per block, tiles with an online softmax ------------------
 //
 // A block serves up to kHeadsPerBlock query heads of one GQA group from a single read of
-// their KV head. kLanesPerKey lanes share one key row, each loading 16 bytes (kVec
-// consecutive dimensions) at a time; the context streams through in tiles of kTileKeys
-// scores kept in shared memory, with a running max and sum per head (earlier results
-// rescaled when the max grows).
+// their KV head. kLanesPerKey lanes share one key row, each loading one vector (a
+// Rows::Raw: 16 bytes of fp32/fp16/bf16, 8 of codes; kVec consecutive dimensions) at a time; the
+// context streams through in tiles of kTileKeys scores kept in shared memory, with a running max
+// and sum per head (earlier results rescaled when the max grows).
 namespace grouped {
 
 constexpr int kThreads = 128;
@@ -73,6 +83,7 @@ constexpr int kWarps = kThreads / kWarpSize;
 constexpr int kTileKeys = 256;  // scores held in shared memory per head at a time
 constexpr int kUnroll = 4;      // key rows loaded back to back by each lane: loads in flight
 constexpr int kMaxHeadsPerBlock = 8;
+constexpr int kMaxHeadDim = 256;  // what Shared::warp_out holds per head
 
 // The query heads one block serves: part of the group of KV head kv_head.
 struct HeadChunk {
@@ -91,14 +102,14 @@ __device__ __forceinline__ HeadChunk head_chunk(int index, int group_size) {
   return {kv_head, first_head, min(kHeadsPerBlock, (kv_head + 1) * group_size - first_head)};
 }
 
-// The block's shared memory.
-template <typename T, int kLanesPerKey, int kHeadsPerBlock>
+// The block's shared memory, for a loader of kVec values per load.
+template <int kVec, int kLanesPerKey, int kHeadsPerBlock>
 struct Shared {
   float scores[kHeadsPerBlock][kTileKeys];  // scores, then probabilities, of a tile
   float running_max[kHeadsPerBlock];
   float running_sum[kHeadsPerBlock];
   float tile_rescale[kHeadsPerBlock];
-  float warp_out[kWarps][kHeadsPerBlock][kLanesPerKey * Vec16<T>::kCount];
+  float warp_out[kWarps][kHeadsPerBlock][kLanesPerKey * kVec];
 
   // Output dimension d of head g, unnormalised: the accumulators of every warp added up.
   __device__ __forceinline__ float output(int g, int d) const {
@@ -114,14 +125,15 @@ struct Shared {
 // softmax's running_max[g] and running_sum[g] and the unnormalised output(g, d), after a
 // barrier, so any thread may read them. Contains barriers: call from every thread.
 //   q_heads: [heads_here][head_dim] fp32
-// head_dim * sizeof(T) must be a multiple of 16 and at most kLanesPerKey * 16 bytes, and
-// every row 16-byte aligned.
-template <typename T, int kLanesPerKey, int kHeadsPerBlock, typename RowAt>
-__device__ __forceinline__ void attend_tiles(Shared<T, kLanesPerKey, kHeadsPerBlock>& s,
+//   k, v:    the loaders of the two sides (kv_loaders.cuh)
+// A row's bytes must be a multiple of sizeof(Rows::Raw) and at most kLanesPerKey of them,
+// and every row aligned to it.
+template <typename Rows, int kLanesPerKey, int kHeadsPerBlock, typename RowOf>
+__device__ __forceinline__ void attend_tiles(Shared<Rows::kVec, kLanesPerKey, kHeadsPerBlock>& s,
                                              const float* q_heads, int heads_here, int head_dim,
-                                             const void* k_cache, const void* v_cache, int begin,
-                                             int end, RowAt row_at) {
-  constexpr int kVec = Vec16<T>::kCount;
+                                             const Rows& k, const Rows& v, int begin, int end,
+                                             RowOf row_of) {
+  constexpr int kVec = Rows::kVec;
   constexpr int kKeyGroups = kThreads / kLanesPerKey;  // key rows processed side by side
 
   const int key_group = threadIdx.x / kLanesPerKey;
@@ -146,11 +158,11 @@ __device__ __forceinline__ void attend_tiles(Shared<T, kLanesPerKey, kHeadsPerBl
     s.running_sum[threadIdx.x] = 0.0f;
   }
 
-  // 16 bytes of key/value row t for this lane (zeros past the tile or the head).
-  auto load = [&](const void* cache, int t, bool valid) {
-    if (!valid || !lane_has_dims) return make_uint4(0, 0, 0, 0);
-    const T* row = row_at(cache, t);
-    return *reinterpret_cast<const uint4*>(row + dim0);
+  // This lane's vector of `row` (zeros past the tile or the head).
+  using Raw = typename Rows::Raw;
+  auto load = [&](const Rows& side, std::size_t row, bool valid) {
+    if (!valid || !lane_has_dims) return Raw{};
+    return side.load(row, dim0, head_dim);
   };
 
   for (int tile = begin; tile < end; tile += kTileKeys) {
@@ -159,17 +171,21 @@ __device__ __forceinline__ void attend_tiles(Shared<T, kLanesPerKey, kHeadsPerBl
     // 1. Scores: the kLanesPerKey lanes of a key group each dot their slice, then add up.
     //    Every lane of a warp runs the same iterations, so the shuffles see full warps.
     for (int j0 = 0; j0 < tile_len; j0 += kKeyGroups * kUnroll) {
-      uint4 raw[kUnroll];
+      std::size_t rows[kUnroll];
+      Raw raw[kUnroll];
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const int j = j0 + u * kKeyGroups + key_group;
-        raw[u] = load(k_cache, tile + j, j < tile_len);
+        rows[u] = j < tile_len ? row_of(tile + j) : 0;
+        raw[u] = load(k, rows[u], j < tile_len);
       }
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         float key[kVec];
-        unpack16<T>(raw[u], key);
+        Rows::unpack(raw[u], key);
         const int j = j0 + u * kKeyGroups + key_group;
+        const bool scorer = threadIdx.x % kLanesPerKey == 0 && j < tile_len;
+        const float key_scale = scorer ? k.scale(rows[u]) : 0.0f;
 #pragma unroll
         for (int g = 0; g < kHeadsPerBlock; ++g) {
           float dot = 0.0f;
@@ -178,7 +194,7 @@ __device__ __forceinline__ void attend_tiles(Shared<T, kLanesPerKey, kHeadsPerBl
 #pragma unroll
           for (int offset = kLanesPerKey / 2; offset > 0; offset /= 2)
             dot += __shfl_xor_sync(0xffffffffu, dot, offset);
-          if (threadIdx.x % kLanesPerKey == 0 && j < tile_len) s.scores[g][j] = dot;
+          if (scorer) s.scores[g][j] = dot * key_scale;
         }
       }
     }
@@ -214,21 +230,24 @@ __device__ __forceinline__ void attend_tiles(Shared<T, kLanesPerKey, kHeadsPerBl
       for (int e = 0; e < kVec; ++e) acc[g][e] *= rescale;
     }
     for (int j0 = 0; j0 < tile_len; j0 += kKeyGroups * kUnroll) {
-      uint4 raw[kUnroll];
+      std::size_t rows[kUnroll];
+      Raw raw[kUnroll];
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const int j = j0 + u * kKeyGroups + key_group;
-        raw[u] = load(v_cache, tile + j, j < tile_len);
+        rows[u] = j < tile_len ? row_of(tile + j) : 0;
+        raw[u] = load(v, rows[u], j < tile_len);
       }
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const int j = j0 + u * kKeyGroups + key_group;
         if (j >= tile_len) continue;
         float value[kVec];
-        unpack16<T>(raw[u], value);
+        Rows::unpack(raw[u], value);
+        const float value_scale = v.scale(rows[u]);
 #pragma unroll
         for (int g = 0; g < kHeadsPerBlock; ++g) {
-          const float prob = g < heads_here ? s.scores[g][j] : 0.0f;
+          const float prob = g < heads_here ? s.scores[g][j] * value_scale : 0.0f;
 #pragma unroll
           for (int e = 0; e < kVec; ++e) acc[g][e] += prob * value[e];
         }
@@ -258,9 +277,9 @@ __device__ __forceinline__ void attend_tiles(Shared<T, kLanesPerKey, kHeadsPerBl
 
 // After attend_tiles: the normalised output of each served head.
 //   out_rows: [heads_here][head_dim], the rows of the block's query heads
-template <typename T, int kLanesPerKey, int kHeadsPerBlock>
-__device__ __forceinline__ void store_heads(const Shared<T, kLanesPerKey, kHeadsPerBlock>& s,
-                                            int heads_here, int head_dim, float* out_rows) {
+template <typename SharedMemory>
+__device__ __forceinline__ void store_heads(const SharedMemory& s, int heads_here, int head_dim,
+                                            float* out_rows) {
   for (int i = threadIdx.x; i < heads_here * head_dim; i += kThreads) {
     const int g = i / head_dim;
     out_rows[i] = s.output(g, i % head_dim) / s.running_sum[g];
@@ -287,9 +306,8 @@ struct SliceResults {
 };
 
 // After attend_tiles over slice `split`: each served head's unnormalised output, max and sum.
-template <typename T, int kLanesPerKey, int kHeadsPerBlock>
-__device__ __forceinline__ void store_slice(const Shared<T, kLanesPerKey, kHeadsPerBlock>& s,
-                                            int heads_here, int head_dim,
+template <typename SharedMemory>
+__device__ __forceinline__ void store_slice(const SharedMemory& s, int heads_here, int head_dim,
                                             std::size_t first_head_row, int split,
                                             const SliceResults& slices) {
   for (int i = threadIdx.x; i < heads_here * head_dim; i += kThreads) {
@@ -326,23 +344,33 @@ __device__ __forceinline__ void merge_slices(float* out_head, const SliceResults
 
 // ---- v2, host side ----
 
-// Whether rows of head_dim values of `dtype` split into 16-byte vectors, one lane each,
-// within one warp.
-inline bool fits(int head_dim, Dtype dtype) {
-  const std::size_t row_bytes = head_dim * dtype_size(dtype);
-  return row_bytes % 16 == 0 && row_bytes / 16 <= kWarpSize;
+// Bytes of one row of head_dim values of `format` (0 for int4: no loader reads it).
+inline std::size_t row_bytes(int head_dim, NumberFormat format) {
+  return format_bits(format) >= 8 ? static_cast<std::size_t>(head_dim) * format_bits(format) / 8
+                                  : 0;
 }
 
-// Why fits() fails, for an error message: "needs head_dim * 2 bytes to be ... (head_dim 12, fp16)".
-inline std::string fit_requirement(int head_dim, Dtype dtype) {
-  return "needs head_dim * " + std::to_string(dtype_size(dtype)) +
-         " bytes to be a multiple of 16 and at most 512 (head_dim " + std::to_string(head_dim) +
-         ", " + dtype_name(dtype) + ")";
+// Whether rows of head_dim values of `format` split into whole loads of its loader, one
+// lane each, within one warp, and fit Shared::warp_out.
+inline bool fits(int head_dim, NumberFormat format) {
+  const std::size_t bytes = row_bytes(head_dim, format);
+  const int load = load_bytes(format);
+  return bytes > 0 && load > 0 && bytes % load == 0 && bytes / load <= kWarpSize &&
+         head_dim <= kMaxHeadDim;
 }
 
-// Lanes sharing a key row: 16-byte vectors per row, rounded up to a power of two.
-inline int lanes_per_key(int head_dim, Dtype dtype) {
-  const int vectors = static_cast<int>(head_dim * dtype_size(dtype) / 16);
+// Why fits() fails, for an error message: "needs rows of head_dim * 16 bits to be whole
+// 16-byte loads ... (head_dim 12, fp16)".
+inline std::string fit_requirement(int head_dim, NumberFormat format) {
+  return "needs rows of head_dim * " + std::to_string(format_bits(format)) + " bits to be whole " +
+         std::to_string(load_bytes(format)) +
+         "-byte loads, at most 32 of them, and head_dim at most " + std::to_string(kMaxHeadDim) +
+         " (head_dim " + std::to_string(head_dim) + ", " + format_name(format) + ")";
+}
+
+// Lanes sharing a key row: loads per row, rounded up to a power of two.
+inline int lanes_per_key(int head_dim, NumberFormat format) {
+  const int vectors = static_cast<int>(row_bytes(head_dim, format) / load_bytes(format));
   int lanes = 1;
   while (lanes < vectors) lanes *= 2;
   return lanes;
@@ -360,39 +388,33 @@ inline int head_chunks(int group_size) {
   return (group_size + heads_per_block(group_size) - 1) / heads_per_block(group_size);
 }
 
-template <typename T, int kLanesPerKey, typename Body>
+template <typename Rows, int kLanesPerKey, typename Body>
 void dispatch_heads(int heads, Body& body) {
   switch (heads) {
     case 1:
-      body.template operator()<T, kLanesPerKey, 1>();
+      body.template operator()<Rows, kLanesPerKey, 1>();
       return;
     case 2:
-      body.template operator()<T, kLanesPerKey, 2>();
+      body.template operator()<Rows, kLanesPerKey, 2>();
       return;
     case 4:
-      body.template operator()<T, kLanesPerKey, 4>();
+      body.template operator()<Rows, kLanesPerKey, 4>();
       return;
     default:
-      body.template operator()<T, kLanesPerKey, 8>();
+      body.template operator()<Rows, kLanesPerKey, 8>();
       return;
   }
 }
 
-template <typename T, typename Body>
+// Lane counts 1, 2, 4, ... up to the widest a row of the loader can need (kMaxHeadDim
+// values, at most a warp): wider ones are never instantiated.
+template <typename Rows, int kLanes = 1, typename Body>
 void dispatch_lanes(int lanes, int heads, Body& body) {
-  switch (lanes) {
-    case 1:
-      return dispatch_heads<T, 1>(heads, body);
-    case 2:
-      return dispatch_heads<T, 2>(heads, body);
-    case 4:
-      return dispatch_heads<T, 4>(heads, body);
-    case 8:
-      return dispatch_heads<T, 8>(heads, body);
-    case 16:
-      return dispatch_heads<T, 16>(heads, body);
-    default:
-      return dispatch_heads<T, 32>(heads, body);
+  if constexpr (kLanes == kWarpSize || kLanes * Rows::kVec >= kMaxHeadDim) {
+    dispatch_heads<Rows, kLanes>(heads, body);
+  } else {
+    if (lanes <= kLanes) return dispatch_heads<Rows, kLanes>(heads, body);
+    dispatch_lanes<Rows, kLanes * 2>(lanes, heads, body);
   }
 }
 
@@ -437,14 +459,16 @@ long long resident_blocks(Kernel kernel) {
   return static_cast<long long>(blocks_per_sm) * multiprocessor_count();
 }
 
-// Calls body.template operator()<T, kLanesPerKey, kHeadsPerBlock>() with the template
-// arguments that serve rows of head_dim `dtype` values and groups of group_size query
-// heads (fits(head_dim, dtype) must hold).
-template <typename Body>
-void dispatch(Dtype dtype, int head_dim, int group_size, Body&& body) {
-  const int lanes = lanes_per_key(head_dim, dtype);
+// Calls body.template operator()<Rows, kLanesPerKey, kHeadsPerBlock>() with the loader of
+// `format` (with kScaled, int8 and fp8 too: see dispatch_rows) and the template arguments
+// that serve rows of head_dim values and groups of group_size query heads
+// (fits(head_dim, format) must hold).
+template <bool kScaled, typename Body>
+void dispatch(NumberFormat format, int head_dim, int group_size, Body&& body) {
+  const int lanes = lanes_per_key(head_dim, format);
   const int heads = heads_per_block(group_size);
-  dispatch_dtype(dtype, [&]<typename T>() { dispatch_lanes<T>(lanes, heads, body); });
+  dispatch_rows<kScaled>(format,
+                         [&]<typename Rows>() { dispatch_lanes<Rows>(lanes, heads, body); });
 }
 
 }  // namespace grouped

@@ -1,5 +1,6 @@
 // Device helpers shared by the kernels in this folder: warp and block
-// reductions, and reading/writing fp32/fp16/bf16 storage as floats.
+// reductions, and reading/writing fp32/fp16/bf16 storage as floats (chapter 07's
+// scaled codes are read by the loaders of kv_loaders.cuh).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -7,7 +8,8 @@
 
 #include <cfloat>
 
-#include "common/cuda/dtype.hpp"
+#include "common/check.hpp"
+#include "common/number_format.hpp"
 
 namespace kvc::cuda {
 
@@ -87,19 +89,22 @@ __device__ __forceinline__ void unpack16(const uint4& raw, float (&out)[Vec16<T>
   for (int i = 0; i < Vec16<T>::kCount; ++i) out[i] = to_float(values[i]);
 }
 
-// Calls body.template operator()<T>() with T the C++ type of `dtype`.
+// Calls body.template operator()<T>() with T the C++ type of a float format; throws
+// kvc::Error for a scaled one (its codes are read through kv_loaders.cuh).
 template <typename Body>
-void dispatch_dtype(Dtype dtype, Body&& body) {
-  switch (dtype) {
-    case Dtype::f32:
+void dispatch_float_format(NumberFormat format, Body&& body) {
+  switch (format) {
+    case NumberFormat::fp32:
       body.template operator()<float>();
       return;
-    case Dtype::f16:
+    case NumberFormat::fp16:
       body.template operator()<__half>();
       return;
-    case Dtype::bf16:
+    case NumberFormat::bf16:
       body.template operator()<__nv_bfloat16>();
       return;
+    default:
+      KVC_FAIL(format_name(format), " is not stored as plain values (fp32, fp16 or bf16)");
   }
 }
 

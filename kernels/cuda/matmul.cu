@@ -27,16 +27,17 @@ __global__ void convert_kernel(T* out, const float* in, std::size_t size) {
     out[i] = from_float<T>(in[i]);
 }
 
-cudaDataType_t cuda_data_type(Dtype dtype) {
+cudaDataType_t cuda_data_type(NumberFormat dtype) {
   switch (dtype) {
-    case Dtype::f32:
+    case NumberFormat::fp32:
       return CUDA_R_32F;
-    case Dtype::f16:
+    case NumberFormat::fp16:
       return CUDA_R_16F;
-    case Dtype::bf16:
+    case NumberFormat::bf16:
       return CUDA_R_16BF;
+    default:
+      KVC_FAIL("cuda::matmul: weights are fp32, fp16 or bf16, not ", format_name(dtype));
   }
-  KVC_FAIL("unknown Dtype value ", static_cast<int>(dtype));
 }
 
 }  // namespace
@@ -49,21 +50,21 @@ CublasHandle::~CublasHandle() {
   cublasDestroy(handle_);
 }
 
-std::size_t matmul_scratch_bytes(Dtype w_dtype, int n, int d_in) {
-  return w_dtype == Dtype::f32 ? 0 : std::size_t(n) * d_in * dtype_size(w_dtype);
+std::size_t matmul_scratch_bytes(NumberFormat w_dtype, int n, int d_in) {
+  return w_dtype == NumberFormat::fp32 ? 0 : std::size_t(n) * d_in * float_format_bytes(w_dtype);
 }
 
-void matmul(cublasHandle_t cublas, float* out, const float* x, const void* w, Dtype w_dtype, int n,
-            int d_in, int d_out, void* x_scratch, cudaStream_t stream) {
+void matmul(cublasHandle_t cublas, float* out, const float* x, const void* w, NumberFormat w_dtype,
+            int n, int d_in, int d_out, void* x_scratch, cudaStream_t stream) {
   KVC_CHECK(n >= 0 && d_in > 0 && d_out > 0, "cuda::matmul: bad shape n=", n, " d_in=", d_in,
             " d_out=", d_out);
   if (n == 0) return;
   const void* x_as_w_dtype = x;
-  if (w_dtype != Dtype::f32) {
-    KVC_CHECK(x_scratch != nullptr, "cuda::matmul: ", dtype_name(w_dtype),
+  if (w_dtype != NumberFormat::fp32) {
+    KVC_CHECK(x_scratch != nullptr, "cuda::matmul: ", format_name(w_dtype),
               " weights need x_scratch of ", matmul_scratch_bytes(w_dtype, n, d_in), " bytes");
     const std::size_t size = std::size_t(n) * d_in;
-    dispatch_dtype(w_dtype, [&]<typename T>() {
+    dispatch_float_format(w_dtype, [&]<typename T>() {
       convert_kernel<T>
           <<<grid_for(size, kThreads), kThreads, 0, stream>>>(static_cast<T*>(x_scratch), x, size);
     });

@@ -10,7 +10,7 @@
 #include <cublas_api.h>
 #include <cuda_runtime_api.h>
 
-#include "common/cuda/dtype.hpp"
+#include "common/number_format.hpp"
 
 namespace kvc::cuda {
 
@@ -30,10 +30,10 @@ class CublasHandle {
 // out: [n][d_out] = x: [n][d_in] @ w: [d_out][d_in]^T, row-major as on the CPU.
 // w is stored in `w_dtype`; x and out are fp32.
 // x_scratch: n * d_in elements of w_dtype (matmul_scratch_bytes); unused for fp32 weights.
-void matmul(cublasHandle_t cublas, float* out, const float* x, const void* w, Dtype w_dtype, int n,
-            int d_in, int d_out, void* x_scratch, cudaStream_t stream);
+void matmul(cublasHandle_t cublas, float* out, const float* x, const void* w, NumberFormat w_dtype,
+            int n, int d_in, int d_out, void* x_scratch, cudaStream_t stream);
 
 // Bytes of x_scratch that matmul needs for n rows of d_in (0 for fp32 weights).
-std::size_t matmul_scratch_bytes(Dtype w_dtype, int n, int d_in);
+std::size_t matmul_scratch_bytes(NumberFormat w_dtype, int n, int d_in);
 
 }  // namespace kvc::cuda

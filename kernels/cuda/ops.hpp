@@ -13,14 +13,14 @@
 
 #include <cuda_runtime_api.h>
 
-#include "common/cuda/dtype.hpp"
+#include "common/number_format.hpp"
 
 namespace kvc::cuda {
 
 // out: [n][dim] = table[tokens[i]][:] for the n token ids in `tokens` (device ints).
 // table: [vocab][dim] stored in `table_dtype`; out is fp32.
-void embedding(float* out, const void* table, Dtype table_dtype, const int* tokens, int n, int dim,
-               cudaStream_t stream);
+void embedding(float* out, const void* table, NumberFormat table_dtype, const int* tokens, int n,
+               int dim, cudaStream_t stream);
 
 // out[i][:] = weight * x[i][:] / sqrt(mean(x[i]^2) + 1e-5), for n rows of `dim`.
 // out may equal x.
@@ -51,8 +51,8 @@ void argmax(int* out, const float* x, int n, int size, cudaStream_t stream);
 //   k, v:             [n][n_kv_heads][head_dim] (fp32)
 //   k_cache, v_cache: [n_slots][max_ctx][n_kv_heads][head_dim] in `cache_dtype`
 //   slots, positions: [n] (device ints); 0 <= positions[i] < max_ctx
-void kv_cache_store(void* k_cache, void* v_cache, Dtype cache_dtype, const float* k, const float* v,
-                    const int* slots, const int* positions, int n, int max_ctx, int n_kv_heads,
-                    int head_dim, cudaStream_t stream);
+void kv_cache_store(void* k_cache, void* v_cache, NumberFormat cache_dtype, const float* k,
+                    const float* v, const int* slots, const int* positions, int n, int max_ctx,
+                    int n_kv_heads, int head_dim, cudaStream_t stream);
 
 }  // namespace kvc::cuda

@@ -89,11 +89,11 @@ __global__ void kv_cache_store_kernel(T* k_cache, T* v_cache, const float* k, co
 
 }  // namespace
 
-void embedding(float* out, const void* table, Dtype table_dtype, const int* tokens, int n, int dim,
-               cudaStream_t stream) {
+void embedding(float* out, const void* table, NumberFormat table_dtype, const int* tokens, int n,
+               int dim, cudaStream_t stream) {
   KVC_CHECK(n >= 0 && dim > 0, "cuda::embedding: bad shape n=", n, " dim=", dim);
   if (n == 0) return;
-  dispatch_dtype(table_dtype, [&]<typename T>() {
+  dispatch_float_format(table_dtype, [&]<typename T>() {
     embedding_kernel<T><<<grid_for(std::size_t(n) * dim, kThreads), kThreads, 0, stream>>>(
         out, static_cast<const T*>(table), tokens, n, dim);
   });
@@ -124,15 +124,15 @@ void add_inplace(float* x, const float* y, std::size_t size, cudaStream_t stream
   KVC_CUDA_CHECK_LAUNCH();
 }
 
-void kv_cache_store(void* k_cache, void* v_cache, Dtype cache_dtype, const float* k, const float* v,
-                    const int* slots, const int* positions, int n, int max_ctx, int n_kv_heads,
-                    int head_dim, cudaStream_t stream) {
+void kv_cache_store(void* k_cache, void* v_cache, NumberFormat cache_dtype, const float* k,
+                    const float* v, const int* slots, const int* positions, int n, int max_ctx,
+                    int n_kv_heads, int head_dim, cudaStream_t stream) {
   KVC_CHECK(n >= 0 && max_ctx > 0 && n_kv_heads > 0 && head_dim > 0,
             "cuda::kv_cache_store: bad shape n=", n, " max_ctx=", max_ctx,
             " n_kv_heads=", n_kv_heads, " head_dim=", head_dim);
   if (n == 0) return;
   const int row_size = n_kv_heads * head_dim;
-  dispatch_dtype(cache_dtype, [&]<typename T>() {
+  dispatch_float_format(cache_dtype, [&]<typename T>() {
     kv_cache_store_kernel<T>
         <<<grid_for(std::size_t(n) * row_size, kThreads), kThreads, 0, stream>>>(
             static_cast<T*>(k_cache), static_cast<T*>(v_cache), k, v, slots, positions, n, max_ctx,

@@ -48,8 +48,12 @@ TEST(Ch04PagedDecodeAttention, BitIdenticalToContiguousRowsThroughShuffledTables
     for (int pos : {0, 1, 2, 16, 17, 39}) {
       SCOPED_TRACE("block size " + std::to_string(block_size) + ", pos " + std::to_string(pos));
       const int n_ctx = pos + 1;
-      const PagedLayout layout{/*n_layers=*/1, /*num_blocks=*/blocks_needed(40, block_size) + 3,
-                               block_size, n_kv_heads, head_dim};
+      const PagedLayout layout{.n_layers = 1,
+                               .num_blocks = blocks_needed(40, block_size) + 3,
+                               .block_size = block_size,
+                               .n_kv_heads = n_kv_heads,
+                               .head_dim = head_dim,
+                               .dtype = {}};  // fp32
       std::vector<int> physical(layout.num_blocks);
       std::iota(physical.begin(), physical.end(), 0);
       std::shuffle(physical.begin(), physical.end(), rng);
@@ -57,7 +61,7 @@ TEST(Ch04PagedDecodeAttention, BitIdenticalToContiguousRowsThroughShuffledTables
       table.blocks.assign(physical.begin(), physical.begin() + blocks_needed(n_ctx, block_size));
       table.num_tokens = n_ctx;
 
-      std::vector<float> k_pages(layout.floats_per_layer(), std::nanf(""));
+      std::vector<float> k_pages(layout.values_per_layer(), std::nanf(""));
       std::vector<float> v_pages(k_pages);
       std::vector<float> k_rows(n_ctx * kv_dim), v_rows(k_rows.size());  // [n_ctx][kv_dim]
       for (int t = 0; t < n_ctx; ++t) {

@@ -57,7 +57,8 @@ std::string describe(const DecodeCase& c) {
   std::ostringstream text;
   text << "batch=" << c.shape.batch << " max_ctx=" << c.shape.max_ctx
        << " heads=" << c.shape.n_heads << "/" << c.shape.n_kv_heads
-       << " head_dim=" << c.shape.head_dim << " " << dtype_name(c.shape.cache_dtype) << " lengths=";
+       << " head_dim=" << c.shape.head_dim << " " << format_name(c.shape.cache_dtype)
+       << " lengths=";
   for (int length : c.lengths) text << length << ",";
   return text.str();
 }
@@ -97,7 +98,7 @@ void check_decode(int variant, const DecodeCase& c) {
 
 std::vector<DecodeCase> decode_cases() {
   std::vector<DecodeCase> cases;
-  for (Dtype dtype : {Dtype::f32, Dtype::f16, Dtype::bf16}) {
+  for (NumberFormat dtype : {NumberFormat::fp32, NumberFormat::fp16, NumberFormat::bf16}) {
     // MHA, head_dim 128, one sequence.
     cases.push_back({{1, 300, 4, 4, 128, dtype}, {300}});
     // GQA 4:1, head_dim 128, lengths around tile (256) and slice boundaries.
@@ -110,7 +111,7 @@ std::vector<DecodeCase> decode_cases() {
     cases.push_back({{1, 200, 24, 2, 32, dtype}, {199}});
   }
   // A long single sequence: many slices to merge.
-  cases.push_back({{1, 9000, 8, 2, 128, Dtype::f16}, {8999}});
+  cases.push_back({{1, 9000, 8, 2, 128, NumberFormat::fp16}, {8999}});
   return cases;
 }
 
@@ -124,10 +125,10 @@ TEST(CudaAttention, DecodeVariantsMatchCpu) {
 TEST(CudaAttention, DecodeFallsBackWhereVectorLoadsDoNotFit) {
   KVC_SKIP_WITHOUT_GPU();
   // 12 fp16 values are 24 bytes: no 16-byte vectors, so only v1 (and best = v1) apply.
-  const DecodeCase c{{2, 90, 4, 2, 12, Dtype::f16}, {90, 7}};
+  const DecodeCase c{{2, 90, 4, 2, 12, NumberFormat::fp16}, {90, 7}};
   std::string why;
   EXPECT_FALSE(attention_decode_supports(2, c.shape, &why));
-  EXPECT_NE(why.find("multiple of 16"), std::string::npos) << why;
+  EXPECT_NE(why.find("whole 16-byte loads"), std::string::npos) << why;
   EXPECT_EQ(attention_decode_best_variant(c.shape), 1);
   check_decode(kBestVariant, c);
   EXPECT_THROW(
@@ -135,10 +136,25 @@ TEST(CudaAttention, DecodeFallsBackWhereVectorLoadsDoNotFit) {
       kvc::Error);
 }
 
+// A contiguous cache holds plain values: no variant takes codes that need scales.
+TEST(CudaAttention, DecodeRefusesScaledFormats) {
+  for (NumberFormat format : {NumberFormat::int8, NumberFormat::fp8_e4m3, NumberFormat::int4}) {
+    const DecodeShape shape{1, 64, 4, 2, 64, format};
+    std::string why;
+    for (int variant = kBestVariant; variant <= kDecodeVariants; ++variant)
+      EXPECT_FALSE(attention_decode_supports(variant, shape, &why)) << format_name(format);
+    EXPECT_NE(why.find(format_name(format)), std::string::npos) << why;
+    EXPECT_THROW(attention_decode_workspace_bytes(1, shape), kvc::Error);
+    EXPECT_THROW(
+        attention_decode(1, nullptr, nullptr, nullptr, nullptr, nullptr, shape, nullptr, nullptr),
+        kvc::Error);
+  }
+}
+
 TEST(CudaAttention, DecodeBestPicksSplitKForFewLongSequences) {
   KVC_SKIP_WITHOUT_GPU();
-  EXPECT_EQ(attention_decode_best_variant({1, 131072, 32, 8, 128, Dtype::f16}), 3);
-  EXPECT_EQ(attention_decode_best_variant({64, 256, 32, 32, 128, Dtype::f16}), 2);
+  EXPECT_EQ(attention_decode_best_variant({1, 131072, 32, 8, 128, NumberFormat::fp16}), 3);
+  EXPECT_EQ(attention_decode_best_variant({64, 256, 32, 32, 128, NumberFormat::fp16}), 2);
 }
 
 }  // namespace

@@ -29,8 +29,8 @@ inline void expect_close(const std::vector<float>& actual, const std::vector<flo
 }
 
 // The values a kernel reading `dtype` storage sees: each one rounded through that dtype.
-inline std::vector<float> rounded(std::vector<float> values, cuda::Dtype dtype) {
-  for (float& value : values) value = cuda::round_to_dtype(value, dtype);
+inline std::vector<float> rounded(std::vector<float> values, NumberFormat dtype) {
+  for (float& value : values) value = round_to_format(value, dtype);
   return values;
 }
 

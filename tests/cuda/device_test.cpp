@@ -1,4 +1,4 @@
-// The device layer: availability check, buffers, status checks, dtypes.
+// The device layer: availability check, buffers, status checks.
 #include <gtest/gtest.h>
 
 #include <cuda_runtime_api.h>
@@ -26,26 +26,6 @@ TEST(CudaDevice, AvailabilityAnswersWithAReason) {
     EXPECT_THROW(require_cuda_device(), kvc::Error);
   }
   EXPECT_EQ(cuda_device_available(nullptr), available);
-}
-
-TEST(CudaDevice, DtypeNamesRoundTrip) {
-  for (Dtype dtype : {Dtype::f32, Dtype::f16, Dtype::bf16})
-    EXPECT_EQ(parse_dtype(dtype_name(dtype)), dtype);
-  EXPECT_THROW(parse_dtype("fp8"), kvc::Error);
-  EXPECT_EQ(dtype_size(Dtype::f32), 4u);
-  EXPECT_EQ(dtype_size(Dtype::f16), 2u);
-  EXPECT_EQ(dtype_size(Dtype::bf16), 2u);
-}
-
-TEST(CudaDevice, RoundingMatchesTheFormats) {
-  // 1 + 2^-11 is halfway between fp16 neighbours 1 and 1 + 2^-10: ties round to even (1).
-  EXPECT_EQ(round_to_dtype(1.0f + 1.0f / 2048, Dtype::f16), 1.0f);
-  EXPECT_EQ(round_to_dtype(1.0f + 3.0f / 2048, Dtype::f16), 1.0f + 2.0f / 1024);
-  // bf16 keeps 8 significant bits: 1 + 2^-7 survives, 1 + 2^-9 does not.
-  EXPECT_EQ(round_to_dtype(1.0f + 1.0f / 128, Dtype::bf16), 1.0f + 1.0f / 128);
-  EXPECT_EQ(round_to_dtype(1.0f + 1.0f / 512, Dtype::bf16), 1.0f);
-  EXPECT_EQ(round_to_dtype(0.1f, Dtype::f32), 0.1f);
-  EXPECT_EQ(convert_from_f32(std::vector<float>(5).data(), 5, Dtype::bf16).size(), 10u);
 }
 
 TEST(CudaDevice, BufferRoundTripsThroughTheDevice) {

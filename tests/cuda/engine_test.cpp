@@ -35,7 +35,7 @@ TEST_P(EveryStageOnCuda, SameTokensAsCpuOnRealModel) {
   const Tokenizer& tokenizer = real.tokenizer;
   ThreadPool pool(0);
   CpuEngine cpu(model, &pool);
-  cuda::CudaEngine gpu(model, cuda::Dtype::f32);
+  cuda::CudaEngine gpu(model, NumberFormat::fp32);
   for (const GenerationOptions& options :
        {GenerationOptions{"", 256, {0.0f, 0.9f, 1}},
         GenerationOptions{"Lily and Tom went to the beach", 200, {0.0f, 0.9f, 1}},
@@ -56,10 +56,10 @@ TEST_P(EveryStageOnCuda, HalfPrecisionWeightsRun) {
   const Model model = make_synthetic_model(config, 3);
   const Tokenizer tokenizer = make_synthetic_tokenizer(config.vocab_size);
   const GenerationOptions options{"Once upon a time", 64, {1.0f, 0.9f, 5}};
-  for (cuda::Dtype dtype : {cuda::Dtype::f16, cuda::Dtype::bf16}) {
+  for (NumberFormat dtype : {NumberFormat::fp16, NumberFormat::bf16}) {
     cuda::CudaEngine gpu(model, dtype);
     const auto result = run_on(gpu, GetParam(), tokenizer, options);
-    EXPECT_EQ(result.positions, 64) << cuda::dtype_name(dtype);
+    EXPECT_EQ(result.positions, 64) << format_name(dtype);
   }
 }
 

@@ -19,9 +19,9 @@ TEST(CudaMatmul, MatchesReferenceForEveryWeightDtype) {
   };
   for (Shape s :
        {Shape{1, 64, 64}, {1, 288, 32000}, {7, 288, 768}, {33, 127, 65}, {130, 512, 96}}) {
-    for (Dtype dtype : {Dtype::f32, Dtype::f16, Dtype::bf16}) {
+    for (NumberFormat dtype : {NumberFormat::fp32, NumberFormat::fp16, NumberFormat::bf16}) {
       SCOPED_TRACE(testing::Message() << "n=" << s.n << " d_in=" << s.d_in << " d_out=" << s.d_out
-                                      << " " << dtype_name(dtype));
+                                      << " " << format_name(dtype));
       const std::vector<float> x = test::random_floats(std::size_t(s.n) * s.d_in, 20);
       const std::vector<float> w = test::random_floats(std::size_t(s.d_out) * s.d_in, 21);
       // The GPU multiplies x and w as rounded to the weight dtype, exactly, in fp32.
@@ -48,9 +48,9 @@ TEST(CudaMatmul, LowPrecisionWeightsWithoutScratchAreAnError) {
   DeviceBuffer<float> x(8);
   DeviceBuffer<float> out(8);
   DeviceBuffer<std::byte> w(64 * 2);
-  EXPECT_THROW(
-      matmul(cublas.get(), out.data(), x.data(), w.data(), Dtype::f16, 1, 8, 8, nullptr, nullptr),
-      kvc::Error);
+  EXPECT_THROW(matmul(cublas.get(), out.data(), x.data(), w.data(), NumberFormat::fp16, 1, 8, 8,
+                      nullptr, nullptr),
+               kvc::Error);
 }
 
 }  // namespace

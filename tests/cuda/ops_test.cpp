@@ -24,8 +24,8 @@ TEST(CudaOps, EmbeddingGathersRowsInEveryDtype) {
   const std::vector<int> tokens = {5, 0, 36, 5, 12, 1, 30};
   const int n = static_cast<int>(tokens.size());
   const std::vector<float> table = random_floats(std::size_t(vocab) * dim, 2);
-  for (Dtype dtype : {Dtype::f32, Dtype::f16, Dtype::bf16}) {
-    SCOPED_TRACE(dtype_name(dtype));
+  for (NumberFormat dtype : {NumberFormat::fp32, NumberFormat::fp16, NumberFormat::bf16}) {
+    SCOPED_TRACE(format_name(dtype));
     const std::vector<float> seen = test::rounded(table, dtype);
     std::vector<float> expected;
     for (int token : tokens)
@@ -146,8 +146,8 @@ TEST(CudaOps, KvCacheStoreWritesRoundedRowsAtTheirSlots) {
   const int n = static_cast<int>(slots.size());
   const std::vector<float> k = random_floats(std::size_t(n) * row, 11);
   const std::vector<float> v = random_floats(std::size_t(n) * row, 12);
-  for (Dtype dtype : {Dtype::f32, Dtype::f16, Dtype::bf16}) {
-    SCOPED_TRACE(dtype_name(dtype));
+  for (NumberFormat dtype : {NumberFormat::fp32, NumberFormat::fp16, NumberFormat::bf16}) {
+    SCOPED_TRACE(format_name(dtype));
     const std::size_t cache_size = std::size_t(n_slots) * max_ctx * row;
     const std::vector<float> zeros(cache_size, 0.0f);
     DeviceBuffer<std::byte> d_k_cache = upload_as(zeros.data(), cache_size, dtype);
@@ -164,8 +164,8 @@ TEST(CudaOps, KvCacheStoreWritesRoundedRowsAtTheirSlots) {
     for (int i = 0; i < n; ++i)
       for (int c = 0; c < row; ++c) {
         const std::size_t at = (std::size_t(slots[i]) * max_ctx + positions[i]) * row + c;
-        expected_k[at] = round_to_dtype(k[std::size_t(i) * row + c], dtype);
-        expected_v[at] = round_to_dtype(v[std::size_t(i) * row + c], dtype);
+        expected_k[at] = round_to_format(k[std::size_t(i) * row + c], dtype);
+        expected_v[at] = round_to_format(v[std::size_t(i) * row + c], dtype);
       }
     EXPECT_EQ(to_host(d_k_cache), convert_from_f32(expected_k.data(), cache_size, dtype));
     EXPECT_EQ(to_host(d_v_cache), convert_from_f32(expected_v.data(), cache_size, dtype));

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "chapters/04_paged_allocator/paged_kv_cache.hpp"
+#include "chapters/04_paged_allocator/paged_kv_cache_cuda.hpp"
 #include "engine/cuda/cuda_engine.hpp"
 #include "kernels/cpu/ops.hpp"
 #include "kernels/cuda/attention.hpp"
@@ -46,7 +47,7 @@ std::string describe(const PagedCase& c) {
   std::ostringstream text;
   text << "heads=" << c.shape.n_heads << "/" << c.shape.n_kv_heads
        << " head_dim=" << c.shape.head_dim << " block_size=" << c.shape.block_size << " "
-       << dtype_name(c.shape.cache_dtype);
+       << format_name(c.shape.cache_dtype);
   return text.str();
 }
 
@@ -54,7 +55,7 @@ std::string describe(const PagedCase& c) {
 // random permutation of its blocks, so no table is in order, and no queries yet. Every
 // pool row that no position maps to holds NaN, and so does the block that pads the
 // tables past each sequence's end, so a read of either shows in the output.
-PagedCase make_pool(const Heads& heads, int block_size, Dtype dtype, unsigned seed,
+PagedCase make_pool(const Heads& heads, int block_size, NumberFormat dtype, unsigned seed,
                     const std::vector<int>& seq_lengths) {
   const int n_seqs = static_cast<int>(seq_lengths.size());
   std::vector<int> blocks_of_seq;
@@ -120,7 +121,7 @@ void add_queries(PagedCase& c, const std::vector<Query>& queries) {
 // queries, shuffled: one decode token per sequence, a prefill chunk of the 37-position
 // sequence (positions 32..36: five tokens of one table, five lengths), and one token with
 // context length 0, which the kernel must skip.
-PagedCase make_case(const Heads& heads, int block_size, Dtype dtype, unsigned seed) {
+PagedCase make_case(const Heads& heads, int block_size, NumberFormat dtype, unsigned seed) {
   PagedCase c = make_pool(heads, block_size, dtype, seed, {300, 37, 1, 513});
   std::vector<Query> queries = {{0, 300}, {2, 1}, {3, 513}, {0, 0}};
   for (int length = 33; length <= 37; ++length) queries.push_back({1, length});
@@ -174,7 +175,7 @@ TEST(CudaPagedAttention, DecodeVariantsMatchCpu) {
   const Heads head_shapes[] = {{4, 4, 64},  {8, 2, 128}, {6, 1, 64},
                                {24, 2, 32}, {8, 4, 8},   {4, 2, 12}};
   unsigned seed = 1;
-  for (Dtype dtype : {Dtype::f32, Dtype::f16, Dtype::bf16})
+  for (NumberFormat dtype : {NumberFormat::fp32, NumberFormat::fp16, NumberFormat::bf16})
     for (int block_size : {1, 16, 32})
       for (const Heads& heads : head_shapes) {
         PagedCase c = make_case(heads, block_size, dtype, seed++);
@@ -194,7 +195,7 @@ TEST(CudaPagedAttention, SplitKOnOneLongSequenceMatchesCpu) {
   KVC_SKIP_WITHOUT_GPU();
   const Heads head_shapes[] = {{32, 8, 128}, {4, 4, 64}, {8, 1, 64}, {24, 2, 32}};
   unsigned seed = 300;
-  for (Dtype dtype : {Dtype::f32, Dtype::f16})
+  for (NumberFormat dtype : {NumberFormat::fp32, NumberFormat::fp16})
     for (int block_size : {1, 16, 32})
       for (const Heads& heads : head_shapes)
         for (int length : {4097, 6000}) {
@@ -211,7 +212,7 @@ TEST(CudaPagedAttention, SplitKOnOneLongSequenceMatchesCpu) {
 // The chunk of `n` tokens at positions start.. of sequence 0 (start + n positions in the
 // pool, beside a second sequence whose blocks interleave with its own) against
 // cpu::attention_decode_paged per token, which sees positions 0..start+i.
-void check_paged_prefill(const Heads& heads, int block_size, Dtype dtype, int start, int n,
+void check_paged_prefill(const Heads& heads, int block_size, NumberFormat dtype, int start, int n,
                          unsigned seed) {
   const PagedCase c = make_pool(heads, block_size, dtype, seed, {start + n, 45});
   const PagedPrefillShape shape{.n_tokens = n,
@@ -258,7 +259,7 @@ TEST(CudaPagedPrefill, ChunksFromAnyStartMatchCpu) {
   const Heads head_shapes[] = {{4, 4, 64}, {8, 2, 128}, {6, 1, 64}, {24, 2, 32},
                                {8, 4, 8},  {4, 2, 12},  {2, 1, 256}};
   unsigned seed = 500;
-  for (Dtype dtype : {Dtype::f32, Dtype::f16, Dtype::bf16})
+  for (NumberFormat dtype : {NumberFormat::fp32, NumberFormat::fp16, NumberFormat::bf16})
     for (int block_size : {1, 16, 32})
       for (const Heads& heads : head_shapes)
         // From the start, inside a block, at a block boundary (of 16 and 32), past a tile.
@@ -275,10 +276,11 @@ TEST(CudaPagedAttention, UnsupportedShapesAreClearErrors) {
                                .n_heads = 4,
                                .n_kv_heads = 2,
                                .head_dim = 12,
-                               .cache_dtype = Dtype::f16};
+                               .cache_dtype = NumberFormat::fp16};
   std::string why;
   EXPECT_FALSE(attention_decode_paged_supports(2, shape, &why));
-  EXPECT_NE(why.find("paged decode attention v2 needs head_dim * 2 bytes to be a multiple of 16"),
+  EXPECT_NE(why.find("paged decode attention v2 needs rows of head_dim * 16 bits to be whole "
+                     "16-byte loads"),
             std::string::npos)
       << why;
   EXPECT_TRUE(attention_decode_paged_supports(1, shape, nullptr));
@@ -309,7 +311,7 @@ TEST(CudaPagedAttention, V1WorkspaceCountsAttendingTokens) {
                          .n_heads = 4,
                          .n_kv_heads = 2,
                          .head_dim = 12,
-                         .cache_dtype = Dtype::f16,
+                         .cache_dtype = NumberFormat::fp16,
                          .attending_tokens = 2};
   const std::size_t scores = std::size_t(2) * 4 * 128 * sizeof(float);
   EXPECT_EQ(attention_decode_paged_workspace_bytes(1, shape), 1000 * sizeof(int) + scores);
@@ -362,8 +364,8 @@ TEST(CudaPagedAttention, StoreWritesEachTokenToItsSlot) {
   const DeviceBuffer<float> d_k = to_device(k);
   const DeviceBuffer<float> d_v = to_device(v);
   const DeviceBuffer<std::int64_t> d_slots = to_device(slots);
-  for (Dtype dtype : {Dtype::f32, Dtype::f16, Dtype::bf16}) {
-    SCOPED_TRACE(dtype_name(dtype));
+  for (NumberFormat dtype : {NumberFormat::fp32, NumberFormat::fp16, NumberFormat::bf16}) {
+    SCOPED_TRACE(format_name(dtype));
     const std::vector<float> zeros(expected_k.size(), 0.0f);
     DeviceBuffer<std::byte> k_pages = upload_as(zeros.data(), zeros.size(), dtype);
     DeviceBuffer<std::byte> v_pages = upload_as(zeros.data(), zeros.size(), dtype);
@@ -397,7 +399,7 @@ struct BothDevices {
       : config(find_synthetic_preset("tiny").config),
         model(make_synthetic_model(config, seed)),
         cpu(model, nullptr),
-        gpu(model, Dtype::f32),
+        gpu(model, NumberFormat::fp32),
         cpu_kv(ch04::make_paged_cache(config, cpu.context(), num_blocks, block_size)),
         gpu_kv(ch04::make_paged_cache(config, gpu.context(), num_blocks, block_size)) {}
 
@@ -492,6 +494,53 @@ TEST(CudaPagedKVCache, ExhaustedPoolThrowsAndStaysConsistent) {
   kv.release(1);  // now sequence 2 holds its blocks alone and writes in place
   both.cpu_kv->release(1);
   both.feed_both(2, 6, {320});
+}
+
+// NEW (ch07): the pool's layout carries its format. In fp16 or bf16 a block costs half
+// the bytes of fp32, the pages hold k, v rounded to the format, and a decode step over
+// them gives what the CPU cache gives on rounded k, v.
+TEST(CudaPagedKVCache, HalfPrecisionPagesMatchTheCpuCacheOnRoundedKv) {
+  KVC_SKIP_WITHOUT_GPU();
+  const ModelConfig c = find_synthetic_preset("tiny").config;
+  constexpr int kPrompt = 9;
+  const std::size_t n = kPrompt + 1, dim = c.dim, kv_dim = c.kv_dim();
+  const std::vector<float> q = random_floats(n * dim, 70);
+  const std::vector<float> k = random_floats(n * kv_dim, 71);
+  const std::vector<float> v = random_floats(n * kv_dim, 72);
+  Batch prompt, decode;
+  for (int p = 0; p < kPrompt; ++p) prompt.add(0, 0, p, false);
+  decode.add(0, 0, kPrompt, true);
+  CudaContext context;
+  for (NumberFormat format : {NumberFormat::fp16, NumberFormat::bf16}) {
+    SCOPED_TRACE(format_name(format));
+    ch04::PagedKVCacheCuda gpu_kv(c, 8, 4, context, format);
+    ch04::PagedKVCache cpu_kv(c, 8, 4, nullptr);
+    EXPECT_EQ(gpu_kv.layout().dtype.format, format);
+    EXPECT_EQ(2 * gpu_kv.layout().kv_bytes_per_block(), cpu_kv.layout().kv_bytes_per_block());
+
+    const std::vector<float> k_rounded = test::rounded(k, format);
+    const std::vector<float> v_rounded = test::rounded(v, format);
+    std::vector<float> expected(n * dim);
+    cpu_kv.reserve(prompt);
+    cpu_kv.attend(0, prompt, q.data(), k_rounded.data(), v_rounded.data(), expected.data());
+    cpu_kv.reserve(decode);
+    cpu_kv.attend(0, decode, &q[kPrompt * dim], &k_rounded[kPrompt * kv_dim],
+                  &v_rounded[kPrompt * kv_dim], &expected[kPrompt * dim]);
+
+    const DeviceBuffer<float> d_q = to_device(q), d_k = to_device(k), d_v = to_device(v);
+    DeviceBuffer<float> d_out(n * dim);
+    gpu_kv.reserve(prompt);
+    gpu_kv.attend(0, prompt, d_q.data(), d_k.data(), d_v.data(), d_out.data());
+    gpu_kv.reserve(decode);
+    gpu_kv.attend(0, decode, d_q.data() + kPrompt * dim, d_k.data() + kPrompt * kv_dim,
+                  d_v.data() + kPrompt * kv_dim, d_out.data() + kPrompt * dim);
+    context.synchronize();
+    const std::vector<float> out = to_host(d_out);
+    test::expect_close(std::vector<float>(out.begin() + kPrompt * dim, out.end()),
+                       std::vector<float>(expected.begin() + kPrompt * dim, expected.end()), 1e-4,
+                       1e-3);
+  }
+  EXPECT_THROW(ch04::PagedKVCacheCuda(c, 8, 4, context, NumberFormat::int8), kvc::Error);
 }
 
 }  // namespace

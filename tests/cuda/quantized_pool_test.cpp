@@ -137,7 +137,7 @@ TEST(Ch07QuantizedPoolCudaEngine, Int8FollowsTheCpuPoolOnTheRealModel) {
   const ModelConfig& c = real.model.config;
   ThreadPool pool(0);
   CpuEngine cpu(real.model, &pool);
-  cuda::CudaEngine gpu(real.model, cuda::Dtype::f32);
+  cuda::CudaEngine gpu(real.model, NumberFormat::fp32);
   const KvDtype int8 = parse_kv_dtype("int8", c.head_dim());
   const KVStrategyFactory make_int8 = [&](const ModelConfig& config, const DeviceContext& device) {
     return make_strategy(config, device, int8, 16);
