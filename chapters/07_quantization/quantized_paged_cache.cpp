@@ -9,6 +9,7 @@
 #include "kernels/cpu/ops.hpp"
 
 #ifdef KVC_HAVE_CUDA
+#include "chapters/04_paged_allocator/paged_kv_cache_cuda.hpp"
 #include "chapters/07_quantization/quantized_paged_cache_cuda.hpp"
 #endif
 
@@ -268,9 +269,8 @@ void QuantizedPagedKVCache::attend(int layer, const Batch& batch, const float* q
 void check_device_runs(Device device, const KvDtype& kv_dtype, const QuantOptions& options) {
   if (device != Device::kCuda) return;
   const KvFormat format = kv_dtype.format;
-  KVC_CHECK(format == KvFormat::fp32 || format == KvFormat::int8 || format == KvFormat::fp8_e4m3,
-            "--kv-dtype ", kv_dtype.name(),
-            " runs on the CPU only: on --device cuda the KV pool is fp32, int8 or fp8");
+  KVC_CHECK(format != KvFormat::int4, "--kv-dtype ", kv_dtype.name(),
+            " runs on the CPU only: on --device cuda the KV pool is fp32, fp16, bf16, int8 or fp8");
   KVC_CHECK(options.sink_tokens == 0 && !options.hadamard && !options.keys_before_rope,
             "--kv-sinks, --kv-hadamard and --kv-keys-before-rope run on the CPU only (use "
             "--device cpu)");
@@ -278,17 +278,23 @@ void check_device_runs(Device device, const KvDtype& kv_dtype, const QuantOption
 
 namespace {
 
-// fp32 goes to chapter 04's GPU pool; int8 and fp8 to the quantized one. The
-// rest is refused before the device is touched, so every build says the same.
-std::unique_ptr<ch04::PagedKVStrategy> make_cuda_pool(const ModelConfig& config,
+// The float formats go to chapter 04's GPU pool, which stores its pages in
+// fp32, fp16 or bf16; int8 and fp8 to the quantized one. The rest is refused
+// before the device is touched, so every build says the same.
+// (Without CUDA the pool's shape goes unused: the call is refused.)
+std::unique_ptr<ch04::PagedKVStrategy> make_cuda_pool([[maybe_unused]] const ModelConfig& config,
                                                       const DeviceContext& device,
-                                                      const KvDtype& kv_dtype, int num_blocks,
-                                                      int block_size, const QuantOptions& options) {
+                                                      const KvDtype& kv_dtype,
+                                                      [[maybe_unused]] int num_blocks,
+                                                      [[maybe_unused]] int block_size,
+                                                      const QuantOptions& options) {
   check_device_runs(device.device, kv_dtype, options);
-  if (kv_dtype.format == KvFormat::fp32)
-    return ch04::make_paged_cache(config, device, num_blocks, block_size);
 #ifdef KVC_HAVE_CUDA
   KVC_CHECK(device.cuda != nullptr, "--device cuda: no CUDA context");
+  if (kv_dtype.is_float()) {
+    return std::make_unique<ch04::PagedKVCacheCuda>(config, num_blocks, block_size, *device.cuda,
+                                                    kv_dtype.format);
+  }
   return std::make_unique<QuantizedPagedKVCacheCuda>(config, kv_dtype, num_blocks, block_size,
                                                      *device.cuda);
 #else

@@ -174,12 +174,13 @@ TEST(Ch07QuantizedPoolCudaEngine, Int8FollowsTheCpuPoolOnTheRealModel) {
 }
 
 // The demos on the GPU: generation, and the scheduler demo, whose completions
-// fork their prompt (copy-on-write in the GPU pool).
+// fork their prompt (copy-on-write in the GPU pool). fp16 and bf16 run on
+// chapter 04's GPU pool with pages in that format.
 TEST(Ch07QuantizedPoolCudaCli, DemosRunOnTheGpu) {
   KVC_SKIP_WITHOUT_GPU();
   const std::string model =
       testing::model_file("stories260K.bin") + " -z " + testing::model_file("tok512.bin");
-  for (const std::string dtype : {"int8", "fp8"}) {
+  for (const std::string dtype : {"int8", "fp8", "fp16", "bf16"}) {
     const auto generated =
         testing::run_command(testing::program_path("ch07_quantization") + " " + model +
                              " --device cuda -t 0 -n 40 --kv-dtype " + dtype);
