@@ -120,12 +120,6 @@ inline void fma_keys(__m256 (&acc)[ROWS][kHeadsAtOnce], const __m256 (&key)[ROWS
   }
 }
 
-// The four lanes' totals of a, b, c, d, in that order.
-inline __m128 horizontal_sums(__m256 a, __m256 b, __m256 c, __m256 d) {
-  const __m256 sums = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-  return _mm_add_ps(_mm256_castps256_ps128(sums), _mm256_extractf128_ps(sums, 1));
-}
-
 // scores[j * kChunk + r] = (the sum of acc[r][j]'s lanes) * factors[r]; the
 // sums of four heads at once (acc[r][HEADS..3] are zeros).
 template <int HEADS, int ROWS>
