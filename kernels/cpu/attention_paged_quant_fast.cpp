@@ -61,6 +61,8 @@ struct PackedInt4 {
 // Query heads scored or summed together: 4 heads x 2 accumulators = 8
 // independent FMA chains, next to the shared key or value vectors.
 constexpr int kHeadsAtOnce = 4;
+// Key rows scored together (score_rows_heads).
+constexpr int kScoreRowsAtOnce = 3;
 
 // ---- the loops, over a chunk's rows of codes -----------------------------------------------
 // A chunk is up to kChunk rows of one KV head, each anywhere in the pool:
@@ -108,8 +110,8 @@ inline __m256 load8(const Fp8* p) {
 // One step of scoring ROWS rows against HEADS query heads: acc[r][j] +=
 // q_j[d .. d+7] * key[r], each query vector loaded once for the ROWS rows.
 template <int HEADS, int ROWS>
-inline void fma_keys(__m256 (&acc)[ROWS][HEADS], const __m256 (&key)[ROWS], const float* group_q,
-                     int head_dim, int d) {
+inline void fma_keys(__m256 (&acc)[ROWS][kHeadsAtOnce], const __m256 (&key)[ROWS],
+                     const float* group_q, int head_dim, int d) {
 #pragma GCC unroll 4
   for (int j = 0; j < HEADS; ++j) {
     const __m256 q = _mm256_loadu_ps(group_q + std::size_t(j) * head_dim + d);
@@ -118,26 +120,32 @@ inline void fma_keys(__m256 (&acc)[ROWS][HEADS], const __m256 (&key)[ROWS], cons
   }
 }
 
-// scores[j * kChunk + r] = (the sum of acc[r][j]'s lanes) * factors[r].
+// scores[j * kChunk + r] = (the sum of acc[r][j]'s lanes) * factors[r]; the
+// sums of four heads at once (acc[r][HEADS..3] are zeros).
 template <int HEADS, int ROWS>
-inline void store_scores(float* scores, const __m256 (&acc)[ROWS][HEADS], const float* factors) {
+inline void store_scores(float* scores, const __m256 (&acc)[ROWS][kHeadsAtOnce],
+                         const float* factors) {
 #pragma GCC unroll 4
   for (int r = 0; r < ROWS; ++r) {
+    alignas(16) float row_scores[kHeadsAtOnce];
+    _mm_store_ps(row_scores, _mm_mul_ps(horizontal_sums(acc[r][0], acc[r][1], acc[r][2], acc[r][3]),
+                                        _mm_set1_ps(factors[r])));
 #pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) scores[j * kChunk + r] = horizontal_sum(acc[r][j]) * factors[r];
+    for (int j = 0; j < HEADS; ++j) scores[j * kChunk + r] = row_scores[j];
   }
 }
 
-// ROWS rows (2 at most: 8 accumulators) against HEADS query heads, eight
-// dimensions a step: each query vector is loaded once for the ROWS rows,
-// each row's codes once for the HEADS heads.
+// ROWS rows (3 at most: 12 accumulators, 3 keys and a query vector fill the
+// 16 registers) against HEADS query heads, eight dimensions a step: each
+// query vector is loaded once for the ROWS rows, each row's codes widened
+// once for the HEADS heads.
 template <int HEADS, int ROWS, typename Code>
 void score_rows_heads(float* scores, const float* group_q, const Code* const* rows,
                       std::size_t offset, const float* factors, int head_dim) {
   const Code* row[ROWS];
 #pragma GCC unroll 4
   for (int r = 0; r < ROWS; ++r) row[r] = rows[r] + offset;
-  __m256 acc[ROWS][HEADS] = {};
+  __m256 acc[ROWS][kHeadsAtOnce] = {};
   for (int d = 0; d < head_dim; d += 8) {
     __m256 key[ROWS];
 #pragma GCC unroll 4
@@ -156,18 +164,20 @@ void score_rows(float* scores, const float* group_q, int group, const Code* cons
   }
   using ScoreFn =
       void (*)(float*, const float*, const Code* const*, std::size_t, const float*, int);
-  constexpr ScoreFn kOneRow[kHeadsAtOnce] = {
-      score_rows_heads<1, 1, Code>, score_rows_heads<2, 1, Code>, score_rows_heads<3, 1, Code>,
-      score_rows_heads<4, 1, Code>};
-  constexpr ScoreFn kTwoRows[kHeadsAtOnce] = {
-      score_rows_heads<1, 2, Code>, score_rows_heads<2, 2, Code>, score_rows_heads<3, 2, Code>,
-      score_rows_heads<4, 2, Code>};
-  for (int r = 0; r < n_rows; r += 2) {
-    const ScoreFn* fns = n_rows - r >= 2 ? kTwoRows : kOneRow;
+  // [rows - 1][heads - 1]
+  constexpr ScoreFn kFns[kScoreRowsAtOnce][kHeadsAtOnce] = {
+      {score_rows_heads<1, 1, Code>, score_rows_heads<2, 1, Code>, score_rows_heads<3, 1, Code>,
+       score_rows_heads<4, 1, Code>},
+      {score_rows_heads<1, 2, Code>, score_rows_heads<2, 2, Code>, score_rows_heads<3, 2, Code>,
+       score_rows_heads<4, 2, Code>},
+      {score_rows_heads<1, 3, Code>, score_rows_heads<2, 3, Code>, score_rows_heads<3, 3, Code>,
+       score_rows_heads<4, 3, Code>}};
+  for (int r = 0; r < n_rows; r += kScoreRowsAtOnce) {
+    const int block_rows = std::min(kScoreRowsAtOnce, n_rows - r);
     for (int j = 0; j < group; j += kHeadsAtOnce) {
-      fns[std::min(kHeadsAtOnce, group - j) - 1](scores + j * kChunk + r,
-                                                 group_q + std::size_t(j) * head_dim, rows + r,
-                                                 offset, factors + r, head_dim);
+      kFns[block_rows - 1][std::min(kHeadsAtOnce, group - j) - 1](
+          scores + j * kChunk + r, group_q + std::size_t(j) * head_dim, rows + r, offset,
+          factors + r, head_dim);
     }
   }
 }
@@ -250,7 +260,7 @@ template <int HEADS, int ROWS, bool SCALED>
 void score_int4_heads(float* scores, const float* group_q, const PackedInt4* const* rows,
                       std::size_t offset, const float* const* group_scales, int group_size,
                       float factor, int head_dim) {
-  __m256 acc[ROWS][HEADS] = {};
+  __m256 acc[ROWS][kHeadsAtOnce] = {};
   for (int d0 = 0, g = 0; d0 < head_dim; d0 += group_size, ++g) {
     __m256 scale[ROWS];
 #pragma GCC unroll 4
@@ -482,7 +492,7 @@ void attend_slice(const SlicePartial& partial, const Step& s, bool read_codes, i
       }
     }
 
-    // 1. Scores: through memory two rows at a time, every KV head of the two.
+    // 1. Scores: through memory three rows at a time, every KV head of the three.
     if constexpr (kInt4) {
       for (int kv_head = 0; direct && kv_head < n_kv_heads; ++kv_head) {
         float* head_scores = scores.data() + std::size_t(kv_head) * group * kChunk;
@@ -515,16 +525,16 @@ void attend_slice(const SlicePartial& partial, const Step& s, bool read_codes, i
         }
       }
     } else if (direct) {
-      for (int r = 0; r < rows; r += 2) {
-        const int pair = std::min(2, rows - r);
+      for (int r = 0; r < rows; r += kScoreRowsAtOnce) {
+        const int block_rows = std::min(kScoreRowsAtOnce, rows - r);
         for (int kv_head = 0; kv_head < n_kv_heads; ++kv_head) {
-          for (int i = r; i < r + pair; ++i) {
+          for (int i = r; i < r + block_rows; ++i) {
             factors[i] = scaled ? layer.k.scales[slots[i] * n_kv_heads + kv_head] * inv_sqrt_dim
                                 : inv_sqrt_dim;
           }
           score_rows(scores.data() + std::size_t(kv_head) * group * kChunk + r,
                      s.q + std::size_t(kv_head) * group * head_dim, group, k_rows + r,
-                     std::size_t(kv_head) * head_dim, pair, factors.data() + r, head_dim);
+                     std::size_t(kv_head) * head_dim, block_rows, factors.data() + r, head_dim);
         }
       }
     }

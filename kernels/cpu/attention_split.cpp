@@ -67,12 +67,6 @@ constexpr int kHeadsAtOnce = 4;
 // 12 sums in the 16 AVX registers.
 constexpr int kRowsAtOnce = 3;
 
-// The four lanes' totals of a, b, c, d, in that order.
-__m128 horizontal_sums(__m256 a, __m256 b, __m256 c, __m256 d) {
-  const __m256 sums = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-  return _mm_add_ps(_mm256_castps256_ps128(sums), _mm256_extractf128_ps(sums, 1));
-}
-
 // scores[j * kChunk + r] = (q_j . k_r) / scale for HEADS query heads and
 // ROWS key rows (k_r at rows[r] + offset); head_dim % 8 == 0.
 template <int HEADS, int ROWS>
