@@ -65,6 +65,8 @@ struct KvPageAllocator {
 
 // A KV cache's floats, page-aligned (see allocate_kv_bytes).
 using KvFloats = std::vector<float, KvPageAllocator<float>>;
+// A quantized KV cache's codes, page-aligned the same way.
+using KvBytes = std::vector<unsigned char, KvPageAllocator<unsigned char>>;
 
 // `count` zeroed floats for a KV cache: page-aligned, on huge pages from 2 MiB.
 KvFloats zeroed_kv_floats(std::size_t count);

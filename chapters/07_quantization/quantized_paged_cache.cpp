@@ -119,7 +119,7 @@ cpu::FullPrecisionRows QuantizedPagedKVCache::sink_rows(int layer, int first_blo
 
 cpu::QuantPagedLayer QuantizedPagedKVCache::layer_view(int layer) const {
   const std::size_t codes_per_layer = k_codes_.size() / layout_.n_layers;
-  const auto scales_at = [&](const std::vector<float>& scales, std::size_t per_block) {
+  const auto scales_at = [&](const KvFloats& scales, std::size_t per_block) {
     return scales.data() + std::size_t(layer) * layout_.num_blocks * per_block;
   };
   return {dtype_,

@@ -37,6 +37,7 @@
 
 #include "chapters/04_paged_allocator/paged_kv_cache.hpp"
 #include "common/kv_dtype.hpp"
+#include "common/kv_memory.hpp"
 #include "kernels/cpu/attention_paged_quant.hpp"
 
 namespace kvc::ch07 {
@@ -89,8 +90,10 @@ class QuantizedPagedKVCache final : public ch04::PagedKVStrategy {
   std::size_t row_bytes_;           // one (token, KV head) row of one side
   std::size_t k_scales_per_block_;  // fp32 scales, one layer
   std::size_t v_scales_per_block_;
-  std::vector<unsigned char> k_codes_, v_codes_;
-  std::vector<float> k_scales_, v_scales_;
+  // Page-aligned like chapter 04's pool (common/kv_memory.hpp), so a format
+  // is never timed against fp32 pages that sit better in memory than its own.
+  KvBytes k_codes_, v_codes_;
+  KvFloats k_scales_, v_scales_;
   // block -> its keys in fp32, [n_layers][block_size][n_kv_heads * head_dim], while not full
   std::map<int, std::vector<float>> key_staging_;
   int sink_tokens_;
