@@ -30,7 +30,7 @@ void check_shape(const KvPoolShape& s) {
 }  // namespace
 
 std::string KvDtype::name() const {
-  if (format == KvFormat::int4 && key_scales != ScaleLayout::per_channel) return "int4-token";
+  if (format == NumberFormat::int4 && key_scales != ScaleLayout::per_channel) return "int4-token";
   return format_name(format);
 }
 
@@ -42,14 +42,14 @@ KvDtype parse_kv_dtype(const std::string& name, int head_dim, int group_size) {
   KVC_CHECK(head_dim > 0, "KV dtype: head_dim must be positive, got ", head_dim);
   KVC_CHECK(group_size == 0 || name.starts_with("int4"),
             "--kv-group-size applies to int4 only, not ", name);
-  const auto same_scales = [](KvFormat format, ScaleLayout scales) {
+  const auto same_scales = [](NumberFormat format, ScaleLayout scales) {
     return KvDtype{format, scales, scales, 0};
   };
-  if (name == "fp32") return same_scales(KvFormat::fp32, ScaleLayout::none);
-  if (name == "fp16") return same_scales(KvFormat::fp16, ScaleLayout::none);
-  if (name == "bf16") return same_scales(KvFormat::bf16, ScaleLayout::none);
-  if (name == "int8") return same_scales(KvFormat::int8, ScaleLayout::per_token_head);
-  if (name == "fp8") return same_scales(KvFormat::fp8_e4m3, ScaleLayout::per_token_head);
+  if (name == "fp32") return same_scales(NumberFormat::fp32, ScaleLayout::none);
+  if (name == "fp16") return same_scales(NumberFormat::fp16, ScaleLayout::none);
+  if (name == "bf16") return same_scales(NumberFormat::bf16, ScaleLayout::none);
+  if (name == "int8") return same_scales(NumberFormat::int8, ScaleLayout::per_token_head);
+  if (name == "fp8") return same_scales(NumberFormat::fp8_e4m3, ScaleLayout::per_token_head);
   if (name == "int4" || name == "int4-token") {
     const int group = group_size > 0 ? group_size : (head_dim < 32 ? head_dim : 32);
     KVC_CHECK(group_size >= 0, "--kv-group-size must be positive, got ", group_size);
@@ -57,7 +57,7 @@ KvDtype parse_kv_dtype(const std::string& name, int head_dim, int group_size) {
               " must be even and divide head_dim ", head_dim, " (int4 packs two values a byte)");
     const ScaleLayout keys =
         name == "int4" ? ScaleLayout::per_channel : ScaleLayout::per_token_group;
-    return KvDtype{KvFormat::int4, keys, ScaleLayout::per_token_group, group};
+    return KvDtype{NumberFormat::int4, keys, ScaleLayout::per_token_group, group};
   }
   KVC_FAIL("unknown KV dtype '", name,
            "' (expected fp32, fp16, bf16, int8, fp8, int4-token or int4)");

@@ -23,9 +23,6 @@
 
 namespace kvc {
 
-// The formats a KV cache stores: every NumberFormat.
-using KvFormat = NumberFormat;
-
 enum class ScaleLayout {
   none,             // the values are the numbers themselves
   per_token_head,   // one scale per (token, KV head): head_dim values
@@ -34,7 +31,7 @@ enum class ScaleLayout {
 };
 
 struct KvDtype {
-  KvFormat format = KvFormat::fp32;
+  NumberFormat format = NumberFormat::fp32;
   ScaleLayout key_scales = ScaleLayout::none;
   ScaleLayout value_scales = ScaleLayout::none;
   int group_size = 0;  // channels per scale for per_token_group, else 0

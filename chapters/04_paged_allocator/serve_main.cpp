@@ -102,7 +102,7 @@ int default_pool_blocks(const std::vector<Request>& requests, int block_size) {
 std::unique_ptr<PagedKVStrategy> make_pool(const ModelConfig& config, const DeviceContext& device,
                                            const KvDtype& dtype, int kv_blocks, int block_size,
                                            ch02::AttentionKernel kernel) {
-  if (dtype.format == KvFormat::fp32) {
+  if (dtype.format == NumberFormat::fp32) {
     return make_paged_cache(config, device, kv_blocks, block_size, kernel);
   }
   return ch07::make_paged_pool(config, device, dtype, kv_blocks, block_size);
@@ -113,10 +113,10 @@ int serve_main(const ServeOptions& o) {
   const Model model = load_checkpoint(o.checkpoint);
   const KvDtype kv_dtype = parse_kv_dtype(o.kv_dtype, model.config.head_dim());
   const auto kernel = ch02::parse_attention_kernel(o.kernel);
-  KVC_CHECK(kernel == ch02::AttentionKernel::kLoop || kv_dtype.format == KvFormat::fp32,
+  KVC_CHECK(kernel == ch02::AttentionKernel::kLoop || kv_dtype.format == NumberFormat::fp32,
             "--kernel ", o.kernel, " runs over the fp32 pool; chapter 07's --kv-dtype ",
             kv_dtype.name(), " pool has its own kernel");
-  KVC_CHECK(!o.compare || kv_dtype.format == KvFormat::fp32,
+  KVC_CHECK(!o.compare || kv_dtype.format == NumberFormat::fp32,
             "--compare checks the tokens against chapter 02's fp32 cache, so it needs "
             "--kv-dtype fp32 (a quantized cache changes them on purpose)");
   const Tokenizer tokenizer(o.tokenizer, model.config.vocab_size);

@@ -21,24 +21,24 @@ namespace {
 void quantize_row(unsigned char* codes, float* scales, const float* x, const KvDtype& dtype,
                   int head_dim) {
   switch (dtype.format) {
-    case KvFormat::fp32:
+    case NumberFormat::fp32:
       std::memcpy(codes, x, head_dim * sizeof(float));
       return;
-    case KvFormat::fp16:
-    case KvFormat::bf16:
+    case NumberFormat::fp16:
+    case NumberFormat::bf16:
       for (int d = 0; d < head_dim; ++d) {
-        const std::uint16_t bits = dtype.format == KvFormat::fp16 ? cpu::fp16_from_float(x[d])
-                                                                  : cpu::bf16_from_float(x[d]);
+        const std::uint16_t bits =
+            dtype.format == NumberFormat::fp16 ? fp16_from_float(x[d]) : bf16_from_float(x[d]);
         std::memcpy(codes + 2 * d, &bits, 2);
       }
       return;
-    case KvFormat::int8:
+    case NumberFormat::int8:
       *scales = quantize_int8_row(reinterpret_cast<std::int8_t*>(codes), x, head_dim);
       return;
-    case KvFormat::fp8_e4m3:
+    case NumberFormat::fp8_e4m3:
       *scales = cpu::quantize_fp8_row(codes, x, head_dim);
       return;
-    case KvFormat::int4:
+    case NumberFormat::int4:
       cpu::quantize_int4_groups(codes, scales, x, head_dim, dtype.group_size);
       return;
   }
@@ -247,7 +247,7 @@ void QuantizedPagedKVCache::attend(int layer, const Batch& batch, const float* q
   const cpu::QuantPagedLayer pages = layer_view(layer);
   // fp32 keeps chapter 04's exact kernel (same tokens); the other formats run
   // the fast one, where fewer bytes become less time.
-  const int variant = dtype_.format == KvFormat::fp32 ? 0 : cpu::kFastPagedQuantDecode;
+  const int variant = dtype_.format == NumberFormat::fp32 ? 0 : cpu::kFastPagedQuantDecode;
   parallel_for(pool_, n, [&](std::int64_t begin, std::int64_t end) {
     std::vector<float> scratch(cpu::attention_decode_paged_quant_scratch_floats(
         variant, config_.seq_len, config_.n_heads, pages));
@@ -268,8 +268,8 @@ void QuantizedPagedKVCache::attend(int layer, const Batch& batch, const float* q
 
 void check_device_runs(Device device, const KvDtype& kv_dtype, const QuantOptions& options) {
   if (device != Device::kCuda) return;
-  const KvFormat format = kv_dtype.format;
-  KVC_CHECK(format != KvFormat::int4, "--kv-dtype ", kv_dtype.name(),
+  const NumberFormat format = kv_dtype.format;
+  KVC_CHECK(format != NumberFormat::int4, "--kv-dtype ", kv_dtype.name(),
             " runs on the CPU only: on --device cuda the KV pool is fp32, fp16, bf16, int8 or fp8");
   KVC_CHECK(options.sink_tokens == 0 && !options.hadamard && !options.keys_before_rope,
             "--kv-sinks, --kv-hadamard and --kv-keys-before-rope run on the CPU only (use "

@@ -15,8 +15,8 @@ constexpr std::size_t kMaxWorkspaceBytes = std::size_t(256) << 20;
 
 // Checked before anything is allocated on the device.
 const KvDtype& gpu_format(const KvDtype& dtype) {
-  KVC_CHECK(dtype.format == KvFormat::int8 || dtype.format == KvFormat::fp8_e4m3, "--kv-dtype ",
-            dtype.name(), ": the GPU quantized pool stores int8 or fp8");
+  KVC_CHECK(dtype.format == NumberFormat::int8 || dtype.format == NumberFormat::fp8_e4m3,
+            "--kv-dtype ", dtype.name(), ": the GPU quantized pool stores int8 or fp8");
   return dtype;
 }
 

@@ -119,12 +119,12 @@ void dequantize_block_rows(float* tile, const QuantPagedLayer& layer, const Quan
                                 ? block_scales[r * layer.n_kv_heads + kv_head]
                                 : 0;
     switch (layer.dtype.format) {
-      case KvFormat::fp32:
+      case NumberFormat::fp32:
         std::memcpy(out, codes, head_dim * sizeof(float));
         break;
-      case KvFormat::fp16:
-      case KvFormat::bf16: {
-        const bool half = layer.dtype.format == KvFormat::fp16;
+      case NumberFormat::fp16:
+      case NumberFormat::bf16: {
+        const bool half = layer.dtype.format == NumberFormat::fp16;
         for (int d = 0; d < head_dim; ++d) {
           std::uint16_t bits;
           std::memcpy(&bits, codes + 2 * d, 2);
@@ -132,15 +132,15 @@ void dequantize_block_rows(float* tile, const QuantPagedLayer& layer, const Quan
         }
         break;
       }
-      case KvFormat::int8: {
+      case NumberFormat::int8: {
         const auto* q = reinterpret_cast<const std::int8_t*>(codes);
         for (int d = 0; d < head_dim; ++d) out[d] = float(q[d]) * row_scale;
         break;
       }
-      case KvFormat::fp8_e4m3:
+      case NumberFormat::fp8_e4m3:
         for (int d = 0; d < head_dim; ++d) out[d] = fp8_e4m3_to_float_finite(codes[d]) * row_scale;
         break;
-      case KvFormat::int4:
+      case NumberFormat::int4:
         unpack_int4(out, codes, head_dim);
         if (side.layout == ScaleLayout::per_channel) {
           const float* channel_scales = block_scales + std::size_t(kv_head) * head_dim;

@@ -596,7 +596,7 @@ void decode_split_quant(float* out, const float* q, const QuantPagedLayer& layer
   const std::size_t pool_bytes =
       std::size_t(kv_bytes_per_token(layer.dtype, shape) * double(n_ctx));
   const Step step{q, layer, block_table, sinks, n_heads};
-  const KvFormat format = layer.dtype.format;
+  const NumberFormat format = layer.dtype.format;
   split_context(out, n_ctx, n_heads, layer.head_dim, pool_bytes, pool,
                 [&](const SlicePartial& partial, int begin, int end) {
                   // Keys stored before RoPE are turned in the tile before they are scored.
@@ -604,17 +604,17 @@ void decode_split_quant(float* out, const float* q, const QuantPagedLayer& layer
                     return attend_slice<float>(partial, step, false, begin, end);
                   }
                   switch (format) {
-                    case KvFormat::fp32:
+                    case NumberFormat::fp32:
                       return attend_slice<float>(partial, step, true, begin, end);
-                    case KvFormat::fp16:
+                    case NumberFormat::fp16:
                       return attend_slice<Half>(partial, step, true, begin, end);
-                    case KvFormat::bf16:
+                    case NumberFormat::bf16:
                       return attend_slice<Bfloat>(partial, step, true, begin, end);
-                    case KvFormat::int8:
+                    case NumberFormat::int8:
                       return attend_slice<std::int8_t>(partial, step, true, begin, end);
-                    case KvFormat::fp8_e4m3:
+                    case NumberFormat::fp8_e4m3:
                       return attend_slice<Fp8>(partial, step, true, begin, end);
-                    case KvFormat::int4:
+                    case NumberFormat::int4:
                       return attend_slice<PackedInt4>(partial, step, true, begin, end);
                   }
                 });

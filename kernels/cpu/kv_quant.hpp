@@ -16,13 +16,7 @@
 namespace kvc::cpu {
 
 // ---- scalar conversions ----------------------------------------------------------------
-// fp16, bf16 and FP8 E4M3, round to nearest even: common/number_format.hpp's.
-using kvc::bf16_from_float;
-using kvc::bf16_to_float;
-using kvc::fp16_from_float;
-using kvc::fp16_to_float;
-using kvc::fp8_e4m3_from_float;
-using kvc::fp8_e4m3_to_float;
+// fp16, bf16 and FP8 E4M3, round to nearest even, are common/number_format.hpp's.
 
 // fp16 to float for every finite code, without a branch (see fp8_e4m3_to_float_finite;
 // here the bias is 15, so the factor is 2^112). Infinities and NaNs read as large

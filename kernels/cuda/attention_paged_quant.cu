@@ -28,7 +28,7 @@ int resolve(int variant, const PagedDecodeShape& shape) {
 }  // namespace
 
 bool attention_decode_paged_quant_supports(const KvDtype& dtype, std::string* why) {
-  const bool ok = dtype.format == KvFormat::int8 || dtype.format == KvFormat::fp8_e4m3;
+  const bool ok = dtype.format == NumberFormat::int8 || dtype.format == NumberFormat::fp8_e4m3;
   if (!ok && why) *why = "the CUDA quantized kernel runs int8 and fp8, not " + dtype.name();
   return ok;
 }

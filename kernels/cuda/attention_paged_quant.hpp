@@ -4,7 +4,7 @@
 // cache (kernels/cpu/attention_paged_quant.hpp, chapters/07_quantization):
 //   k_codes:  [num_blocks][block_size][n_kv_heads][head_dim] bytes (v_codes the same)
 //   k_scales: [num_blocks][block_size][n_kv_heads] floats          (v_scales the same)
-// Formats: KvFormat::int8 and KvFormat::fp8_e4m3 (decoded with __nv_fp8_e4m3).
+// Formats: NumberFormat::int8 and NumberFormat::fp8_e4m3 (decoded with __nv_fp8_e4m3).
 //
 // The variants are attention_paged.cu's, run with the int8/fp8 loader of
 // kv_loaders.cuh instead of a float one: the same loops, each code turned into

@@ -15,11 +15,11 @@ namespace {
 
 constexpr int kWarp = 32;
 
-template <KvFormat kFormat>
+template <NumberFormat kFormat>
 __device__ __forceinline__ unsigned char quantize(float x, float scale) {
   // Division, as the CPU does (not x * (1 / scale), which rounds differently).
   const float scaled = scale > 0.0f ? x / scale : 0.0f;
-  if constexpr (kFormat == KvFormat::int8) {
+  if constexpr (kFormat == NumberFormat::int8) {
     const float code = fminf(fmaxf(rintf(scaled), -127.0f), 127.0f);
     return static_cast<unsigned char>(static_cast<std::int8_t>(code));
   } else {
@@ -28,7 +28,7 @@ __device__ __forceinline__ unsigned char quantize(float x, float scale) {
 }
 
 // grid (n_tokens, n_kv_heads, 2: K then V), one warp each.
-template <KvFormat kFormat>
+template <NumberFormat kFormat>
 __global__ void __launch_bounds__(kWarp)
     kv_quantize_store_kernel(unsigned char* k_codes, float* k_scales, unsigned char* v_codes,
                              float* v_scales, const float* k, const float* v,
@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(kWarp)
     max_abs = fmaxf(max_abs, __shfl_xor_sync(0xffffffffu, max_abs, offset));
   }
   // The maximum is exact whatever the order, so every lane holds the CPU's scale.
-  const float scale = max_abs / (kFormat == KvFormat::int8 ? 127.0f : 448.0f);
+  const float scale = max_abs / (kFormat == NumberFormat::int8 ? 127.0f : 448.0f);
   for (int d = threadIdx.x; d < head_dim; d += kWarp) codes[d] = quantize<kFormat>(x[d], scale);
   if (threadIdx.x == 0) (is_value ? v_scales : k_scales)[pool_row] = scale;
 }
@@ -57,15 +57,15 @@ void kv_quantize_store(const KvDtype& dtype, unsigned char* k_codes, float* k_sc
                        unsigned char* v_codes, float* v_scales, const float* k, const float* v,
                        const std::int64_t* slots, int n_tokens, int n_kv_heads, int head_dim,
                        cudaStream_t stream) {
-  KVC_CHECK(dtype.format == KvFormat::int8 || dtype.format == KvFormat::fp8_e4m3,
+  KVC_CHECK(dtype.format == NumberFormat::int8 || dtype.format == NumberFormat::fp8_e4m3,
             "cuda::kv_quantize_store: int8 or fp8 only, not ", dtype.name());
   if (n_tokens == 0) return;
   const dim3 grid(n_tokens, n_kv_heads, 2);
-  if (dtype.format == KvFormat::int8) {
-    kv_quantize_store_kernel<KvFormat::int8><<<grid, kWarp, 0, stream>>>(
+  if (dtype.format == NumberFormat::int8) {
+    kv_quantize_store_kernel<NumberFormat::int8><<<grid, kWarp, 0, stream>>>(
         k_codes, k_scales, v_codes, v_scales, k, v, slots, n_kv_heads, head_dim);
   } else {
-    kv_quantize_store_kernel<KvFormat::fp8_e4m3><<<grid, kWarp, 0, stream>>>(
+    kv_quantize_store_kernel<NumberFormat::fp8_e4m3><<<grid, kWarp, 0, stream>>>(
         k_codes, k_scales, v_codes, v_scales, k, v, slots, n_kv_heads, head_dim);
   }
   KVC_CUDA_CHECK(cudaGetLastError());

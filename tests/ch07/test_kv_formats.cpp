@@ -91,7 +91,7 @@ std::vector<std::pair<std::uint8_t, float>> finite_fp8_codes(bool negative) {
   std::vector<std::pair<std::uint8_t, float>> codes;
   for (int c = 0; c < 0x7F; ++c) {
     const auto code = static_cast<std::uint8_t>(negative ? c | 0x80 : c);
-    codes.push_back({code, cpu::fp8_e4m3_to_float(code)});
+    codes.push_back({code, fp8_e4m3_to_float(code)});
   }
   return codes;
 }
@@ -99,12 +99,12 @@ std::vector<std::pair<std::uint8_t, float>> finite_fp8_codes(bool negative) {
 TEST(Ch07Fp8, EveryCodeRoundTrips) {
   for (int c = 0; c < 256; ++c) {
     const auto code = static_cast<std::uint8_t>(c);
-    const float value = cpu::fp8_e4m3_to_float(code);
+    const float value = fp8_e4m3_to_float(code);
     if ((c & 0x7F) == 0x7F) {
       EXPECT_TRUE(std::isnan(value)) << c;
-      EXPECT_EQ(cpu::fp8_e4m3_from_float(value), 0x7F);
+      EXPECT_EQ(fp8_e4m3_from_float(value), 0x7F);
     } else {
-      EXPECT_EQ(cpu::fp8_e4m3_from_float(value), code) << "code " << c << " value " << value;
+      EXPECT_EQ(fp8_e4m3_from_float(value), code) << "code " << c << " value " << value;
     }
   }
 }
@@ -114,37 +114,37 @@ TEST(Ch07Fp8, BranchFreeDecodeAgreesOnEveryFiniteCode) {
     if ((c & 0x7F) == 0x7F) continue;
     const auto code = static_cast<std::uint8_t>(c);
     EXPECT_EQ(std::bit_cast<std::uint32_t>(cpu::fp8_e4m3_to_float_finite(code)),
-              std::bit_cast<std::uint32_t>(cpu::fp8_e4m3_to_float(code)))
+              std::bit_cast<std::uint32_t>(fp8_e4m3_to_float(code)))
         << c;
   }
 }
 
 TEST(Ch07Fp8, KnownValuesFromTheSpec) {
-  EXPECT_EQ(cpu::fp8_e4m3_to_float(0x7E), 448.0f);
-  EXPECT_EQ(cpu::fp8_e4m3_to_float(0x01), std::ldexp(1.0f, -9));  // smallest subnormal
-  EXPECT_EQ(cpu::fp8_e4m3_to_float(0x08), std::ldexp(1.0f, -6));  // smallest normal
-  EXPECT_EQ(cpu::fp8_e4m3_to_float(0x38), 1.0f);
-  EXPECT_EQ(cpu::fp8_e4m3_to_float(0xB8), -1.0f);
-  EXPECT_EQ(cpu::fp8_e4m3_to_float(0x80), 0.0f);
-  EXPECT_TRUE(std::signbit(cpu::fp8_e4m3_to_float(0x80)));
+  EXPECT_EQ(fp8_e4m3_to_float(0x7E), 448.0f);
+  EXPECT_EQ(fp8_e4m3_to_float(0x01), std::ldexp(1.0f, -9));  // smallest subnormal
+  EXPECT_EQ(fp8_e4m3_to_float(0x08), std::ldexp(1.0f, -6));  // smallest normal
+  EXPECT_EQ(fp8_e4m3_to_float(0x38), 1.0f);
+  EXPECT_EQ(fp8_e4m3_to_float(0xB8), -1.0f);
+  EXPECT_EQ(fp8_e4m3_to_float(0x80), 0.0f);
+  EXPECT_TRUE(std::signbit(fp8_e4m3_to_float(0x80)));
 }
 
 TEST(Ch07Fp8, RoundsToNearestEvenAndSaturates) {
   // Ties go to the even code: 1 + 1/16 is halfway between 1 (0x38) and 1.125 (0x39).
-  EXPECT_EQ(cpu::fp8_e4m3_from_float(1.0625f), 0x38);
-  EXPECT_EQ(cpu::fp8_e4m3_from_float(1.1875f), 0x3A);  // between 0x39 and 0x3A: even is 0x3A
-  EXPECT_EQ(cpu::fp8_e4m3_from_float(std::nextafter(1.0625f, 2.0f)), 0x39);
+  EXPECT_EQ(fp8_e4m3_from_float(1.0625f), 0x38);
+  EXPECT_EQ(fp8_e4m3_from_float(1.1875f), 0x3A);  // between 0x39 and 0x3A: even is 0x3A
+  EXPECT_EQ(fp8_e4m3_from_float(std::nextafter(1.0625f, 2.0f)), 0x39);
   // A subnormal tie (1.5 * 2^-9) and the subnormal/normal boundary (7.5 * 2^-9 -> 2^-6).
-  EXPECT_EQ(cpu::fp8_e4m3_from_float(1.5f * std::ldexp(1.0f, -9)), 0x02);
-  EXPECT_EQ(cpu::fp8_e4m3_from_float(7.5f * std::ldexp(1.0f, -9)), 0x08);
-  EXPECT_EQ(cpu::fp8_e4m3_from_float(0.5f * std::ldexp(1.0f, -9)), 0x00);
+  EXPECT_EQ(fp8_e4m3_from_float(1.5f * std::ldexp(1.0f, -9)), 0x02);
+  EXPECT_EQ(fp8_e4m3_from_float(7.5f * std::ldexp(1.0f, -9)), 0x08);
+  EXPECT_EQ(fp8_e4m3_from_float(0.5f * std::ldexp(1.0f, -9)), 0x00);
   // Saturation (__NV_SATFINITE): up to 464 rounds to 448, beyond stays 448, inf too.
-  EXPECT_EQ(cpu::fp8_e4m3_from_float(460.0f), 0x7E);
-  EXPECT_EQ(cpu::fp8_e4m3_from_float(464.0f), 0x7E);
-  EXPECT_EQ(cpu::fp8_e4m3_from_float(1e9f), 0x7E);
-  EXPECT_EQ(cpu::fp8_e4m3_from_float(std::numeric_limits<float>::infinity()), 0x7E);
-  EXPECT_EQ(cpu::fp8_e4m3_from_float(-std::numeric_limits<float>::infinity()), 0xFE);
-  EXPECT_EQ(cpu::fp8_e4m3_from_float(std::numeric_limits<float>::quiet_NaN()), 0x7F);
+  EXPECT_EQ(fp8_e4m3_from_float(460.0f), 0x7E);
+  EXPECT_EQ(fp8_e4m3_from_float(464.0f), 0x7E);
+  EXPECT_EQ(fp8_e4m3_from_float(1e9f), 0x7E);
+  EXPECT_EQ(fp8_e4m3_from_float(std::numeric_limits<float>::infinity()), 0x7E);
+  EXPECT_EQ(fp8_e4m3_from_float(-std::numeric_limits<float>::infinity()), 0xFE);
+  EXPECT_EQ(fp8_e4m3_from_float(std::numeric_limits<float>::quiet_NaN()), 0x7F);
 }
 
 TEST(Ch07Fp8, MatchesNearestValueSearchEverywhere) {
@@ -161,26 +161,26 @@ TEST(Ch07Fp8, MatchesNearestValueSearchEverywhere) {
   for (int i = 0; i < 20000; ++i) inputs.push_back(std::exp2(exponent(rng)));
   for (float x : inputs) {
     if (x > 448.0f) continue;  // saturation is tested above
-    EXPECT_EQ(cpu::fp8_e4m3_from_float(x), nearest_code(x, positive)) << x;
-    EXPECT_EQ(cpu::fp8_e4m3_from_float(-x), nearest_code(-x, negative)) << -x;
+    EXPECT_EQ(fp8_e4m3_from_float(x), nearest_code(x, positive)) << x;
+    EXPECT_EQ(fp8_e4m3_from_float(-x), nearest_code(-x, negative)) << -x;
   }
 }
 
 TEST(Ch07Fp16, EveryCodeRoundTripsAndEdgesRoundToEven) {
   for (int c = 0; c < 65536; ++c) {
     const auto code = static_cast<std::uint16_t>(c);
-    const float value = cpu::fp16_to_float(code);
+    const float value = fp16_to_float(code);
     if ((c & 0x7C00) == 0x7C00 && (c & 0x3FF)) continue;  // NaN payloads
-    ASSERT_EQ(cpu::fp16_from_float(value), code) << c;
+    ASSERT_EQ(fp16_from_float(value), code) << c;
   }
-  EXPECT_EQ(cpu::fp16_to_float(0x7BFF), 65504.0f);
-  EXPECT_EQ(cpu::fp16_from_float(65519.0f), 0x7BFF);
-  EXPECT_EQ(cpu::fp16_from_float(65520.0f), 0x7C00) << "the tie with 65536 overflows to inf";
-  EXPECT_EQ(cpu::fp16_from_float(1.0f + std::ldexp(1.0f, -11)), 0x3C00);
-  EXPECT_EQ(cpu::fp16_from_float(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);
-  EXPECT_EQ(cpu::fp16_from_float(std::ldexp(1.0f, -25)), 0x0000);
-  EXPECT_EQ(cpu::fp16_from_float(3 * std::ldexp(1.0f, -25)), 0x0002);
-  EXPECT_TRUE(std::isnan(cpu::fp16_to_float(cpu::fp16_from_float(NAN))));
+  EXPECT_EQ(fp16_to_float(0x7BFF), 65504.0f);
+  EXPECT_EQ(fp16_from_float(65519.0f), 0x7BFF);
+  EXPECT_EQ(fp16_from_float(65520.0f), 0x7C00) << "the tie with 65536 overflows to inf";
+  EXPECT_EQ(fp16_from_float(1.0f + std::ldexp(1.0f, -11)), 0x3C00);
+  EXPECT_EQ(fp16_from_float(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);
+  EXPECT_EQ(fp16_from_float(std::ldexp(1.0f, -25)), 0x0000);
+  EXPECT_EQ(fp16_from_float(3 * std::ldexp(1.0f, -25)), 0x0002);
+  EXPECT_TRUE(std::isnan(fp16_to_float(fp16_from_float(NAN))));
 }
 
 TEST(Ch07Fp16, BranchFreeDecodeAgreesOnEveryFiniteCode) {
@@ -188,7 +188,7 @@ TEST(Ch07Fp16, BranchFreeDecodeAgreesOnEveryFiniteCode) {
     if ((c & 0x7C00) == 0x7C00) continue;
     const auto code = static_cast<std::uint16_t>(c);
     ASSERT_EQ(std::bit_cast<std::uint32_t>(cpu::fp16_to_float_finite(code)),
-              std::bit_cast<std::uint32_t>(cpu::fp16_to_float(code)))
+              std::bit_cast<std::uint32_t>(fp16_to_float(code)))
         << c;
   }
 }
@@ -196,13 +196,13 @@ TEST(Ch07Fp16, BranchFreeDecodeAgreesOnEveryFiniteCode) {
 TEST(Ch07Bf16, EveryCodeRoundTripsAndTiesGoToEven) {
   for (int c = 0; c < 65536; ++c) {
     const auto code = static_cast<std::uint16_t>(c);
-    const float value = cpu::bf16_to_float(code);
+    const float value = bf16_to_float(code);
     if (std::isnan(value)) continue;
-    ASSERT_EQ(cpu::bf16_from_float(value), code) << c;
+    ASSERT_EQ(bf16_from_float(value), code) << c;
   }
-  EXPECT_EQ(cpu::bf16_from_float(std::bit_cast<float>(0x3F808000u)), 0x3F80);
-  EXPECT_EQ(cpu::bf16_from_float(std::bit_cast<float>(0x3F818000u)), 0x3F82);
-  EXPECT_EQ(cpu::bf16_from_float(std::bit_cast<float>(0x3F808001u)), 0x3F81);
+  EXPECT_EQ(bf16_from_float(std::bit_cast<float>(0x3F808000u)), 0x3F80);
+  EXPECT_EQ(bf16_from_float(std::bit_cast<float>(0x3F818000u)), 0x3F82);
+  EXPECT_EQ(bf16_from_float(std::bit_cast<float>(0x3F808001u)), 0x3F81);
 }
 
 TEST(Ch07Hadamard, IsOrthogonalAndItsOwnInverse) {

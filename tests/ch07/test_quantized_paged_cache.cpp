@@ -115,7 +115,7 @@ TEST_P(Ch07EveryFormat, AttentionEqualsDequantizeThenReference) {
   QuantizedPagedKVCache kv(c, dtype, /*num_blocks=*/12, /*block_size=*/16, nullptr);
   const Tokens t = random_tokens(c, 70, 11);
   // The cache runs the exact kernel for fp32 and the fast one (variant 3) for the rest.
-  const float cache_tol = dtype.format == KvFormat::fp32 ? 1e-6f : 1e-5f;
+  const float cache_tol = dtype.format == NumberFormat::fp32 ? 1e-6f : 1e-5f;
   // A prefill chunk of 37 (two full blocks and a partial one), then single decode steps.
   const std::vector<float> prefill = attend_tokens(kv, c, t, 0, 0, 37, 0);
   for (int i : {0, 15, 16, 36}) {
