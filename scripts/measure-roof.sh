@@ -13,7 +13,8 @@
 #   REPEATS=N      run each benchmark N times and print the medians (default 1)
 #   LLAMA2C_DIR=D  also time chapter 02 against llama2.c's runomp on the 15M
 #                  shape, 2 threads, PAIRS alternated pairs (default 4); D holds
-#                  `runomp` (../shared/peers/llama2.c/build.sh D builds it)
+#                  `runomp`, llama2.c's run.c built as its Makefile does:
+#                  gcc -Ofast -fopenmp -march=native -o D/runomp run.c -lm
 #   KEEP=DIR       keep the benchmarks' JSON in DIR (default: a temp dir, removed)
 set -euo pipefail
 
