@@ -22,6 +22,14 @@ if(KVC_CPU_ISA STREQUAL "auto")
     endif()
   endif()
 endif()
+# Under `auto`, the int8 KV kernel's file also gets AVX-512 VNNI when the
+# build machine has it (kernels/cpu/CMakeLists.txt): the rest stays x86-64-v3.
+set(KVC_INT8_AVX512_VNNI OFF)
+if(KVC_CPU_ISA STREQUAL "auto" AND KVC_CPU_ISA_RESOLVED STREQUAL "x86-64-v3"
+   AND _kvc_cpuinfo MATCHES " avx512_vnni" AND _kvc_cpuinfo MATCHES " avx512bw"
+   AND _kvc_cpuinfo MATCHES " avx512vl")
+  set(KVC_INT8_AVX512_VNNI ON)
+endif()
 if(KVC_CPU_ISA_RESOLVED STREQUAL "x86-64-v3")
   target_compile_options(kvc_project_options INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-march=x86-64-v3>)
 elseif(KVC_CPU_ISA_RESOLVED STREQUAL "native")

@@ -4,7 +4,9 @@
 //   Quant/<format>/variant:V/context:N/threads:T -
 //       cpu::attention_decode_paged_quant variant V on T threads: 2 = the
 //       bit-exact tile kernel (one thread), 3 = the split-context kernel that
-//       reads every format's codes (packed int4 too) inside its dot products.
+//       reads every format's codes (packed int4 too) inside its dot products,
+//       4 = the same with int8's products done in integers (int8 runs both;
+//       for the other formats 4 is 3).
 // Each case also times chapter 04's two fast fp32 kernels on the same step and
 // the same T threads (cpu::attention_decode_paged 3, bit-exact, and 4,
 // split-context), interleaved with it so all three see the same machine state:
@@ -20,6 +22,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <initializer_list>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -145,19 +148,29 @@ void BM_Quant(benchmark::State& state, const char* format) {
       fp32_seconds / 1e9;
 }
 
-void cases(benchmark::internal::Benchmark* b) {
+// Variant 2 on one thread, then the fast variants on 1 and 2.
+void cases_of(benchmark::internal::Benchmark* b, std::initializer_list<int> fast_variants) {
   b->ArgNames({"variant", "context", "threads"})->Unit(benchmark::kMillisecond);
   b->MinTime(0.5)->UseManualTime();
   for (int n_ctx : {4096, 16384, kMaxContext}) {
     b->Args({2, n_ctx, 1});
-    for (int threads : {1, 2}) b->Args({kvc::cpu::kFastPagedQuantDecode, n_ctx, threads});
+    for (int variant : fast_variants) {
+      for (int threads : {1, 2}) b->Args({variant, n_ctx, threads});
+    }
   }
+}
+// Variant 4 is variant 3 except over int8, where both run.
+void cases(benchmark::internal::Benchmark* b) {
+  cases_of(b, {kvc::cpu::kFastPagedQuantDecode});
+}
+void int8_cases(benchmark::internal::Benchmark* b) {
+  cases_of(b, {3, 4});
 }
 
 BENCHMARK_CAPTURE(BM_Quant, fp32, "fp32")->Apply(cases);
 BENCHMARK_CAPTURE(BM_Quant, fp16, "fp16")->Apply(cases);
 BENCHMARK_CAPTURE(BM_Quant, bf16, "bf16")->Apply(cases);
-BENCHMARK_CAPTURE(BM_Quant, int8, "int8")->Apply(cases);
+BENCHMARK_CAPTURE(BM_Quant, int8, "int8")->Apply(int8_cases);
 BENCHMARK_CAPTURE(BM_Quant, fp8, "fp8")->Apply(cases);
 BENCHMARK_CAPTURE(BM_Quant, int4_token, "int4-token")->Apply(cases);
 BENCHMARK_CAPTURE(BM_Quant, int4, "int4")->Apply(cases);

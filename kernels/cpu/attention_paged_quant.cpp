@@ -167,7 +167,7 @@ void rope_key_tile(float* tile, const QuantPagedLayer& layer, int first, int n_r
 std::size_t attention_decode_paged_quant_scratch_floats(int variant, int n_ctx, int n_heads,
                                                         const QuantPagedLayer& layer) {
   check_variant(variant);
-  if (variant == 3) return 0;
+  if (variant >= 3) return 0;
   // scores [group][n_ctx], a tile [block_size][head_dim] and its transpose.
   const std::size_t tile = std::size_t(layer.block_size) * layer.head_dim;
   return std::size_t(n_heads / layer.n_kv_heads) * n_ctx + 2 * tile;
@@ -181,8 +181,8 @@ void attention_decode_paged_quant(int variant, float* out, const float* q,
   if (variant == 0) variant = 2;
   KVC_CHECK(layer.block_size >= 1, "cpu::attention_decode_paged_quant: block size ",
             layer.block_size, " (must be at least 1)");
-  if (variant == 3) {
-    fast::decode_split_quant(out, q, layer, block_table, n_ctx, n_heads, sinks, pool);
+  if (variant >= 3) {
+    fast::decode_split_quant(variant, out, q, layer, block_table, n_ctx, n_heads, sinks, pool);
     return;
   }
   const int head_dim = layer.head_dim;

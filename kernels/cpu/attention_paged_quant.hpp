@@ -74,14 +74,20 @@ struct FullPrecisionRows {
 //      codes and KIVI's per-channel key scales to q once per block. Every
 //      format goes through variant 1's tile when keys_before_rope (the rows
 //      must be turned by RoPE before they are scored). Rounds differently (FMA, vector exp): tested
-//      against the reference by tolerance. The fast one.
+//      against the reference by tolerance.
+//   4: variant 3 with an int8 pool's products done in integers
+//      (attention_paged_quant_int8.cpp): q and each chunk's softmax weights
+//      rounded to int16, and vpmaddwd multiplies sixteen int16 pairs against
+//      the widened codes per instruction, summing exactly in int32 (llama.cpp's
+//      q8_0 dot products do the same). Other formats, sinks and keys stored
+//      before RoPE run variant 3. Tested by tolerance. The fast one.
 // Variant 0 picks 2, so a cache that calls it keeps variant 1's bits. Only
-// variant 3 uses `pool`. Throws kvc::Error for an unknown variant.
+// variants 3 and 4 use `pool`. Throws kvc::Error for an unknown variant.
 //   q, out:      [n_heads][head_dim]; the token attends to positions 0..n_ctx-1
 //   block_table: [ceil(n_ctx / block_size)]
 //   scratch:     attention_decode_paged_quant_scratch_floats(...) floats
-constexpr int kPagedQuantDecodeVariants = 3;
-constexpr int kFastPagedQuantDecode = 3;
+constexpr int kPagedQuantDecodeVariants = 4;
+constexpr int kFastPagedQuantDecode = 4;
 void attention_decode_paged_quant(int variant, float* out, const float* q,
                                   const QuantPagedLayer& layer, const int* block_table, int n_ctx,
                                   int n_heads, float* scratch, const FullPrecisionRows& sinks = {},
@@ -90,10 +96,15 @@ std::size_t attention_decode_paged_quant_scratch_floats(int variant, int n_ctx, 
                                                         const QuantPagedLayer& layer);
 
 namespace fast {
-// Variant 3 (attention_paged_quant_fast.cpp); keeps its per-slice state itself.
-void decode_split_quant(float* out, const float* q, const QuantPagedLayer& layer,
+struct SlicePartial;
+// Variants 3 and 4 (attention_paged_quant_fast.cpp); keep their per-slice state themselves.
+void decode_split_quant(int variant, float* out, const float* q, const QuantPagedLayer& layer,
                         const int* block_table, int n_ctx, int n_heads,
                         const FullPrecisionRows& sinks, ThreadPool* pool);
+// Variant 4's slice of an int8 pool without sinks (attention_paged_quant_int8.cpp):
+// positions [begin, end) folded into `partial`.
+void attend_int8_slice(const SlicePartial& partial, const float* q, const QuantPagedLayer& layer,
+                       const int* block_table, int n_heads, int begin, int end);
 }  // namespace fast
 
 }  // namespace kvc::cpu

@@ -589,7 +589,7 @@ void attend_slice(const SlicePartial& partial, const Step& s, bool read_codes, i
 
 }  // namespace
 
-void decode_split_quant(float* out, const float* q, const QuantPagedLayer& layer,
+void decode_split_quant(int variant, float* out, const float* q, const QuantPagedLayer& layer,
                         const int* block_table, int n_ctx, int n_heads,
                         const FullPrecisionRows& sinks, ThreadPool* pool) {
   const KvPoolShape shape{1, layer.n_kv_heads, layer.head_dim, layer.block_size};
@@ -597,8 +597,13 @@ void decode_split_quant(float* out, const float* q, const QuantPagedLayer& layer
       std::size_t(kv_bytes_per_token(layer.dtype, shape) * double(n_ctx));
   const Step step{q, layer, block_table, sinks, n_heads};
   const NumberFormat format = layer.dtype.format;
+  const bool integer_int8 = variant == 4 && format == NumberFormat::int8 && sinks.n_rows == 0 &&
+                            !layer.keys_before_rope && layer.head_dim <= 512;
   split_context(out, n_ctx, n_heads, layer.head_dim, pool_bytes, pool,
                 [&](const SlicePartial& partial, int begin, int end) {
+                  if (integer_int8) {
+                    return attend_int8_slice(partial, q, layer, block_table, n_heads, begin, end);
+                  }
                   // Keys stored before RoPE are turned in the tile before they are scored.
                   if (layer.keys_before_rope) {
                     return attend_slice<float>(partial, step, false, begin, end);

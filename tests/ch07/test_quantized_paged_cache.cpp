@@ -107,6 +107,13 @@ void expect_close(const std::vector<float>& got, const float* want, float tol, c
   }
 }
 
+// The fast variants' tolerance against dequantize-then-reference: they
+// round differently (FMA, the scale after the sum, a vector exp), and over an
+// int8 pool variant 4 also rounds q and each chunk's softmax weights to int16.
+float fast_tolerance(const KvDtype& dtype) {
+  return dtype.format == NumberFormat::int8 ? 2e-4f : 1e-5f;
+}
+
 class Ch07EveryFormat : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(Ch07EveryFormat, AttentionEqualsDequantizeThenReference) {
@@ -114,8 +121,8 @@ TEST_P(Ch07EveryFormat, AttentionEqualsDequantizeThenReference) {
   const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
   QuantizedPagedKVCache kv(c, dtype, /*num_blocks=*/12, /*block_size=*/16, nullptr);
   const Tokens t = random_tokens(c, 70, 11);
-  // The cache runs the exact kernel for fp32 and the fast one (variant 3) for the rest.
-  const float cache_tol = dtype.format == NumberFormat::fp32 ? 1e-6f : 1e-5f;
+  // The cache runs the exact kernel for fp32 and the fast one for the rest.
+  const float cache_tol = dtype.format == NumberFormat::fp32 ? 1e-6f : fast_tolerance(dtype);
   // A prefill chunk of 37 (two full blocks and a partial one), then single decode steps.
   const std::vector<float> prefill = attend_tokens(kv, c, t, 0, 0, 37, 0);
   for (int i : {0, 15, 16, 36}) {
@@ -136,8 +143,7 @@ TEST_P(Ch07EveryFormat, AttentionEqualsDequantizeThenReference) {
     cpu::attention_decode_paged_quant(variant, out.data(), &t.q[69 * c.dim], layer,
                                       kv.blocks().table(0)->blocks.data(), 70, c.n_heads,
                                       scratch.data());
-    // Variant 3 rounds differently (FMA, the scale after the sum, a vector exp).
-    const float tol = variant == cpu::kFastPagedQuantDecode ? 1e-5f : 1e-6f;
+    const float tol = variant >= 3 ? fast_tolerance(dtype) : 1e-6f;
     expect_close(out, want.data(), tol, ("variant " + std::to_string(variant)).c_str());
   }
   EXPECT_THROW(cpu::attention_decode_paged_quant_scratch_floats(cpu::kPagedQuantDecodeVariants + 1,
@@ -184,11 +190,11 @@ TEST_P(Ch07EveryFormat, SinksAreReadInFullPrecision) {
 // dequantize-then-reference. 2048 positions of head_dim 64: every format's
 // pool is over the 256 KiB below which the kernel stays on one thread.
 void expect_fast_variant_like_the_reference(const char* format, int head_dim, int block_size,
-                                            int group_size = 0) {
+                                            int group_size = 0, int sinks = 4, int n_ctx = 2048) {
   ModelConfig c = one_layer_config();
   c.dim = c.n_heads * head_dim;
   c.seq_len = 2048;
-  const int n_ctx = c.seq_len, num_blocks = n_ctx / block_size, sinks = 4;
+  const int num_blocks = c.seq_len / block_size;
   const KvDtype dtype = parse_kv_dtype(format, c.head_dim(), group_size);
   QuantizedPagedKVCache kv(c, dtype, num_blocks, block_size, nullptr, {.sink_tokens = sinks});
   const Tokens t = random_tokens(c, n_ctx, 17);
@@ -207,7 +213,7 @@ void expect_fast_variant_like_the_reference(const char* format, int head_dim, in
     cpu::attention_decode_paged_quant(cpu::kFastPagedQuantDecode, out.data(), q, kv.layer_view(0),
                                       table.data(), n_ctx, c.n_heads, nullptr,
                                       kv.sink_rows(0, table[0]), &pool);
-    expect_close(out, want.data(), 1e-5f, threads == 1 ? "1 thread" : "2 threads");
+    expect_close(out, want.data(), fast_tolerance(dtype), threads == 1 ? "1 thread" : "2 threads");
   }
 }
 
@@ -217,6 +223,34 @@ TEST_P(Ch07EveryFormat, FastVariantSplitsALongContextLikeTheReference) {
     SCOPED_TRACE("head_dim " + std::to_string(head_dim));
     expect_fast_variant_like_the_reference(GetParam(), head_dim, 16);
   }
+}
+
+// Variant 4's integer loops over an int8 pool (no sinks, so they run): the
+// vector loops at head_dim 128 and 64, the scalar ones at 8, and an odd
+// context, so the last chunk's rows do not pair up.
+TEST(Ch07QuantizedPagedCache, Int8IntegerLoopsSplitALongContextLikeTheReference) {
+  for (int head_dim : {128, 64, 8}) {
+    for (int n_ctx : {2048, 2047}) {
+      SCOPED_TRACE("head_dim " + std::to_string(head_dim) + ", context " + std::to_string(n_ctx));
+      expect_fast_variant_like_the_reference("int8", head_dim, 16, 0, /*sinks=*/0, n_ctx);
+    }
+  }
+}
+
+// Variant 4 is variant 3 for every format but int8 (and for int8 with sinks).
+TEST_P(Ch07EveryFormat, Variant4IsVariant3OutsideItsIntegerLoops) {
+  const ModelConfig c = one_layer_config();
+  const KvDtype dtype = parse_kv_dtype(GetParam(), c.head_dim());
+  QuantizedPagedKVCache kv(c, dtype, 12, 16, nullptr, {.sink_tokens = 4});
+  const Tokens t = random_tokens(c, 70, 23);
+  attend_tokens(kv, c, t, 0, 0, 70, 0);
+  const int* table = kv.blocks().table(0)->blocks.data();
+  std::vector<float> v3(c.dim), v4(c.dim);
+  for (auto [variant, out] : {std::pair{3, &v3}, std::pair{4, &v4}}) {
+    cpu::attention_decode_paged_quant(variant, out->data(), &t.q[69 * c.dim], kv.layer_view(0),
+                                      table, 70, c.n_heads, nullptr, kv.sink_rows(0, table[0]));
+  }
+  EXPECT_EQ(v3, v4);
 }
 
 // v3's own int4 loops (nibbles widened in the dot products; group scales on
