@@ -16,12 +16,14 @@
 #include "common/thread_pool.hpp"
 #include "engine/generate.hpp"
 #include "kernels/cpu/ops.hpp"
+#include "tests/ch07/fast_kernel_tolerance.hpp"
 #include "tests/ch07/one_layer_config.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace kvc::ch07 {
 namespace {
 
+using testing::fast_kernel_tolerance;
 using testing::one_layer_config;
 
 // Random q, k, v for n tokens of one sequence; the keys get a few large
@@ -107,13 +109,6 @@ void expect_close(const std::vector<float>& got, const float* want, float tol, c
   }
 }
 
-// The fast variants' tolerance against dequantize-then-reference: they
-// round differently (FMA, the scale after the sum, a vector exp), and over an
-// int8 pool variant 4 also rounds q and each chunk's softmax weights to int16.
-float fast_tolerance(const KvDtype& dtype) {
-  return dtype.format == NumberFormat::int8 ? 2e-4f : 1e-5f;
-}
-
 class Ch07EveryFormat : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(Ch07EveryFormat, AttentionEqualsDequantizeThenReference) {
@@ -122,7 +117,7 @@ TEST_P(Ch07EveryFormat, AttentionEqualsDequantizeThenReference) {
   QuantizedPagedKVCache kv(c, dtype, /*num_blocks=*/12, /*block_size=*/16, nullptr);
   const Tokens t = random_tokens(c, 70, 11);
   // The cache runs the exact kernel for fp32 and the fast one for the rest.
-  const float cache_tol = dtype.format == NumberFormat::fp32 ? 1e-6f : fast_tolerance(dtype);
+  const float cache_tol = dtype.format == NumberFormat::fp32 ? 1e-6f : fast_kernel_tolerance(dtype);
   // A prefill chunk of 37 (two full blocks and a partial one), then single decode steps.
   const std::vector<float> prefill = attend_tokens(kv, c, t, 0, 0, 37, 0);
   for (int i : {0, 15, 16, 36}) {
@@ -143,7 +138,7 @@ TEST_P(Ch07EveryFormat, AttentionEqualsDequantizeThenReference) {
     cpu::attention_decode_paged_quant(variant, out.data(), &t.q[69 * c.dim], layer,
                                       kv.blocks().table(0)->blocks.data(), 70, c.n_heads,
                                       scratch.data());
-    const float tol = variant >= 3 ? fast_tolerance(dtype) : 1e-6f;
+    const float tol = variant >= 3 ? fast_kernel_tolerance(dtype) : 1e-6f;
     expect_close(out, want.data(), tol, ("variant " + std::to_string(variant)).c_str());
   }
   EXPECT_THROW(cpu::attention_decode_paged_quant_scratch_floats(cpu::kPagedQuantDecodeVariants + 1,
@@ -213,7 +208,8 @@ void expect_fast_variant_like_the_reference(const char* format, int head_dim, in
     cpu::attention_decode_paged_quant(cpu::kFastPagedQuantDecode, out.data(), q, kv.layer_view(0),
                                       table.data(), n_ctx, c.n_heads, nullptr,
                                       kv.sink_rows(0, table[0]), &pool);
-    expect_close(out, want.data(), fast_tolerance(dtype), threads == 1 ? "1 thread" : "2 threads");
+    expect_close(out, want.data(), fast_kernel_tolerance(dtype),
+                 threads == 1 ? "1 thread" : "2 threads");
   }
 }
 
