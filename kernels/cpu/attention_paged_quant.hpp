@@ -79,8 +79,9 @@ struct FullPrecisionRows {
 //      (attention_paged_quant_int8.cpp): q and each chunk's softmax weights
 //      rounded to int16, and vpmaddwd multiplies sixteen int16 pairs against
 //      the widened codes per instruction, summing exactly in int32 (llama.cpp's
-//      q8_0 dot products do the same). Other formats, sinks and keys stored
-//      before RoPE run variant 3. Tested by tolerance. The fast one.
+//      q8_0 dot products do the same). Other formats, sinks, keys stored
+//      before RoPE and heads its vector loops do not fit run variant 3.
+//      Tested by tolerance. The fast one.
 // Variant 0 picks 2, so a cache that calls it keeps variant 1's bits. Only
 // variants 3 and 4 use `pool`. Throws kvc::Error for an unknown variant.
 //   q, out:      [n_heads][head_dim]; the token attends to positions 0..n_ctx-1
@@ -102,7 +103,11 @@ void decode_split_quant(int variant, float* out, const float* q, const QuantPage
                         const int* block_table, int n_ctx, int n_heads,
                         const FullPrecisionRows& sinks, ThreadPool* pool);
 // Variant 4's slice of an int8 pool without sinks (attention_paged_quant_int8.cpp):
-// positions [begin, end) folded into `partial`.
+// positions [begin, end) folded into `partial`. Runs only where
+// int8_integer_loops_run(head_dim, group): on AVX2 builds where its vector
+// loops fit (head_dim a multiple of 16, up to 512; group a multiple of 4),
+// on others for head_dim up to 512 (int32 sums stay exact).
+bool int8_integer_loops_run(int head_dim, int group);
 void attend_int8_slice(const SlicePartial& partial, const float* q, const QuantPagedLayer& layer,
                        const int* block_table, int n_heads, int begin, int end);
 }  // namespace fast

@@ -598,7 +598,8 @@ void decode_split_quant(int variant, float* out, const float* q, const QuantPage
   const Step step{q, layer, block_table, sinks, n_heads};
   const NumberFormat format = layer.dtype.format;
   const bool integer_int8 = variant == 4 && format == NumberFormat::int8 && sinks.n_rows == 0 &&
-                            !layer.keys_before_rope && layer.head_dim <= 512;
+                            !layer.keys_before_rope &&
+                            int8_integer_loops_run(layer.head_dim, n_heads / layer.n_kv_heads);
   split_context(out, n_ctx, n_heads, layer.head_dim, pool_bytes, pool,
                 [&](const SlicePartial& partial, int begin, int end) {
                   if (integer_int8) {

@@ -87,37 +87,13 @@ struct ChunkRows {
   int n_rows;
 };
 
-// ---- scores: scores[j * kChunk + r] = (q16_j . codes_r) * head_factors[j] * row_factors[r] ----
-
-void score_int8_scalar(float* scores, const std::int16_t* group_q, int group, const ChunkRows& c,
-                       const float* head_factors, const float* row_factors, int head_dim) {
-  for (int r = 0; r < c.n_rows; ++r) {
-    const std::int8_t* row = c.rows[r] + c.offset;
-    for (int j = 0; j < group; ++j) {
-      const std::int16_t* head_q = group_q + std::size_t(j) * head_dim;
-      std::int32_t sum = 0;
-      for (int d = 0; d < head_dim; ++d) sum += std::int32_t(head_q[d]) * row[d];
-      scores[j * kChunk + r] = float(sum) * head_factors[j] * row_factors[r];
-    }
-  }
-}
-
-// ---- values: sums[j][d] += sum_r w16_j(r) * codes_r[d] ----
-//   sums:    [group][head_dim] int32, the chunk's exact sums so far
-//   weights: [group][kChunk] int16, zero past the chunk's rows
-
-void accumulate_int8_scalar(std::int32_t* sums, int group, const std::int16_t* weights,
-                            const ChunkRows& c, int head_dim) {
-  for (int j = 0; j < group; ++j) {
-    for (int d = 0; d < head_dim; ++d) {
-      std::int32_t sum = sums[std::size_t(j) * head_dim + d];
-      for (int r = 0; r < c.n_rows; ++r) {
-        sum += std::int32_t(weights[j * kChunk + r]) * c.rows[r][c.offset + d];
-      }
-      sums[std::size_t(j) * head_dim + d] = sum;
-    }
-  }
-}
+// The two loops, vector (AVX2, and AVX-512 VNNI inside where built) or
+// scalar, giving the same exact sums:
+//   score_int8:      scores[j * kChunk + r] = (q16_j . codes_r) * head_factors[j] * row_factors[r]
+//   accumulate_int8: sums[j][d] += sum_r w16_j(r) * codes_r[d]
+//     sums: [group][head_dim] int32; weights: [group][kChunk] int16, zero past the chunk's rows
+// The vector loops take what int8_integer_loops_run admits (head_dim a
+// multiple of 16, group of 4) and, for the values, rows in pairs.
 
 #if defined(__AVX2__)
 
@@ -265,10 +241,6 @@ void accumulate_int8_heads512(std::int32_t* sums, int head_dim, const std::int16
 
 void score_int8(float* scores, const std::int16_t* group_q, int group, const ChunkRows& c,
                 const float* head_factors, const float* row_factors, int head_dim) {
-  if (head_dim % 16 != 0 || group % kHeadsAtOnce != 0) {
-    score_int8_scalar(scores, group_q, group, c, head_factors, row_factors, head_dim);
-    return;
-  }
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
   if (head_dim % 32 == 0) {
     for (int r = 0; r < c.n_rows; r += kScoreRowsAtOnce512) {
@@ -334,10 +306,6 @@ void accumulate_int8_heads(std::int32_t* sums, int head_dim, const std::int16_t*
 
 void accumulate_int8(std::int32_t* sums, int group, const std::int16_t* weights, const ChunkRows& c,
                      int head_dim) {
-  if (head_dim % 16 != 0 || group % kHeadsAtOnce != 0 || c.n_rows % 2 != 0) {
-    accumulate_int8_scalar(sums, group, weights, c, head_dim);
-    return;
-  }
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
   if (head_dim % 32 == 0) {
     for (int j = 0; j < group; j += kHeadsAtOnce) {
@@ -352,16 +320,32 @@ void accumulate_int8(std::int32_t* sums, int group, const std::int16_t* weights,
   }
 }
 
-#else  // no AVX2: the scalar loops
+#else  // no AVX2: the same sums, one product at a time
 
 void score_int8(float* scores, const std::int16_t* group_q, int group, const ChunkRows& c,
                 const float* head_factors, const float* row_factors, int head_dim) {
-  score_int8_scalar(scores, group_q, group, c, head_factors, row_factors, head_dim);
+  for (int r = 0; r < c.n_rows; ++r) {
+    const std::int8_t* row = c.rows[r] + c.offset;
+    for (int j = 0; j < group; ++j) {
+      const std::int16_t* head_q = group_q + std::size_t(j) * head_dim;
+      std::int32_t sum = 0;
+      for (int d = 0; d < head_dim; ++d) sum += std::int32_t(head_q[d]) * row[d];
+      scores[j * kChunk + r] = float(sum) * head_factors[j] * row_factors[r];
+    }
+  }
 }
 
 void accumulate_int8(std::int32_t* sums, int group, const std::int16_t* weights, const ChunkRows& c,
                      int head_dim) {
-  accumulate_int8_scalar(sums, group, weights, c, head_dim);
+  for (int j = 0; j < group; ++j) {
+    for (int d = 0; d < head_dim; ++d) {
+      std::int32_t sum = sums[std::size_t(j) * head_dim + d];
+      for (int r = 0; r < c.n_rows; ++r) {
+        sum += std::int32_t(weights[j * kChunk + r]) * c.rows[r][c.offset + d];
+      }
+      sums[std::size_t(j) * head_dim + d] = sum;
+    }
+  }
 }
 
 #endif
@@ -372,6 +356,16 @@ void prefetch_bytes(const void* first, std::size_t bytes) {
 }
 
 }  // namespace
+
+bool int8_integer_loops_run(int head_dim, [[maybe_unused]] int group) {
+#if defined(__AVX2__)
+  // Elsewhere v3's float loops beat the scalar integer ones (stories260K's
+  // 8-channel heads: 0.88 vs 0.77 of fp32 end to end in ch04_serve).
+  return head_dim % 16 == 0 && group % kHeadsAtOnce == 0 && head_dim <= 512;
+#else
+  return head_dim <= 512;
+#endif
+}
 
 void attend_int8_slice(const SlicePartial& partial, const float* q, const QuantPagedLayer& layer,
                        const int* block_table, int n_heads, int begin, int end) {

@@ -221,9 +221,10 @@ TEST_P(Ch07EveryFormat, FastVariantSplitsALongContextLikeTheReference) {
   }
 }
 
-// Variant 4's integer loops over an int8 pool (no sinks, so they run): the
-// vector loops at head_dim 128 and 64, the scalar ones at 8, and an odd
-// context, so the last chunk's rows do not pair up.
+// Variant 4's integer loops over an int8 pool (no sinks, so they run) at
+// head_dim 128 and 64, and an odd context, so the last chunk's rows do not
+// pair up; at head_dim 8 v4 hands the pool to v3's loops on AVX2 builds and
+// runs its scalar integer loops on baseline ones.
 TEST(Ch07QuantizedPagedCache, Int8IntegerLoopsSplitALongContextLikeTheReference) {
   for (int head_dim : {128, 64, 8}) {
     for (int n_ctx : {2048, 2047}) {
