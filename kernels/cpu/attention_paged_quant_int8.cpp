@@ -113,7 +113,19 @@ inline __m128i horizontal_sums(__m256i a, __m256i b, __m256i c, __m256i d) {
   return _mm_add_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
 }
 
-template <int HEADS, int ROWS>
+// scores[j * kChunk + r] for one row r and the four heads j: the lanes of
+// a, b, c, d (one head each) summed, times head_factors[j] and row_factor.
+inline void store_row_scores(float* scores, __m256i a, __m256i b, __m256i c, __m256i d,
+                             const float* head_factors, float row_factor) {
+  alignas(16) float row_scores[kHeadsAtOnce];
+  const __m128 sums = _mm_cvtepi32_ps(horizontal_sums(a, b, c, d));
+  _mm_store_ps(row_scores,
+               _mm_mul_ps(_mm_mul_ps(sums, _mm_loadu_ps(head_factors)), _mm_set1_ps(row_factor)));
+#pragma GCC unroll 4
+  for (int j = 0; j < kHeadsAtOnce; ++j) scores[j * kChunk] = row_scores[j];
+}
+
+template <int ROWS>
 void score_int8_heads(float* scores, const std::int16_t* group_q, const std::int8_t* const* rows,
                       std::size_t offset, const float* head_factors, const float* row_factors,
                       int head_dim) {
@@ -123,7 +135,7 @@ void score_int8_heads(float* scores, const std::int16_t* group_q, const std::int
 #pragma GCC unroll 4
     for (int r = 0; r < ROWS; ++r) key[r] = widen16(rows[r] + offset + d);
 #pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) {
+    for (int j = 0; j < kHeadsAtOnce; ++j) {
       const __m256i q = _mm256_loadu_si256(
           reinterpret_cast<const __m256i*>(group_q + std::size_t(j) * head_dim + d));
 #pragma GCC unroll 4
@@ -132,15 +144,10 @@ void score_int8_heads(float* scores, const std::int16_t* group_q, const std::int
       }
     }
   }
-  const __m128 heads = _mm_loadu_ps(head_factors);  // HEADS < 4: the extra lanes are unused
 #pragma GCC unroll 4
   for (int r = 0; r < ROWS; ++r) {
-    alignas(16) float row_scores[kHeadsAtOnce];
-    const __m128 sums =
-        _mm_cvtepi32_ps(horizontal_sums(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
-    _mm_store_ps(row_scores, _mm_mul_ps(_mm_mul_ps(sums, heads), _mm_set1_ps(row_factors[r])));
-#pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) scores[j * kChunk + r] = row_scores[j];
+    store_row_scores(scores + r, acc[r][0], acc[r][1], acc[r][2], acc[r][3], head_factors,
+                     row_factors[r]);
   }
 }
 
@@ -179,16 +186,11 @@ void score_int8_heads512(float* scores, const std::int16_t* group_q, const std::
       for (int r = 0; r < ROWS; ++r) acc[r][j] = _mm512_dpwssd_epi32(acc[r][j], q, key[r]);
     }
   }
-  const __m128 heads = _mm_loadu_ps(head_factors);
 #pragma GCC unroll 4
   for (int r = 0; r < ROWS; ++r) {
-    alignas(16) float row_scores[kHeadsAtOnce];
-    const __m128 sums =
-        _mm_cvtepi32_ps(horizontal_sums(halves_added(acc[r][0]), halves_added(acc[r][1]),
-                                        halves_added(acc[r][2]), halves_added(acc[r][3])));
-    _mm_store_ps(row_scores, _mm_mul_ps(_mm_mul_ps(sums, heads), _mm_set1_ps(row_factors[r])));
-#pragma GCC unroll 4
-    for (int j = 0; j < kHeadsAtOnce; ++j) scores[j * kChunk + r] = row_scores[j];
+    store_row_scores(scores + r, halves_added(acc[r][0]), halves_added(acc[r][1]),
+                     halves_added(acc[r][2]), halves_added(acc[r][3]), head_factors,
+                     row_factors[r]);
   }
 }
 
@@ -259,24 +261,23 @@ void score_int8(float* scores, const std::int16_t* group_q, int group, const Chu
 #endif
   for (int r = 0; r < c.n_rows; r += kScoreRowsAtOnce) {
     for (int j = 0; j < group; j += kHeadsAtOnce) {
-      const auto score = c.n_rows - r >= kScoreRowsAtOnce ? score_int8_heads<kHeadsAtOnce, 2>
-                                                          : score_int8_heads<kHeadsAtOnce, 1>;
+      const auto score =
+          c.n_rows - r >= kScoreRowsAtOnce ? score_int8_heads<2> : score_int8_heads<1>;
       score(scores + j * kChunk + r, group_q + std::size_t(j) * head_dim, c.rows + r, c.offset,
             head_factors + j, row_factors + r, head_dim);
     }
   }
 }
 
-// Sixteen output channels of HEADS heads a step, two rows at a time: their
+// Sixteen output channels of the four heads a step, two rows at a time: their
 // codes interleaved byte by byte and widened, so vpmaddwd's neighbour pairs
 // are (row t, row t+1) of one channel, against the pair's two weights.
-template <int HEADS>
 void accumulate_int8_heads(std::int32_t* sums, int head_dim, const std::int16_t* weights,
                            const ChunkRows& c) {
   for (int d = 0; d < head_dim; d += 16) {
-    __m256i low[HEADS], high[HEADS];  // channels d..d+7, d+8..d+15
+    __m256i low[kHeadsAtOnce], high[kHeadsAtOnce];  // channels d..d+7, d+8..d+15
 #pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) {
+    for (int j = 0; j < kHeadsAtOnce; ++j) {
       low[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sums + j * head_dim + d));
       high[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sums + j * head_dim + d + 8));
     }
@@ -287,7 +288,7 @@ void accumulate_int8_heads(std::int32_t* sums, int head_dim, const std::int16_t*
       const __m256i pairs_low = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b));
       const __m256i pairs_high = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(a, b));
 #pragma GCC unroll 4
-      for (int j = 0; j < HEADS; ++j) {
+      for (int j = 0; j < kHeadsAtOnce; ++j) {
         // Weights r and r + 1 of head j, little-endian: one int32 of two int16s.
         std::int32_t pair;
         std::memcpy(&pair, weights + j * kChunk + r, sizeof(pair));
@@ -297,7 +298,7 @@ void accumulate_int8_heads(std::int32_t* sums, int head_dim, const std::int16_t*
       }
     }
 #pragma GCC unroll 4
-    for (int j = 0; j < HEADS; ++j) {
+    for (int j = 0; j < kHeadsAtOnce; ++j) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums + j * head_dim + d), low[j]);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums + j * head_dim + d + 8), high[j]);
     }
@@ -315,8 +316,7 @@ void accumulate_int8(std::int32_t* sums, int group, const std::int16_t* weights,
   }
 #endif
   for (int j = 0; j < group; j += kHeadsAtOnce) {
-    accumulate_int8_heads<kHeadsAtOnce>(sums + std::size_t(j) * head_dim, head_dim,
-                                        weights + j * kChunk, c);
+    accumulate_int8_heads(sums + std::size_t(j) * head_dim, head_dim, weights + j * kChunk, c);
   }
 }
 
