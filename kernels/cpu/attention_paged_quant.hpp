@@ -77,9 +77,10 @@ struct FullPrecisionRows {
 //      against the reference by tolerance.
 //   4: variant 3 with an int8 pool's products done in integers
 //      (attention_paged_quant_int8.cpp): q and each chunk's softmax weights
-//      rounded to int16, and vpmaddwd multiplies sixteen int16 pairs against
-//      the widened codes per instruction, summing exactly in int32 (llama.cpp's
-//      q8_0 dot products do the same). Other formats, sinks, keys stored
+//      rounded to int16, and vpmaddwd (or, where the build machine has
+//      AVX-512 VNNI, vpdpwssd) multiplies int16 pairs against the widened
+//      codes, summing exactly in int32 (llama.cpp's q8_0 dot products do the
+//      same). Other formats, sinks, keys stored
 //      before RoPE and heads its vector loops do not fit run variant 3.
 //      Tested by tolerance. The fast one.
 // Variant 0 picks 2, so a cache that calls it keeps variant 1's bits. Only

@@ -19,7 +19,8 @@
 // dequantizing), are dequantized into an L1 tile by dequantize_block_rows
 // first, and the same loops read the tile.
 // Rounds differently from variants 1-2 (FMA, the scale applied after the sum,
-// a vector exp): tested by tolerance.
+// a vector exp): tested by tolerance. decode_split_quant serves variant 4
+// too, handing int8 pools to attention_paged_quant_int8.cpp's integer loops.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
