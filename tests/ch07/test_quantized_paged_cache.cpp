@@ -234,6 +234,36 @@ TEST(Ch07QuantizedPagedCache, Int8IntegerLoopsSplitALongContextLikeTheReference)
   }
 }
 
+// The integer sums at their largest: head_dim 512, every key row constant
+// (all its codes 127, its scale what differs), q constant (all 32767), so
+// each score sums 512 products of 32767 * 127, just under 2^31. A wrapped
+// sum would turn the largest scores into the smallest.
+TEST(Ch07QuantizedPagedCache, Int8IntegerSumsStayExactAtTheLargestHeads) {
+  ModelConfig c = one_layer_config();
+  c.n_heads = 4;
+  c.n_kv_heads = 1;
+  c.dim = c.n_heads * 512;
+  c.seq_len = 64;
+  const int n_ctx = 64;
+  ASSERT_TRUE(cpu::fast::int8_integer_loops_run(c.head_dim(), c.n_heads / c.n_kv_heads));
+  QuantizedPagedKVCache kv(c, parse_kv_dtype("int8", c.head_dim()), 4, 16, nullptr);
+  std::mt19937 rng(29);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> k(c.kv_dim()), v(c.kv_dim());
+  for (int t = 0; t < n_ctx; ++t) {
+    std::fill(k.begin(), k.end(), 0.02f * float(t % 13));
+    for (float& x : v) x = normal(rng);
+    kv.store(0, t, t, k.data(), v.data());
+  }
+  const std::vector<float> q(c.dim, 0.5f);
+  const std::vector<int> table = {0, 1, 2, 3};
+  std::vector<float> out(c.dim);
+  cpu::attention_decode_paged_quant(4, out.data(), q.data(), kv.layer_view(0), table.data(), n_ctx,
+                                    c.n_heads, nullptr);
+  expect_close(out, reference_attention(kv, c, q.data(), table, n_ctx).data(), 2e-4f,
+               "head_dim 512");
+}
+
 // Variant 4 is variant 3 for every format but int8 (and for int8 with sinks).
 TEST_P(Ch07EveryFormat, Variant4IsVariant3OutsideItsIntegerLoops) {
   const ModelConfig c = one_layer_config();
