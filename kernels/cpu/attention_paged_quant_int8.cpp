@@ -17,9 +17,9 @@
 // The sums are exact int32 (a score adds head_dim products of magnitude at
 // most 32767 * 128, under 2^31 for head_dim <= 512; a value lane 32), so the
 // AVX2, AVX-512 and scalar loops give the same sums, and the only new error
-// is q's and the weights' 15-bit rounding, about 3e-5 of their largest
-// element against int8's own 1/254: tested against dequantize-then-reference
-// by tolerance.
+// is q's and the weights' rounding to int16, at most half of 1/32767 of
+// their largest element (int8's own rounding: half of 1/127): tested against
+// dequantize-then-reference by tolerance.
 // Keys are scored four rows at a time, every KV head of them (address
 // order), values summed one KV head at a time down the chunk's rows, and the
 // rows two chunks ahead are prefetched a little at a time through each pass.
@@ -31,7 +31,6 @@
 #include <vector>
 
 #include "kernels/cpu/attention_paged_quant.hpp"
-#include "kernels/cpu/kv_quant.hpp"
 #include "kernels/cpu/split_softmax.hpp"
 
 namespace kvc::cpu::fast {
@@ -41,7 +40,7 @@ namespace {
 constexpr int kChunk = kSplitChunk;
 constexpr float kInt16Max = 32767.0f;
 // Key rows scored per step, every KV head of them (the AVX-512 score
-// kernel's four rows): fewer per step measured faster here, 8 by 1.1x, 16 by 1.5x.
+// kernel's four rows): more measured slower here, 8 by 1.1x and 16 by 1.6x at 16K.
 constexpr int kScoreRows = 4;
 // How far ahead rows are prefetched; the pool's blocks lie anywhere, so the
 // hardware prefetcher cannot see them coming.
@@ -79,8 +78,9 @@ float quantize_int16(std::int16_t* codes, const float* x, int n) {
 }
 
 // The chunk's rows of one KV head: where each row's int8 codes start.
-//   rows[r] + offset: row r's head_dim codes (r < n_rows; rows[n_rows] repeats
-//   the last row when n_rows is odd, so the value loop can read rows in pairs)
+//   rows[r] + offset: row r's head_dim codes, r < n_rows (for the values an
+//   odd chunk counts one more row, a copy of its last with weight 0, so they
+//   are read in pairs)
 struct ChunkRows {
   const std::int8_t* const* rows;
   std::size_t offset;
