@@ -401,11 +401,6 @@ struct Step {
   int n_heads;
 };
 
-void prefetch_bytes(const void* first, std::size_t bytes) {
-  const auto* p = static_cast<const char*>(first);
-  for (std::size_t byte = 0; byte < bytes; byte += 64) __builtin_prefetch(p + byte, 0, 2);
-}
-
 // Positions [begin, end) into `partial`, chunk by chunk; Code is the pool's
 // element type when its rows are read directly (read_codes), else float and
 // every chunk goes through the tile.

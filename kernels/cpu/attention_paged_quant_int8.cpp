@@ -154,7 +154,8 @@ void score_int8_heads(float* scores, const std::int16_t* group_q, const std::int
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12's AVX-512 extract intrinsics trip -Wuninitialized on their own
-// placeholder operand (GCC bug 105593, fixed in 13).
+// placeholder operand (GCC bug 105593, fixed in 13); only in these loops.
+#pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
@@ -239,6 +240,9 @@ void accumulate_int8_heads512(std::int32_t* sums, int head_dim, const std::int16
     }
   }
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif
 
 void score_int8(float* scores, const std::int16_t* group_q, int group, const ChunkRows& c,
@@ -349,11 +353,6 @@ void accumulate_int8(std::int32_t* sums, int group, const std::int16_t* weights,
 }
 
 #endif
-
-void prefetch_bytes(const void* first, std::size_t bytes) {
-  const auto* p = static_cast<const char*>(first);
-  for (std::size_t byte = 0; byte < bytes; byte += 64) __builtin_prefetch(p + byte, 0, 2);
-}
 
 }  // namespace
 
