@@ -75,14 +75,26 @@ std::size_t float_format_bytes(NumberFormat format) {
   return static_cast<std::size_t>(format_bits(format) / 8);
 }
 
+std::vector<std::string> float_format_names() {
+  std::vector<std::string> names;
+  for (NumberFormat format : kFormats) {
+    if (is_float_format(format)) names.push_back(format_name(format));
+  }
+  return names;
+}
+
 NumberFormat parse_float_format(const std::string& name, const std::string& flag) {
+  std::string expected;
+  for (const std::string& float_name : float_format_names()) {
+    expected += (expected.empty() ? "" : ", ") + float_name;
+  }
   for (NumberFormat format : kFormats) {
     if (name != format_name(format)) continue;
     KVC_CHECK(is_float_format(format), flag, " ", name,
-              ": codes with scales are a KV cache format; this takes fp32, fp16 or bf16");
+              ": codes with scales are a KV cache format; this takes ", expected);
     return format;
   }
-  KVC_FAIL(flag, ": unknown format '", name, "' (expected fp32, fp16 or bf16)");
+  KVC_FAIL(flag, ": unknown format '", name, "' (expected ", expected, ")");
 }
 
 // Bit-level float conversions: each rounds the float's mantissa at the

@@ -33,6 +33,10 @@ bool is_float_format(NumberFormat format);
 // Bytes of one value of a float format: 4, 2, 2. Throws kvc::Error for a scaled format.
 std::size_t float_format_bytes(NumberFormat format);
 
+// The spellings of the float formats, in the table's order: what a flag that
+// stores plain values accepts (CLI11's IsMember takes this list).
+std::vector<std::string> float_format_names();
+
 // The float format called `name` (fp32, fp16 or bf16), for a flag that stores
 // plain values (--weights-dtype, a GPU cache): `flag` names it in the error.
 // Throws kvc::Error for anything else, a known scaled format included.

@@ -6,6 +6,7 @@
 #include "common/check.hpp"
 #include "common/checkpoint.hpp"
 #include "common/cli.hpp"
+#include "common/number_format.hpp"
 #include "common/output_file.hpp"
 #include "common/report.hpp"
 #include "common/sampler.hpp"
@@ -56,7 +57,7 @@ void add_options(CLI::App& app, RunOptions& o) {
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
   engine_options->add_option("--weights-dtype", o.weights_dtype, "GPU weight storage (cuda only)")
-      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}))
+      ->check(CLI::IsMember(float_format_names()))
       ->capture_default_str();
   add_threads_option(*engine_options, o.threads);
   engine_options->add_option("--json", o.json_path,

@@ -43,6 +43,11 @@ TEST(NumberFormat, KvDtypeCountsBitsOfItsFormat) {
 TEST(NumberFormat, FloatFlagsTakeFloatFormatsOnly) {
   for (NumberFormat format : {NumberFormat::fp32, NumberFormat::fp16, NumberFormat::bf16})
     EXPECT_EQ(parse_float_format(format_name(format), "--weights-dtype"), format);
+  // The list a float flag's CLI11 check is built from: exactly what parses.
+  EXPECT_EQ(float_format_names(), (std::vector<std::string>{"fp32", "fp16", "bf16"}));
+  for (const std::string& name : float_format_names()) {
+    EXPECT_NO_THROW(parse_float_format(name, "--weights-dtype")) << name;
+  }
   // A scaled format is named as such, and the flag is named, in one line.
   for (const char* scaled : {"int4", "int8", "fp8"}) {
     try {
@@ -55,7 +60,13 @@ TEST(NumberFormat, FloatFlagsTakeFloatFormatsOnly) {
       EXPECT_EQ(what.find('\n'), std::string::npos) << what;
     }
   }
-  EXPECT_THROW(parse_float_format("f16", "--weights-dtype"), Error);
+  try {
+    parse_float_format("f16", "--weights-dtype");
+    FAIL() << "f16 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("(expected fp32, fp16, bf16)"), std::string::npos)
+        << e.what();
+  }
   EXPECT_THROW(parse_float_format("", "--weights-dtype"), Error);
   EXPECT_THROW(parse_float_format("FP32", "--weights-dtype"), Error);
 }
