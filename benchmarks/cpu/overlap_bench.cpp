@@ -11,9 +11,10 @@
 //   read_alone       adds-only walk time / walk time: the reads' share
 //   overlap          (compute + read - walk) / min(compute, read):
 //                    1 = the shorter one is hidden, 0 = the two add up
-// `rows` = 1 walks in address order; 6 walks six 4 KiB rows side by side, a
-// 512-byte piece of each in turn: the split kernel's key walk, which scores
-// one KV head's part of six positions at once.
+// `rows` = 1 walks in address order; more walks that many 4 KiB rows side by
+// side, `piece_bytes` of each in turn: 6 rows of 512 bytes is the split
+// kernel's key walk (one KV head's part of six positions at once), 8 rows of
+// 64 bytes its value walk (16 dims of eight positions at once).
 //   build-dev/bin/bench_cpu_kernels --benchmark_filter=ReadWhileComputing
 #include <benchmark/benchmark.h>
 
@@ -33,8 +34,7 @@ namespace {
 
 #if defined(__AVX2__) && defined(__FMA__)
 
-constexpr std::size_t kRowFloats = 1024;   // one position's K row: 8 KV heads x 128 dims
-constexpr std::size_t kPieceFloats = 128;  // one KV head's part of a row
+constexpr std::size_t kRowFloats = 1024;  // one position's K row: 8 KV heads x 128 dims
 constexpr std::size_t kMemoryFloats = (std::size_t(256) << 20) / sizeof(float);
 constexpr std::size_t kL2Floats = (std::size_t(192) << 10) / sizeof(float);  // 48 rows: 6 x 8
 
@@ -59,9 +59,9 @@ void fma_over(__m256* sums, const float* data, std::size_t count) {
 }
 
 // The walk over data[0, count): in address order (rows = 1), or `rows` rows
-// of 4 KiB side by side, a 512-byte piece of each in turn.
+// of 4 KiB side by side, a piece of `piece_floats` of each in turn.
 template <int FMAS>
-float walk(const float* data, std::size_t count, int rows) {
+float walk(const float* data, std::size_t count, int rows, std::size_t piece_floats) {
   __m256 sums[8];
   std::fill(sums, sums + 8, _mm256_setzero_ps());
   if (rows == 1) {
@@ -69,9 +69,9 @@ float walk(const float* data, std::size_t count, int rows) {
   } else {
     const std::size_t group_floats = std::size_t(rows) * kRowFloats;
     for (std::size_t group = 0; group + group_floats <= count; group += group_floats) {
-      for (std::size_t piece = 0; piece < kRowFloats; piece += kPieceFloats) {
+      for (std::size_t piece = 0; piece < kRowFloats; piece += piece_floats) {
         for (int row = 0; row < rows; ++row) {
-          fma_over<FMAS>(sums, data + group + row * kRowFloats + piece, kPieceFloats);
+          fma_over<FMAS>(sums, data + group + row * kRowFloats + piece, piece_floats);
         }
       }
     }
@@ -80,7 +80,7 @@ float walk(const float* data, std::size_t count, int rows) {
   return _mm256_cvtss_f32(sums[0]);
 }
 
-using WalkFn = float (*)(const float*, std::size_t, int);
+using WalkFn = float (*)(const float*, std::size_t, int, std::size_t);
 WalkFn walk_for(int fmas) {
   switch (fmas) {
     case 0:
@@ -102,21 +102,24 @@ void BM_ReadWhileComputing(benchmark::State& state) {
   const WalkFn walk_fn = walk_for(int(state.range(0)));
   const WalkFn read_fn = walk_for(0);
   const int rows = int(state.range(1));
+  const std::size_t piece_floats = std::size_t(state.range(2)) / sizeof(float);
   const KvFloats memory = zeroed_kv_floats(kMemoryFloats);
   const KvFloats in_l2 = zeroed_kv_floats(kL2Floats);
   double memory_seconds = 0.0, compute_seconds = 0.0, read_seconds = 0.0;
   for (auto _ : state) {
-    const double seconds =
-        seconds_of([&] { benchmark::DoNotOptimize(walk_fn(memory.data(), kMemoryFloats, rows)); });
+    const double seconds = seconds_of([&] {
+      benchmark::DoNotOptimize(walk_fn(memory.data(), kMemoryFloats, rows, piece_floats));
+    });
     state.SetIterationTime(seconds);
     memory_seconds += seconds;
     compute_seconds += seconds_of([&] {
       for (std::size_t done = 0; done < kMemoryFloats; done += kL2Floats) {
-        benchmark::DoNotOptimize(walk_fn(in_l2.data(), kL2Floats, rows));
+        benchmark::DoNotOptimize(walk_fn(in_l2.data(), kL2Floats, rows, piece_floats));
       }
     });
-    read_seconds +=
-        seconds_of([&] { benchmark::DoNotOptimize(read_fn(memory.data(), kMemoryFloats, rows)); });
+    read_seconds += seconds_of([&] {
+      benchmark::DoNotOptimize(read_fn(memory.data(), kMemoryFloats, rows, piece_floats));
+    });
   }
   const double iterations = double(state.iterations());
   const double walk_s = memory_seconds / iterations, compute_s = compute_seconds / iterations;
@@ -138,8 +141,10 @@ void BM_ReadWhileComputing(benchmark::State& state) {
 #endif
 
 BENCHMARK(BM_ReadWhileComputing)
-    ->ArgNames({"fmas", "rows"})
-    ->ArgsProduct({{4, 8}, {1, 6}})
+    ->ArgNames({"fmas", "rows", "piece_bytes"})
+    ->Args({4, 1, 4096})
+    ->Args({8, 1, 4096})
+    ->ArgsProduct({{4, 8}, {3, 6, 8}, {64, 512}})
     ->Unit(benchmark::kMillisecond)
     ->UseManualTime()
     ->MinTime(0.5);
