@@ -314,41 +314,20 @@ void score_int4_rows(float* scores, const float* group_q, int group, const Packe
   }
 }
 
-// accumulate_rows_heads for packed int4: sixteen output dimensions a step,
-// each row's codes widened and multiplied by their group's scale once for
-// all HEADS heads.
+// accumulate_rows_heads for packed int4: each row's codes widened and
+// multiplied by their group's scale once for all HEADS heads (group_size % 16
+// == 0, so a step of sixteen dimensions stays in one group).
 template <int HEADS>
 void accumulate_int4_heads(float* o, int head_dim, const float* rescale, const float* weights,
                            const PackedInt4* const* rows, std::size_t offset,
                            const float* const* group_scales, int group_size, int n_rows) {
-  for (int d0 = 0, g = 0; d0 < head_dim; d0 += group_size, ++g) {
-    for (int d = d0; d < d0 + group_size; d += 16) {
-      __m256 a[HEADS], b[HEADS];
-#pragma GCC unroll 4
-      for (int j = 0; j < HEADS; ++j) {
-        const __m256 scale = _mm256_set1_ps(rescale[j]);
-        a[j] = _mm256_mul_ps(_mm256_loadu_ps(o + std::size_t(j) * head_dim + d), scale);
-        b[j] = _mm256_mul_ps(_mm256_loadu_ps(o + std::size_t(j) * head_dim + d + 8), scale);
-      }
-      for (int r = 0; r < n_rows; ++r) {
+  accumulate_heads<HEADS>(
+      o, head_dim, rescale, weights, n_rows, [&](int r, int d, __m256& v0, __m256& v1) {
         const PackedInt4* value = rows[r] + offset + d / 2;
-        const __m256 scale = _mm256_broadcast_ss(group_scales[r] + g);
-        const __m256 v0 = _mm256_mul_ps(load8(value), scale);
-        const __m256 v1 = _mm256_mul_ps(load8(value + 4), scale);
-#pragma GCC unroll 4
-        for (int j = 0; j < HEADS; ++j) {
-          const __m256 w = _mm256_broadcast_ss(weights + j * kChunk + r);
-          a[j] = _mm256_fmadd_ps(w, v0, a[j]);
-          b[j] = _mm256_fmadd_ps(w, v1, b[j]);
-        }
-      }
-#pragma GCC unroll 4
-      for (int j = 0; j < HEADS; ++j) {
-        _mm256_storeu_ps(o + std::size_t(j) * head_dim + d, a[j]);
-        _mm256_storeu_ps(o + std::size_t(j) * head_dim + d + 8, b[j]);
-      }
-    }
-  }
+        const __m256 scale = _mm256_broadcast_ss(group_scales[r] + d / group_size);
+        v0 = _mm256_mul_ps(load8(value), scale);
+        v1 = _mm256_mul_ps(load8(value + 4), scale);
+      });
 }
 
 void accumulate_int4_rows(float* o, int group, const float* rescale, const float* weights,

@@ -138,10 +138,15 @@ void accumulate_rows_scalar(float* o, int group, const float* rescale, const flo
 
 #if defined(__AVX2__) && defined(__FMA__)
 
+// The value update for HEADS heads, sixteen output dimensions a step, each
+// row's values loaded once for all heads: load_values(r, d, v0, v1) puts row
+// r's dimensions d..d+15 into v0 and v1 (as floats, scaled if the row is).
 // HEADS heads x 2 accumulators: 8 independent FMA chains for 4 heads.
-template <int HEADS, typename Code>
-void accumulate_rows_heads(float* o, int head_dim, const float* rescale, const float* weights,
-                           const Code* const* rows, std::size_t offset, int n_rows) {
+// (load_values should capture by value: the output stores may alias
+// anything, so a captured reference would be reloaded after each one.)
+template <int HEADS, typename LoadValues>
+void accumulate_heads(float* o, int head_dim, const float* rescale, const float* weights,
+                      int n_rows, LoadValues load_values) {
   for (int d = 0; d < head_dim; d += 16) {
     __m256 a[HEADS], b[HEADS];
 #pragma GCC unroll 4
@@ -151,8 +156,8 @@ void accumulate_rows_heads(float* o, int head_dim, const float* rescale, const f
       b[j] = _mm256_mul_ps(_mm256_loadu_ps(o + std::size_t(j) * head_dim + d + 8), scale);
     }
     for (int r = 0; r < n_rows; ++r) {
-      const Code* value = rows[r] + offset + d;
-      const __m256 v0 = load8(value), v1 = load8(value + 8);
+      __m256 v0, v1;
+      load_values(r, d, v0, v1);
 #pragma GCC unroll 4
       for (int j = 0; j < HEADS; ++j) {
         const __m256 w = _mm256_broadcast_ss(weights + j * kSplitChunk + r);
@@ -166,6 +171,17 @@ void accumulate_rows_heads(float* o, int head_dim, const float* rescale, const f
       _mm256_storeu_ps(o + std::size_t(j) * head_dim + d + 8, b[j]);
     }
   }
+}
+
+template <int HEADS, typename Code>
+void accumulate_rows_heads(float* o, int head_dim, const float* rescale, const float* weights,
+                           const Code* const* rows, std::size_t offset, int n_rows) {
+  accumulate_heads<HEADS>(o, head_dim, rescale, weights, n_rows,
+                          [rows, offset](int r, int d, __m256& v0, __m256& v1) {
+                            const Code* value = rows[r] + offset + d;
+                            v0 = load8(value);
+                            v1 = load8(value + 8);
+                          });
 }
 
 template <typename Code>
