@@ -322,7 +322,8 @@ void accumulate_int4_heads(float* o, int head_dim, const float* rescale, const f
                            const PackedInt4* const* rows, std::size_t offset,
                            const float* const* group_scales, int group_size, int n_rows) {
   accumulate_heads<HEADS>(
-      o, head_dim, rescale, weights, n_rows, [&](int r, int d, __m256& v0, __m256& v1) {
+      o, head_dim, rescale, weights, n_rows,
+      [rows, offset, group_scales, group_size](int r, int d, __m256& v0, __m256& v1) {
         const PackedInt4* value = rows[r] + offset + d / 2;
         const __m256 scale = _mm256_broadcast_ss(group_scales[r] + d / group_size);
         v0 = _mm256_mul_ps(load8(value), scale);
