@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/config.hpp"
+#include "common/page_memory.hpp"
 
 namespace kvc {
 
@@ -47,11 +48,12 @@ struct LayerWeights {
   const float* w3;       // [hidden_dim][dim]
 };
 
-// An fp32 model in memory. The pointers point into `storage`; a Model can be
-// moved (the buffer moves with it) but not copied.
+// An fp32 model in memory. The pointers point into `storage`, which is on
+// 2 MiB pages (common/page_memory.hpp): a decode step streams every weight.
+// A Model can be moved (the buffer moves with it) but not copied.
 struct Model {
   ModelConfig config;
-  std::vector<float> storage;      // every tensor, in the legacy order above
+  PageFloats storage;              // every tensor, in the legacy order above
   const float* token_embedding{};  // [vocab][dim]
   std::vector<LayerWeights> layers;
   const float* rms_final{};   // [dim]

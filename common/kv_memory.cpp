@@ -1,6 +1,5 @@
 #include "common/kv_memory.hpp"
 
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,22 +47,6 @@ std::size_t checked_kv_floats(const ModelConfig& c, std::int64_t positions,
 std::size_t checked_host_kv_floats(const ModelConfig& config, std::int64_t positions,
                                    std::string_view what, std::string_view positions_cause) {
   return checked_kv_floats(config, positions, host_memory_bytes(), what, positions_cause);
-}
-
-void* allocate_kv_bytes(std::size_t bytes) {
-  constexpr std::size_t kPage = std::size_t{1} << 12;
-  constexpr std::size_t kHugePage = std::size_t{1} << 21;
-  const std::size_t alignment = bytes >= kHugePage ? kHugePage : kPage;
-  // aligned_alloc wants a multiple of the alignment; the rounding stays untouched.
-  if (bytes > SIZE_MAX - alignment) throw std::bad_alloc();
-  const std::size_t rounded =
-      std::max<std::size_t>(1, (bytes + alignment - 1) / alignment) * alignment;
-  void* memory = std::aligned_alloc(alignment, rounded);
-  if (memory == nullptr) throw std::bad_alloc();
-  // The advice must come before the first write, which is when the pages are
-  // chosen; where huge pages are off the call fails and the cache keeps 4 KiB pages.
-  if (alignment == kHugePage) madvise(memory, rounded, MADV_HUGEPAGE);
-  return memory;
 }
 
 KvFloats zeroed_kv_floats(std::size_t count) {

@@ -3,9 +3,10 @@
 # lessons' and benchmarks/README.md's decode-attention and matmul tables come
 # from, printed as fractions of the read bandwidth each program measured at
 # start-up: of_read_bw against the probe on 4 KiB pages, of_huge_read_bw
-# against the probe on 2 MiB pages, which is what the KV caches are on (so the
-# one decode attention is held to); of_fma_peak for batched GEMM. Run it on a
-# quiet machine: every number moves with other jobs on the cores.
+# against the probe on 2 MiB pages, which is what the KV caches and the
+# weights are on (so the one decode attention and GEMV are held to);
+# of_fma_peak for batched GEMM. Run it on a quiet machine: every number moves
+# with other jobs on the cores.
 #
 #   scripts/measure-roof.sh [BUILD_DIR]          (default: build)
 #
@@ -111,7 +112,7 @@ attention_table("x_contiguous", "paged time / contiguous time (x_contiguous, sam
                 [(label, name, want, key) for label, name, want, key in attention if name == "paged"])
 
 print("\nmatmul (bench_cpu_kernels)            1 thread   2 threads")
-for n, counter in (("1", "of_read_bw"), ("64", "of_fma_peak")):
+for n, counter in (("1", "of_huge_read_bw"), ("64", "of_fma_peak")):
     for fields, _ in sorted(loaded["kernels"][1], key=lambda r: (int(r[0].get("d_out", 0)), r[0].get("d_in", ""))):
         if fields["name"] != "BM_Matmul" or fields.get("n") != n or fields.get("threads") != "1":
             continue

@@ -1,5 +1,6 @@
 // matmul at model shapes: GEMV (n = 1, one decode token), bound by reading the
-// weights, so reported as a fraction of the read bandwidth (of_read_bw); and
+// weights, so reported as a fraction of the read bandwidth (of_huge_read_bw:
+// the weights are on 2 MiB pages, as the engine's are); and
 // GEMM (n = 64, a prefill chunk or a scheduler batch), bound by multiply-adds,
 // so reported as a fraction of the FMA peak (of_fma_peak). Both measured by
 // this binary at startup, on 1 and 2 threads.
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "benchmarks/cpu/roofline_counters.hpp"
+#include "common/page_memory.hpp"
 #include "common/thread_pool.hpp"
 #include "kernels/cpu/ops.hpp"
 
@@ -19,9 +21,10 @@ namespace kvc::bench {
 namespace {
 
 // Cheap deterministic values in [-1, 1): filling 64 MiB of weights should not
-// dominate the benchmark's start-up.
-std::vector<float> pseudo_random(std::size_t size, unsigned seed) {
-  std::vector<float> values(size);
+// dominate the benchmark's start-up. Page-aligned, on 2 MiB pages from 2 MiB,
+// like the engine's weights (common/page_memory.hpp).
+PageFloats pseudo_random(std::size_t size, unsigned seed) {
+  PageFloats values(size);
   unsigned state = seed;
   for (float& value : values) {
     state = state * 1664525u + 1013904223u;

@@ -41,6 +41,20 @@ Model random_model(const ModelConfig& c) {
   return m;
 }
 
+// A decode step streams every weight, so a model's storage starts on a page,
+// and on a 2 MiB page once it is that big (common/page_memory.hpp).
+TEST(Checkpoint, WeightsStartOnAPageAndLargeModelsOnAHugePage) {
+  const Model small = make_model(small_config(true));
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(small.storage.data()) % 4096, 0u);
+  ModelConfig large = small_config(false);
+  large.dim = 256;
+  large.hidden_dim = 768;
+  large.n_layers = 4;  // ~3.1 M floats, ~12 MiB
+  const Model model = make_model(large);
+  ASSERT_GE(model.storage.size() * sizeof(float), std::size_t{2} << 20);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(model.storage.data()) % (std::size_t{2} << 20), 0u);
+}
+
 void write_bytes(const std::string& path, const std::vector<char>& bytes) {
   std::ofstream(path, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
 }
