@@ -2,9 +2,7 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdint>
-
 #include <limits>
 #include <string>
 
