@@ -37,3 +37,17 @@ function(kvc_add_test name)
     ${rest_filter}
     PROPERTIES LABELS ${ARG_LABEL})
 endfunction()
+
+# kvc_add_benchmark(NAME SOURCES ... LIBS ... LABEL label SMOKE filter): a
+# Google Benchmark program in <build>/bin, and a ctest `NAME.smoke` (labels
+# `label` and `bench`) that runs the cases `filter` picks, briefly. Timings
+# are never checked; the smoke test only keeps every benchmark program running
+# (one that throws fails the suite, not the next person who times it).
+function(kvc_add_benchmark name)
+  cmake_parse_arguments(ARG "" "LABEL;SMOKE" "SOURCES;LIBS" ${ARGN})
+  kvc_add_executable(${name} SOURCES ${ARG_SOURCES} LIBS ${ARG_LIBS} benchmark::benchmark)
+  add_test(NAME ${name}.smoke
+    COMMAND ${name} --benchmark_filter=${ARG_SMOKE} --benchmark_min_time=0.001)
+  set_tests_properties(${name}.smoke PROPERTIES
+    LABELS "${ARG_LABEL};bench" WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+endfunction()

@@ -33,6 +33,14 @@ void SequenceLengths::append(const Batch& batch) {
   lengths_ = std::move(lengths);
 }
 
+void SequenceLengths::truncate(int seq_id, int length) {
+  KVC_CHECK(seq_id >= 0 && seq_id < max_seqs(), "contiguous KV cache: sequence id ", seq_id,
+            " outside the ", max_seqs(), " reserved slots");
+  KVC_CHECK(length >= 0 && length <= lengths_[seq_id], "contiguous KV cache: sequence ", seq_id,
+            " holds ", lengths_[seq_id], " positions, cannot keep ", length);
+  lengths_[seq_id] = length;
+}
+
 std::unique_ptr<KVStrategy> make_strategy(const ModelConfig& config, const DeviceContext& device,
                                           int max_seqs, AttentionKernel kernel) {
 #ifdef KVC_HAVE_CUDA

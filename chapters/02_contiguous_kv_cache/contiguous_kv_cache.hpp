@@ -67,6 +67,9 @@ class SequenceLengths {
   void append(const Batch& batch);
   int length(int seq_id) const { return lengths_.at(seq_id); }
   void release(int seq_id) { lengths_.at(seq_id) = 0; }
+  // Forgets the positions from `length` on (at most what the slot holds): the
+  // next batch continues there and overwrites them. Throws kvc::Error otherwise.
+  void truncate(int seq_id, int length);
   int max_seqs() const { return static_cast<int>(lengths_.size()); }
 
  private:
@@ -91,6 +94,10 @@ class ContiguousKVCache final : public KVStrategy {
 
   // Positions of `seq_id` held in the cache (the bytes actually used).
   int length(int seq_id) const { return lengths_.length(seq_id); }
+  // Rolls `seq_id` back to its first `length` positions, as a speculative
+  // decoder drops the tokens it rejected (ch02_bench_decode repeats one decode
+  // step this way).
+  void truncate(int seq_id, int length) { lengths_.truncate(seq_id, length); }
   const CacheLayout& layout() const { return layout_; }
 
   // The first half of attend(): append the batch's k, v rows of `layer` to

@@ -133,6 +133,29 @@ TEST(Ch02ContiguousKVCache, TracksLengthsAndRejectsGapsAndUnknownSlots) {
   EXPECT_EQ(cache.length(1), 0);
 }
 
+TEST(Ch02ContiguousKVCache, TruncateRollsBackAndTheNextBatchContinuesThere) {
+  const ModelConfig c = small_config();
+  ContiguousKVCache cache(c, /*max_seqs=*/2, nullptr);
+  Batch prompt;
+  for (int p = 0; p < 4; ++p) prompt.add(1, 0, p, p == 3);
+  cache.reserve(prompt);
+
+  cache.truncate(0, 2);
+  EXPECT_EQ(cache.length(0), 2);
+  Batch stale;
+  stale.add(1, 0, 3, true);  // position 2 comes next now
+  EXPECT_THROW(cache.reserve(stale), Error);
+  Batch next;
+  next.add(1, 0, 2, true);
+  cache.reserve(next);
+  EXPECT_EQ(cache.length(0), 3);
+
+  EXPECT_THROW(cache.truncate(0, 4), Error);  // more than it holds
+  EXPECT_THROW(cache.truncate(0, -1), Error);
+  EXPECT_THROW(cache.truncate(2, 0), Error);  // no such slot
+  EXPECT_EQ(cache.length(0), 3);
+}
+
 // A header whose contiguous cache no machine holds: a one-line error naming the
 // bytes and the shape behind them, before any allocation.
 TEST(ContiguousKVCache, AbsurdContextFailsUpFrontNamingTheCause) {
