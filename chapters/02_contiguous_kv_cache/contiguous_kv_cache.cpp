@@ -82,7 +82,7 @@ void ContiguousKVCache::attend(int layer, const Batch& batch, const float* q, co
   // Append every token first: a prefill chunk's token i attends to tokens < i of the same chunk.
   store(layer, batch, k, v);
   const std::size_t dim = config_.dim;
-  // NEW (issue 11): the tuned kernels beside the chapter's loop, over the
+  // The tuned kernels beside the chapter's loop, over the
   // same layer rows [pos + 1][n_kv_heads][head_dim].
   const int variant = kernel_ == AttentionKernel::kFast ? 4 : 5;  // cpu::attention_decode_variant
   const std::size_t layer_start = cache_offset(layout_, layer, 0);

@@ -72,7 +72,7 @@ void PagedKVCache::attend(int layer, const Batch& batch, const float* q, const f
   }
 
   const std::size_t dim = config_.dim;
-  // NEW (issue 11): the tuned kernels beside the chapter's loop, through the same block tables.
+  // The tuned kernels beside the chapter's loop, through the same block tables.
   const int variant =
       kernel_ == ch02::AttentionKernel::kFast ? 3 : 4;  // cpu::attention_decode_paged
   parallel_for(pool_, n, [&](std::int64_t begin, std::int64_t end) {

@@ -9,7 +9,7 @@
 // each completion alone on chapter 02's cache: the tokens must be identical,
 // and the two throughputs are printed side by side.
 //
-// NEW (issue 11): --kernel loop|fast|split picks the fp32 pool's decode
+// --kernel loop|fast|split picks the fp32 pool's decode
 // attention, as in ch04_paged_allocator; --compare runs the same kernel alone.
 //
 // NEW (ch07): --kv-dtype stores the pool in one of chapter 07's formats
