@@ -181,8 +181,8 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   std::string why;
   if (!cuda_device_available(&why)) {
-    std::printf("bench_cuda_quant: skipped, no GPU: %s\n", why.c_str());
-    return 0;
+    std::fprintf(stderr, "bench_cuda_quant: skipped, no GPU: %s\n", why.c_str());
+    return kNoGpuExitCode;
   }
   try {
     KVC_CUDA_CHECK(cudaStreamCreate(&g_stream));

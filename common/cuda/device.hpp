@@ -17,4 +17,8 @@ void require_cuda_device();
 // "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)": for benchmark and demo headers.
 std::string cuda_device_description();
 
+// The exit status of a GPU benchmark on a machine without a GPU: ctest counts
+// it as skipped (kvc_skip_exit_code in cmake/KvcHelpers.cmake, automake's 77).
+inline constexpr int kNoGpuExitCode = 77;
+
 }  // namespace kvc::cuda
