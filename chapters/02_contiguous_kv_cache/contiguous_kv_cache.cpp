@@ -20,12 +20,16 @@ SequenceLengths::SequenceLengths(int max_seqs) {
   lengths_.assign(max_seqs, 0);
 }
 
+void SequenceLengths::check_slot(int seq_id) const {
+  KVC_CHECK(seq_id >= 0 && seq_id < max_seqs(), "contiguous KV cache: sequence id ", seq_id,
+            " outside the ", max_seqs(), " reserved slots");
+}
+
 void SequenceLengths::append(const Batch& batch) {
   std::vector<int> lengths = lengths_;  // committed only when the whole batch checks out
   for (int i = 0; i < batch.size(); ++i) {
     const int seq = batch.seq_ids[i], pos = batch.positions[i];
-    KVC_CHECK(seq >= 0 && seq < max_seqs(), "contiguous KV cache: sequence id ", seq,
-              " outside the ", max_seqs(), " reserved slots");
+    check_slot(seq);
     KVC_CHECK(pos == lengths[seq], "contiguous KV cache: sequence ", seq, " position ", pos,
               " does not continue the ", lengths[seq], " positions cached");
     lengths[seq] = pos + 1;
@@ -34,8 +38,7 @@ void SequenceLengths::append(const Batch& batch) {
 }
 
 void SequenceLengths::truncate(int seq_id, int length) {
-  KVC_CHECK(seq_id >= 0 && seq_id < max_seqs(), "contiguous KV cache: sequence id ", seq_id,
-            " outside the ", max_seqs(), " reserved slots");
+  check_slot(seq_id);
   KVC_CHECK(length >= 0 && length <= lengths_[seq_id], "contiguous KV cache: sequence ", seq_id,
             " holds ", lengths_[seq_id], " positions, cannot keep ", length);
   lengths_[seq_id] = length;

@@ -73,6 +73,9 @@ class SequenceLengths {
   int max_seqs() const { return static_cast<int>(lengths_.size()); }
 
  private:
+  // Throws kvc::Error unless seq_id names one of the slots.
+  void check_slot(int seq_id) const;
+
   std::vector<int> lengths_;  // [max_seqs]
 };
 
